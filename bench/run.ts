@@ -1,0 +1,42 @@
+/*
+ * run.ts: `npm run bench` — runs every benchmark, prints a table and
+ * writes the rows as JSON (bench/results.json, or --out PATH).
+ * --quick shortens each measurement.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { table } from '../src/dump.ts';
+import { amapWorkloads } from './amap.bench.ts';
+import { formatNs, measure, type Row } from './harness.ts';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string', default: 'bench/results.json' },
+    },
+  });
+  const quick = values.quick ?? false;
+  const rows: Row[] = [];
+  for (const w of amapWorkloads()) {
+    const ns = await measure(w, quick);
+    rows.push({
+      workload: w.name,
+      ours_ns: Number(ns.toFixed(1)),
+      reference_ns: null,
+      ratio: null,
+      target: null,
+      met: null,
+    });
+    process.stderr.write(`  ${w.name}: ${formatNs(ns)}\n`);
+  }
+  const lines = table(
+    ['workload', 'ours'],
+    rows.map((r) => [r.workload, formatNs(r.ours_ns)]),
+  );
+  console.log(lines.join('\n'));
+  writeFileSync(values.out!, `${JSON.stringify(rows, null, 2)}\n`);
+  console.log(`\nwrote ${values.out}`);
+}
+
+await main();

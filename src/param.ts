@@ -1,0 +1,166 @@
+/*
+ * param.ts: the system's constants and errors (uvm_param.h, sys/mman.h).
+ *
+ * Names a user sees (PROT_*, MAP_*, MADV_*, MREMAP_*, MS_*, MCL_*) carry
+ * Linux's values so that real Linux programs can be replayed; MAP_INHERIT_*
+ * is BSD's minherit(2) and carries NetBSD's values.
+ *
+ * Two kinds of failure:
+ *   VmError      bad input or an expected outcome a caller must handle
+ *                (POSIX errno name in `code`, the call and the argument);
+ *                the system is unchanged after it.
+ *   KernelPanic  a broken invariant: a bug in this code, never the caller's.
+ */
+
+/* protection bits (vm_prot_t) */
+export const PROT_NONE = 0;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const PROT_EXEC = 4;
+export const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
+
+/* mmap(2) flags (Linux x86-64 values) */
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_TYPE = 0x0f;
+export const MAP_FIXED = 0x10;
+export const MAP_ANON = 0x20;
+export const MAP_ANONYMOUS = MAP_ANON;
+export const MAP_GROWSDOWN = 0x0100;
+export const MAP_DENYWRITE = 0x0800;
+export const MAP_NORESERVE = 0x4000;
+export const MAP_POPULATE = 0x8000;
+export const MAP_STACK = 0x20000;
+export const MAP_FIXED_NOREPLACE = 0x100000;
+
+/* minherit(2) (NetBSD values) */
+export const MAP_INHERIT_SHARE = 0;
+export const MAP_INHERIT_COPY = 1;
+export const MAP_INHERIT_NONE = 2;
+
+/* madvise(2) (Linux values) */
+export const MADV_NORMAL = 0;
+export const MADV_RANDOM = 1;
+export const MADV_SEQUENTIAL = 2;
+export const MADV_WILLNEED = 3;
+export const MADV_DONTNEED = 4;
+export const MADV_FREE = 8;
+export const MADV_DONTFORK = 10;
+export const MADV_DOFORK = 11;
+
+/* mremap(2) */
+export const MREMAP_MAYMOVE = 1;
+export const MREMAP_FIXED = 2;
+export const MREMAP_DONTUNMAP = 4;
+
+/* msync(2) */
+export const MS_ASYNC = 1;
+export const MS_INVALIDATE = 2;
+export const MS_SYNC = 4;
+
+/* mlockall(2) */
+export const MCL_CURRENT = 1;
+export const MCL_FUTURE = 2;
+
+/* the user address range (Linux x86-64) */
+export const USER_MIN = 0x10000;
+export const USER_MAX = 0x7ffffffff000;
+
+export const DEFAULT_PAGE_SIZE = 4096;
+
+export type Errno =
+  | 'EINVAL'
+  | 'ENOMEM'
+  | 'EACCES'
+  | 'EFAULT'
+  | 'EEXIST'
+  | 'EAGAIN'
+  | 'EBUSY'
+  | 'EIO'
+  | 'ENODEV'
+  | 'EBADF'
+  | 'EPERM'
+  | 'ENOENT'
+  | 'E2BIG'
+  | 'ESRCH'
+  | 'ENOSPC';
+
+export type Signal = 'SIGSEGV' | 'SIGBUS';
+
+/** What a failed call reports: errno name, the call, the offending argument. */
+export class VmError extends Error {
+  override readonly name = 'VmError';
+  constructor(
+    readonly code: Errno,
+    readonly syscall: string,
+    readonly arg: string | undefined,
+    message: string,
+    readonly signal?: Signal,
+    readonly addr?: number,
+  ) {
+    super(`${syscall}: ${code}: ${message}`);
+  }
+}
+
+/** A broken invariant: our bug, never the caller's. */
+export class KernelPanic extends Error {
+  override readonly name = 'KernelPanic';
+}
+
+/**
+ * kassert: the kernel's KASSERT.
+ * => throws KernelPanic with `what` when `cond` is false.
+ */
+export function kassert(cond: boolean, what: string): asserts cond {
+  if (!cond) throw new KernelPanic(`KASSERT failed: ${what}`);
+}
+
+/**
+ * einval and friends: build the VmError for a bad argument.
+ * => `syscall` names the call, `arg` the argument, `why` says what was wrong.
+ */
+export function vmerr(code: Errno, syscall: string, arg: string | undefined, why: string): VmError {
+  return new VmError(code, syscall, arg, why);
+}
+
+/** hex: an address as the kernel prints it. */
+export function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+/**
+ * checkPageSize: validate a page size.
+ * => returns log2(pageSize); throws EINVAL unless a power of two in [512, 65536].
+ */
+export function checkPageSize(pageSize: number): number {
+  const ok =
+    Number.isInteger(pageSize) &&
+    pageSize >= 512 &&
+    pageSize <= 65536 &&
+    (pageSize & (pageSize - 1)) === 0;
+  if (!ok)
+    throw vmerr(
+      'EINVAL',
+      'config',
+      'pageSize',
+      `${pageSize} is not a power of two in [512, 65536]`,
+    );
+  return Math.log2(pageSize);
+}
+
+/* map entry flags (seed 001, vm_map.h MAP_ENTRY_*) */
+export const MAP_ENTRY_NOSYNC = 0x0001;
+export const MAP_ENTRY_STACK = 0x0002;
+export const MAP_ENTRY_COW = 0x0004;
+export const MAP_ENTRY_NEEDS_COPY = 0x0008;
+export const MAP_ENTRY_NOFAULT = 0x0010;
+export const MAP_ENTRY_USER_WIRED = 0x0020;
+export const MAP_ENTRY_BEHAV_NORMAL = 0x0000;
+export const MAP_ENTRY_BEHAV_SEQUENTIAL = 0x0040;
+export const MAP_ENTRY_BEHAV_RANDOM = 0x0080;
+export const MAP_ENTRY_BEHAV_RESERVED = 0x00c0;
+export const MAP_ENTRY_BEHAV_MASK = 0x00c0;
+export const MAP_ENTRY_IN_TRANSITION = 0x0100;
+export const MAP_ENTRY_NEEDS_WAKEUP = 0x0200;
+export const MAP_ENTRY_NOCOREDUMP = 0x0400;
+export const MAP_ENTRY_KSTACK = 0x0800;

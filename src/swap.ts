@@ -1,0 +1,247 @@
+/*
+ * swap.ts: swap devices and slots (uvm_swap.c).
+ *
+ *   slot numbers are global ("drum" slots): device d owns the range
+ *   [d.base, d.base + d.npages). Slot 0 means "no slot" (an_swslot == 0).
+ *
+ *   Swap
+ *    └─ devices[] (highest priority first)
+ *         SwapDevice { base, npages, inuse[] (one byte per slot), nfree,
+ *                      rotor (next-fit hint), store: BackingStore }
+ *
+ * The store is an interface (read page / write page) with an in-memory
+ * implementation here; the Node file implementation lives in node/.
+ * Either can be told to fail its next reads or writes (EIO), so callers'
+ * error paths can be tested.
+ *
+ * Invariants (auditSwap):
+ *   - each device's nfree equals its count of free slots
+ *   - uvmexp.swpginuse equals the slots in use over all devices
+ *   - uvmexp.swpages equals the slots of all enabled devices
+ */
+import { KernelPanic, kassert, vmerr } from './param.ts';
+import type { Uvm } from './uvm.ts';
+
+/** A page-granular block store: where a swap device keeps its pages. */
+export interface BackingStore {
+  /** read page `index` into dst[dstOff, dstOff+pageSize). Returns false on an I/O error. */
+  read(index: number, dst: Uint8Array, dstOff: number): boolean;
+  /** write src[srcOff, srcOff+pageSize) to page `index`. Returns false on an I/O error. */
+  write(index: number, src: Uint8Array, srcOff: number): boolean;
+  /** release the store's resources. */
+  close(): void;
+  /** a name for dumps: "memory" or the file's path. */
+  readonly name: string;
+}
+
+/** Makes a store's next reads or writes fail, for testing error paths. */
+export class FaultInjector {
+  failReads = 0;
+  failWrites = 0;
+
+  /** takeRead: true when this read must fail (and counts it down). */
+  takeRead(): boolean {
+    if (this.failReads <= 0) return false;
+    this.failReads--;
+    return true;
+  }
+
+  /** takeWrite: true when this write must fail (and counts it down). */
+  takeWrite(): boolean {
+    if (this.failWrites <= 0) return false;
+    this.failWrites--;
+    return true;
+  }
+}
+
+/** An in-memory store of `pages` pages. */
+export class MemoryStore implements BackingStore {
+  readonly name = 'memory';
+  readonly faults = new FaultInjector();
+  private readonly buf: Uint8Array;
+
+  constructor(
+    pages: number,
+    private readonly pageSize: number,
+  ) {
+    this.buf = new Uint8Array(pages * pageSize);
+  }
+
+  read(index: number, dst: Uint8Array, dstOff: number): boolean {
+    if (this.faults.takeRead()) return false;
+    const o = index * this.pageSize;
+    dst.set(this.buf.subarray(o, o + this.pageSize), dstOff);
+    return true;
+  }
+
+  write(index: number, src: Uint8Array, srcOff: number): boolean {
+    if (this.faults.takeWrite()) return false;
+    this.buf.set(src.subarray(srcOff, srcOff + this.pageSize), index * this.pageSize);
+    return true;
+  }
+
+  close(): void {}
+}
+
+/* swap device flags (swapdev.swd_flags) */
+export const SWF_ENABLE = 0x01;
+
+let nextDeviceId = 1;
+
+/** One swap device: a range of global slots backed by a store. */
+export class SwapDevice {
+  readonly id = nextDeviceId++;
+  readonly inuse: Uint8Array;
+  nfree: number;
+  rotor = 0;
+  flags = SWF_ENABLE;
+
+  constructor(
+    readonly base: number,
+    readonly npages: number,
+    readonly priority: number,
+    readonly store: BackingStore & { faults?: FaultInjector },
+  ) {
+    this.inuse = new Uint8Array(npages);
+    this.nfree = npages;
+  }
+
+  get inuseCount(): number {
+    return this.npages - this.nfree;
+  }
+
+  /** owns: true when global slot `slot` belongs to this device. */
+  owns(slot: number): boolean {
+    return slot >= this.base && slot < this.base + this.npages;
+  }
+}
+
+/** The system's swap space: its devices. */
+export class Swap {
+  devices: SwapDevice[] = [];
+  private nextBase = 1;
+
+  /**
+   * addDevice: add a device of `npages` slots over `store` (swapon).
+   * => slots get fresh global numbers; higher priority devices are used first.
+   */
+  addDevice(uvm: Uvm, npages: number, priority: number, store: BackingStore): SwapDevice {
+    if (!Number.isInteger(npages) || npages <= 0)
+      throw vmerr('EINVAL', 'swapon', 'pages', `${npages} is not a positive page count`);
+    const dev = new SwapDevice(this.nextBase, npages, priority, store);
+    this.nextBase += npages;
+    this.devices.push(dev);
+    this.devices.sort((a, b) => b.priority - a.priority || a.base - b.base);
+    uvm.exp.swpages += npages;
+    uvm.exp.nswapdev++;
+    return dev;
+  }
+
+  /**
+   * removeDevice: drop a device whose slots are all free (end of swapoff).
+   */
+  removeDevice(uvm: Uvm, dev: SwapDevice): void {
+    kassert(dev.nfree === dev.npages, 'swap: removing a device with slots in use');
+    this.devices = this.devices.filter((d) => d !== dev);
+    if (dev.flags & SWF_ENABLE) uvm.exp.swpages -= dev.npages;
+    uvm.exp.nswapdev--;
+    dev.store.close();
+  }
+
+  /** deviceOf: the device that owns `slot`, or undefined. */
+  deviceOf(slot: number): SwapDevice | undefined {
+    for (const d of this.devices) if (d.owns(slot)) return d;
+    return undefined;
+  }
+}
+
+/**
+ * swapAlloc: allocate one slot (uvm_swap_alloc with *nslots == 1).
+ * => next fit on the highest-priority enabled device with room.
+ * => returns 0 when swap is full (a normal outcome).
+ */
+export function swapAlloc(uvm: Uvm): number {
+  for (const dev of uvm.swap.devices) {
+    if (!(dev.flags & SWF_ENABLE) || dev.nfree === 0) continue;
+    for (let i = 0; i < dev.npages; i++) {
+      const s = (dev.rotor + i) % dev.npages;
+      if (dev.inuse[s]) continue;
+      dev.inuse[s] = 1;
+      dev.nfree--;
+      dev.rotor = s + 1;
+      uvm.exp.swpginuse++;
+      return dev.base + s;
+    }
+  }
+  return 0;
+}
+
+/**
+ * swapFree: free `nslots` slots starting at `slot` (uvm_swap_free).
+ */
+export function swapFree(uvm: Uvm, slot: number, nslots = 1): void {
+  for (let i = 0; i < nslots; i++) {
+    const s = slot + i;
+    const dev = uvm.swap.deviceOf(s);
+    kassert(dev !== undefined, `uvm_swap_free: slot ${s} has no device`);
+    kassert(dev.inuse[s - dev.base] === 1, `uvm_swap_free: slot ${s} is not in use`);
+    dev.inuse[s - dev.base] = 0;
+    dev.nfree++;
+    uvm.exp.swpginuse--;
+  }
+}
+
+/**
+ * swapPut: write frame `pg` to `slot` (uvm_swap_put).
+ * => returns true on success, false on an I/O error (nothing changed).
+ */
+export function swapPut(uvm: Uvm, slot: number, pg: number): boolean {
+  const dev = uvm.swap.deviceOf(slot);
+  kassert(
+    dev !== undefined && dev.inuse[slot - dev.base] === 1,
+    `uvm_swap_put: slot ${slot} not allocated`,
+  );
+  const ok = dev.store.write(slot - dev.base, uvm.pages.bytes, pg * uvm.pages.pageSize);
+  if (ok) uvm.exp.swapouts++;
+  else uvm.exp.swapioerrs++;
+  return ok;
+}
+
+/**
+ * swapGet: read `slot` into frame `pg` (uvm_swap_get).
+ * => returns true on success, false on an I/O error.
+ */
+export function swapGet(uvm: Uvm, slot: number, pg: number): boolean {
+  const dev = uvm.swap.deviceOf(slot);
+  kassert(
+    dev !== undefined && dev.inuse[slot - dev.base] === 1,
+    `uvm_swap_get: slot ${slot} not allocated`,
+  );
+  const ok = dev.store.read(slot - dev.base, uvm.pages.bytes, pg * uvm.pages.pageSize);
+  if (ok) uvm.exp.swapins++;
+  else uvm.exp.swapioerrs++;
+  return ok;
+}
+
+/**
+ * auditSwap: check the swap invariants listed at the top of this file.
+ */
+export function auditSwap(uvm: Uvm): void {
+  let inuse = 0;
+  let pages = 0;
+  for (const dev of uvm.swap.devices) {
+    let used = 0;
+    for (let i = 0; i < dev.npages; i++) used += dev.inuse[i];
+    if (used !== dev.inuseCount)
+      fail(`device ${dev.id}: nfree ${dev.nfree} but ${dev.npages - used} free slots`);
+    inuse += used;
+    if (dev.flags & SWF_ENABLE) pages += dev.npages;
+  }
+  if (inuse !== uvm.exp.swpginuse)
+    fail(`uvmexp.swpginuse ${uvm.exp.swpginuse} != ${inuse} slots in use`);
+  if (pages !== uvm.exp.swpages) fail(`uvmexp.swpages ${uvm.exp.swpages} != ${pages}`);
+}
+
+function fail(what: string): never {
+  throw new KernelPanic(`audit: swap: ${what}`);
+}

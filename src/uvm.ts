@@ -1,0 +1,169 @@
+/*
+ * uvm.ts: the kernel's global state (struct uvm, uvmexp), made explicit.
+ *
+ *   Uvm
+ *    ├─ pages    PhysMem: frames and their queues          (page.ts)
+ *    ├─ anons    AnonPool: every anon                      (anon.ts)
+ *    ├─ amaps    the global amap list (amap_list)          (amap.ts)
+ *    ├─ swap     swap devices and slots                    (swap.ts)
+ *    ├─ objects  UVM objects by id (aobj, vnode)           (object layer)
+ *    ├─ pmap     the page-level pmap operations the VM calls
+ *    └─ exp      counters, under uvmexp's names
+ *
+ * Every kernel function takes the Uvm as its first argument: it is what
+ * the C code reaches through globals.
+ */
+import { AnonPool } from './anon.ts';
+import type { VmMutex } from './lock.ts';
+import { PhysMem, PMAP_MODIFIED, PMAP_REFERENCED } from './page.ts';
+import { checkPageSize, DEFAULT_PAGE_SIZE, kassert, vmerr } from './param.ts';
+import { MemoryStore, Swap } from './swap.ts';
+
+/**
+ * The page-level pmap calls the machine-independent VM makes
+ * (pmap_page_protect and friends). The real pmap implements them; a system
+ * without address spaces uses NoPmap.
+ */
+export interface PmapPageOps {
+  /** pmap_page_protect: lower the protection of every mapping of pg to prot. */
+  pageProtect(pg: number, prot: number): void;
+  /** the number of virtual mappings of pg (its pv list length). */
+  pageMappings(pg: number): number;
+  /** pmap_clear_reference: clear pg's referenced bit; returns its old value. */
+  clearReference(pg: number): boolean;
+  /** pmap_is_referenced */
+  isReferenced(pg: number): boolean;
+  /** pmap_clear_modify: clear pg's modified bit; returns its old value. */
+  clearModify(pg: number): boolean;
+  /** pmap_is_modified */
+  isModified(pg: number): boolean;
+}
+
+/** The pmap of a system with no address spaces: nothing is ever mapped. */
+export class NoPmap implements PmapPageOps {
+  constructor(private readonly pages: PhysMem) {}
+  pageProtect(_pg: number, _prot: number): void {}
+  pageMappings(_pg: number): number {
+    return 0;
+  }
+  clearReference(pg: number): boolean {
+    const was = (this.pages.attrs[pg] & PMAP_REFERENCED) !== 0;
+    this.pages.attrs[pg] &= ~PMAP_REFERENCED;
+    return was;
+  }
+  isReferenced(pg: number): boolean {
+    return (this.pages.attrs[pg] & PMAP_REFERENCED) !== 0;
+  }
+  clearModify(pg: number): boolean {
+    const was = (this.pages.attrs[pg] & PMAP_MODIFIED) !== 0;
+    this.pages.attrs[pg] &= ~PMAP_MODIFIED;
+    return was;
+  }
+  isModified(pg: number): boolean {
+    return (this.pages.attrs[pg] & PMAP_MODIFIED) !== 0;
+  }
+}
+
+/** What the anon and page layers need of a UVM object. */
+export interface ObjectRef {
+  readonly id: number;
+  readonly vmobjlock: VmMutex;
+}
+
+/** Counters, under the names NetBSD's uvmexp uses where it has one. */
+export class Uvmexp {
+  /* pages */
+  pageallocs = 0;
+  pagefrees = 0;
+  pgaFail = 0;
+  pga_zerohit = 0;
+  pga_zeromiss = 0;
+  zeroes = 0;
+  pagecopies = 0;
+  wired = 0;
+  /* anons and amaps */
+  anonallocs = 0;
+  anonfrees = 0;
+  amapallocs = 0;
+  amapfrees = 0;
+  amapcopies = 0;
+  amapcopyTakeover = 0;
+  amapcowNow = 0;
+  amapextends = 0;
+  pprefEstablished = 0;
+  /* swap */
+  nswapdev = 0;
+  swpages = 0;
+  swpginuse = 0;
+  swpgonly = 0;
+  swapins = 0;
+  swapouts = 0;
+  swapioerrs = 0;
+  pageins = 0;
+  pageouts = 0;
+}
+
+/** Configuration of a kernel. */
+export interface UvmConfig {
+  /** bytes per page, a power of two (default 4096) */
+  pageSize?: number;
+  /** physical frames (default 16384: 64 MiB of 4 KiB pages) */
+  physPages?: number;
+  /** pages of the default in-memory swap device (default 65536; 0 for none) */
+  swapPages?: number;
+  /** fill freed frames with 0xa5 so a leak of old data shows (default false) */
+  poisonFreed?: boolean;
+  /** keep per-page amap reference counts (UVM_AMAP_PPREF; default true) */
+  ppref?: boolean;
+}
+
+/** The kernel: global state every function reaches. */
+export class Uvm {
+  readonly pageSize: number;
+  readonly pageShift: number;
+  readonly pages: PhysMem;
+  readonly anons = new AnonPool();
+  /** amap_list: every live amap (a Set keeps insertion order, like the LIST) */
+  readonly amaps = new Set<import('./amap.ts').Amap>();
+  readonly swap = new Swap();
+  readonly objects = new Map<number, ObjectRef>();
+  readonly exp = new Uvmexp();
+  readonly poisonFreed: boolean;
+  readonly pprefEnabled: boolean;
+  pmap: PmapPageOps;
+  /** uvm_wait: try to free frames (the pagedaemon, once there is one); true if it did */
+  reclaim: (() => boolean) | null = null;
+  nextAmapId = 1;
+
+  constructor(config: UvmConfig = {}) {
+    this.pageSize = config.pageSize ?? DEFAULT_PAGE_SIZE;
+    this.pageShift = checkPageSize(this.pageSize);
+    const physPages = config.physPages ?? 16384;
+    if (!Number.isInteger(physPages) || physPages < 16)
+      throw vmerr('EINVAL', 'config', 'physPages', `${physPages} is not an integer >= 16`);
+    const swapPages = config.swapPages ?? 65536;
+    if (!Number.isInteger(swapPages) || swapPages < 0)
+      throw vmerr('EINVAL', 'config', 'swapPages', `${swapPages} is not an integer >= 0`);
+    this.poisonFreed = config.poisonFreed ?? false;
+    this.pprefEnabled = config.ppref ?? true;
+    this.pages = new PhysMem(physPages, this.pageSize);
+    this.pmap = new NoPmap(this.pages);
+    if (swapPages > 0)
+      this.swap.addDevice(this, swapPages, 0, new MemoryStore(swapPages, this.pageSize));
+  }
+
+  /**
+   * waitForMemory: what uvm_wait does for a caller short of frames.
+   * => runs the reclaimer; true if it freed something (retry), false if not.
+   */
+  waitForMemory(): boolean {
+    return this.reclaim?.() ?? false;
+  }
+
+  /** objectLock: the lock of object `id` (vmobjlock). */
+  objectLock(id: number): VmMutex {
+    const obj = this.objects.get(id);
+    kassert(obj !== undefined, `no object ${id}`);
+    return obj.vmobjlock;
+  }
+}
