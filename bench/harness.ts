@@ -40,8 +40,7 @@ export async function measure(w: Workload, quick: boolean): Promise<number> {
   await bench.run();
   w.teardown?.();
   const result = bench.tasks[0].result;
-  if (!result || result.state !== 'completed')
-    throw new Error(`benchmark ${w.name} did not complete`);
+  if (result?.state !== 'completed') throw new Error(`benchmark ${w.name} did not complete`);
   return (result.latency.p50 * 1e6) / w.batch;
 }
 
