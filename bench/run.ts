@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { table } from '../src/dump.ts';
 import { amapWorkloads } from './amap.bench.ts';
 import { formatNs, measure, type Row } from './harness.ts';
+import { mapRows } from './map.bench.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -30,9 +31,17 @@ async function main(): Promise<void> {
     });
     process.stderr.write(`  ${w.name}: ${formatNs(ns)}\n`);
   }
+  rows.push(...(await mapRows(quick)));
   const lines = table(
-    ['workload', 'ours'],
-    rows.map((r) => [r.workload, formatNs(r.ours_ns)]),
+    ['workload', 'ours', 'reference', 'ratio', 'target', 'met?'],
+    rows.map((r) => [
+      r.workload,
+      formatNs(r.ours_ns),
+      formatNs(r.reference_ns),
+      r.ratio == null ? '-' : `${r.ratio}x`,
+      r.target == null ? '-' : `<= ${r.target}x`,
+      r.met == null ? '-' : r.met ? 'yes' : 'NO',
+    ]),
   );
   console.log(lines.join('\n'));
   writeFileSync(values.out!, `${JSON.stringify(rows, null, 2)}\n`);

@@ -9,7 +9,19 @@
  * Nothing here changes state.
  */
 import { AMAP_SHARED, AMAP_SWAPOFF, type Amap, ppGetreflen } from './amap.ts';
+import type { VmMap, VmMapEntry } from './map.ts';
 import { NOPAGE } from './page.ts';
+import {
+  hex,
+  MAP_ENTRY_COW,
+  MAP_ENTRY_KSTACK,
+  MAP_ENTRY_NEEDS_COPY,
+  MAP_ENTRY_NOCOREDUMP,
+  MAP_ENTRY_NOFAULT,
+  MAP_ENTRY_NOSYNC,
+  MAP_ENTRY_STACK,
+  MAP_ENTRY_USER_WIRED,
+} from './param.ts';
 import type { Uvm } from './uvm.ts';
 
 /**
@@ -99,4 +111,48 @@ export function countersDump(uvm: Uvm, indent = ''): string[] {
     .filter(([, v]) => typeof v === 'number' && v !== 0)
     .map(([k, v]) => [k, v as number]);
   return table(['counter', 'value'], rows, indent);
+}
+
+const INHERIT_NAMES = ['share', 'copy', 'none'];
+const BEHAV_NAMES: Record<number, string> = { 0: 'normal', 64: 'sequential', 128: 'random' };
+
+/** protString: PROT_* bits as "rwx" with dashes. */
+export function protString(prot: number): string {
+  return (prot & 1 ? 'r' : '-') + (prot & 2 ? 'w' : '-') + (prot & 4 ? 'x' : '-');
+}
+
+/**
+ * entryLine: one map entry on one line: range, protection/maximum, flags,
+ * inheritance, advice, wiring and what backs it.
+ */
+export function entryLine(e: VmMapEntry): string {
+  const flags = [];
+  if (e.eflags & MAP_ENTRY_COW) flags.push('cow');
+  if (e.eflags & MAP_ENTRY_NEEDS_COPY) flags.push('nc');
+  if (e.eflags & MAP_ENTRY_STACK) flags.push(`stack(+${hex(e.availSsize)})`);
+  if (e.eflags & MAP_ENTRY_USER_WIRED) flags.push('uwired');
+  if (e.eflags & MAP_ENTRY_NOFAULT) flags.push('nofault');
+  if (e.eflags & MAP_ENTRY_NOSYNC) flags.push('nosync');
+  if (e.eflags & MAP_ENTRY_NOCOREDUMP) flags.push('nocore');
+  if (e.eflags & MAP_ENTRY_KSTACK) flags.push('kstack');
+  const backing = [];
+  if (e.aref.amap) backing.push(`amap#${e.aref.amap.id}@${e.aref.pageoff}`);
+  if (e.object) backing.push(`obj#${e.object.id}+${hex(e.offset)}`);
+  if (e.submap) backing.push('submap');
+  return [
+    `${hex(e.start)}-${hex(e.end)}`,
+    `${protString(e.protection)}/${protString(e.maxProtection)}`,
+    flags.join(',') || '-',
+    `inh=${INHERIT_NAMES[e.inheritance]}`,
+    `adv=${BEHAV_NAMES[e.behavior()] ?? 'reserved'}`,
+    `wired=${e.wiredCount}`,
+    backing.join(' ') || 'zero-fill',
+  ].join(' ');
+}
+
+/** mapDump: every entry of a map, one per line. */
+export function mapDump(map: VmMap): string[] {
+  const out = [];
+  for (let e = map.header.next; e !== map.header; e = e.next) out.push(entryLine(e));
+  return out;
 }

@@ -13,4 +13,4 @@ export * as lock from './lock.ts';
 export * as page from './page.ts';
 export * from './param.ts';
 export * as swap from './swap.ts';
-export { NoPmap, type PmapPageOps, Uvm, type UvmConfig, Uvmexp } from './uvm.ts';
+export { type PmapPageOps, Uvm, type UvmConfig, Uvmexp } from './uvm.ts';

@@ -7,7 +7,9 @@
  *    ├─ amaps    the global amap list (amap_list)          (amap.ts)
  *    ├─ swap     swap devices and slots                    (swap.ts)
  *    ├─ objects  UVM objects by id (aobj, vnode)           (object layer)
- *    ├─ pmap     the page-level pmap operations the VM calls
+ *    ├─ pv       the reverse map of every pmap: who maps each frame (pmap.ts)
+ *    ├─ pmap     the page-level pmap operations the VM calls (the pv table)
+ *    ├─ maps, vmspaces   every live map and address space
  *    └─ exp      counters, under uvmexp's names
  *
  * Every kernel function takes the Uvm as its first argument: it is what
@@ -15,14 +17,17 @@
  */
 import { AnonPool } from './anon.ts';
 import type { VmMutex } from './lock.ts';
-import { PhysMem, PMAP_MODIFIED, PMAP_REFERENCED } from './page.ts';
+import type { VmMap } from './map.ts';
+import { PhysMem } from './page.ts';
 import { checkPageSize, DEFAULT_PAGE_SIZE, kassert, vmerr } from './param.ts';
+import { PvTable } from './pmap.ts';
 import { MemoryStore, Swap } from './swap.ts';
+import type { Vmspace } from './vmspace.ts';
 
 /**
  * The page-level pmap calls the machine-independent VM makes
- * (pmap_page_protect and friends). The real pmap implements them; a system
- * without address spaces uses NoPmap.
+ * (pmap_page_protect and friends). The pv table implements them; tests may
+ * put a recording one in its place.
  */
 export interface PmapPageOps {
   /** pmap_page_protect: lower the protection of every mapping of pg to prot. */
@@ -37,31 +42,6 @@ export interface PmapPageOps {
   clearModify(pg: number): boolean;
   /** pmap_is_modified */
   isModified(pg: number): boolean;
-}
-
-/** The pmap of a system with no address spaces: nothing is ever mapped. */
-export class NoPmap implements PmapPageOps {
-  constructor(private readonly pages: PhysMem) {}
-  pageProtect(_pg: number, _prot: number): void {}
-  pageMappings(_pg: number): number {
-    return 0;
-  }
-  clearReference(pg: number): boolean {
-    const was = (this.pages.attrs[pg] & PMAP_REFERENCED) !== 0;
-    this.pages.attrs[pg] &= ~PMAP_REFERENCED;
-    return was;
-  }
-  isReferenced(pg: number): boolean {
-    return (this.pages.attrs[pg] & PMAP_REFERENCED) !== 0;
-  }
-  clearModify(pg: number): boolean {
-    const was = (this.pages.attrs[pg] & PMAP_MODIFIED) !== 0;
-    this.pages.attrs[pg] &= ~PMAP_MODIFIED;
-    return was;
-  }
-  isModified(pg: number): boolean {
-    return (this.pages.attrs[pg] & PMAP_MODIFIED) !== 0;
-  }
 }
 
 /** What the anon and page layers need of a UVM object. */
@@ -128,12 +108,18 @@ export class Uvm {
   readonly swap = new Swap();
   readonly objects = new Map<number, ObjectRef>();
   readonly exp = new Uvmexp();
+  readonly pv: PvTable;
+  readonly maps = new Set<VmMap>();
+  readonly vmspaces = new Set<Vmspace>();
+  /** the deterministic clock: advanced by the system, one tick per call */
+  ticks = 0;
   readonly poisonFreed: boolean;
   readonly pprefEnabled: boolean;
   pmap: PmapPageOps;
   /** uvm_wait: try to free frames (the pagedaemon, once there is one); true if it did */
   reclaim: (() => boolean) | null = null;
   nextAmapId = 1;
+  nextObjectId = 1;
 
   constructor(config: UvmConfig = {}) {
     this.pageSize = config.pageSize ?? DEFAULT_PAGE_SIZE;
@@ -147,7 +133,8 @@ export class Uvm {
     this.poisonFreed = config.poisonFreed ?? false;
     this.pprefEnabled = config.ppref ?? true;
     this.pages = new PhysMem(physPages, this.pageSize);
-    this.pmap = new NoPmap(this.pages);
+    this.pv = new PvTable(this.pages);
+    this.pmap = this.pv;
     if (swapPages > 0)
       this.swap.addDevice(this, swapPages, 0, new MemoryStore(swapPages, this.pageSize));
   }
@@ -158,6 +145,14 @@ export class Uvm {
    */
   waitForMemory(): boolean {
     return this.reclaim?.() ?? false;
+  }
+
+  /**
+   * objectTerminate: an object lost its last reference; forget it.
+   * => its pages must be gone already (the pager's job).
+   */
+  objectTerminate(obj: ObjectRef): void {
+    this.objects.delete(obj.id);
   }
 
   /** objectLock: the lock of object `id` (vmobjlock). */

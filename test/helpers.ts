@@ -4,8 +4,9 @@ import { type Amap, amapAdd, amapLock, amapUnlock, auditAmaps, type VmAref } fro
 import { anonAlloc } from '../src/anon.ts';
 import { auditPages, NOPAGE, PG_BUSY, PG_FAKE, pageActivate, pageAlloc } from '../src/page.ts';
 import { VmError } from '../src/param.ts';
+import { PvTable } from '../src/pmap.ts';
 import { auditSwap } from '../src/swap.ts';
-import { NoPmap, Uvm, type UvmConfig } from '../src/uvm.ts';
+import { Uvm, type UvmConfig } from '../src/uvm.ts';
 
 /** A small kernel: 4 KiB pages, 256 frames, 1024 swap slots, freed frames poisoned. */
 export function smallUvm(config: UvmConfig = {}): Uvm {
@@ -13,7 +14,7 @@ export function smallUvm(config: UvmConfig = {}): Uvm {
 }
 
 /** A pmap that records every pmap_page_protect call. */
-export class RecordingPmap extends NoPmap {
+export class RecordingPmap extends PvTable {
   readonly calls: Array<{ pg: number; prot: number }> = [];
   override pageProtect(pg: number, prot: number): void {
     this.calls.push({ pg, prot });

@@ -1,0 +1,398 @@
+/*
+ * pmap.ts: physical maps (the machine-dependent pmap layer), here a model
+ * of a two-level page table plus the reverse map every pmap keeps.
+ *
+ *   Pmap (one per address space)
+ *     tables: Map<vpn / 512, Ptp>      page-table pages, created on demand
+ *     Ptp.pte[vpn % 512]               0: no translation, else
+ *                                      (frame + 1) * 16 | R | W | X | WIRED
+ *   PvTable (one per kernel): for each frame, the (pmap, va) pairs that map
+ *   it (a pv list), in struct-of-arrays pools; this is how
+ *   pmap_page_protect(pg) reaches every mapping of a page.
+ *
+ *   referenced/modified bits are per frame (PhysMem.attrs), set by accesses
+ *   through read/write as an MMU sets them, and cleared by the pagedaemon.
+ *
+ * Virtual page numbers exceed 2^32 (0x7f... addresses), so they are split by
+ * division, never by 32-bit shifts.
+ *
+ * Invariants (auditPmaps):
+ *   - every valid PTE has exactly one pv entry (same pmap, same va) on its
+ *     frame's list, and every pv entry a valid PTE
+ *   - residentCount / wiredCount equal the valid / wired PTEs of the pmap
+ *   - a table's live count equals its valid PTEs; empty tables are freed
+ */
+import { type PhysMem, PMAP_MODIFIED, PMAP_REFERENCED } from './page.ts';
+import { hex, KernelPanic, kassert, PROT_ALL, PROT_NONE } from './param.ts';
+import type { PmapPageOps } from './uvm.ts';
+
+export const PTE_R = 1;
+export const PTE_W = 2;
+export const PTE_X = 4;
+export const PTE_WIRED = 8;
+const PTE_PROT = PTE_R | PTE_W | PTE_X;
+const PTE_FRAME_UNIT = 16; /* a PTE is (frame + 1) * 16 | bits */
+export const NPTE = 512;
+
+/* pmap_enter flags */
+export const PMAP_WIRED = 0x10;
+
+/** A page-table page: 512 PTEs and how many are valid. */
+export class Ptp {
+  readonly pte = new Int32Array(NPTE);
+  live = 0;
+}
+
+/** The reverse map: for each frame, who maps it. */
+export class PvTable implements PmapPageOps {
+  readonly head: Int32Array;
+  pmapOf: Int32Array;
+  vpnOf: Float64Array;
+  nextOf: Int32Array;
+  private free = -1;
+  private used = 0;
+  readonly pmaps: (Pmap | null)[] = [null];
+
+  constructor(private readonly pages: PhysMem) {
+    this.head = new Int32Array(pages.npages).fill(-1);
+    const cap = Math.max(1024, pages.npages);
+    this.pmapOf = new Int32Array(cap);
+    this.vpnOf = new Float64Array(cap);
+    this.nextOf = new Int32Array(cap);
+  }
+
+  /** add: record that pmap maps pg at virtual page vpn. */
+  add(pg: number, pmapId: number, vpn: number): void {
+    let pv = this.free;
+    if (pv >= 0) this.free = this.nextOf[pv];
+    else {
+      if (this.used === this.pmapOf.length) this.grow();
+      pv = this.used++;
+    }
+    this.pmapOf[pv] = pmapId;
+    this.vpnOf[pv] = vpn;
+    this.nextOf[pv] = this.head[pg];
+    this.head[pg] = pv;
+  }
+
+  /** remove: forget that pmap maps pg at vpn. */
+  remove(pg: number, pmapId: number, vpn: number): void {
+    let prev = -1;
+    for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) {
+      if (this.pmapOf[pv] === pmapId && this.vpnOf[pv] === vpn) {
+        if (prev < 0) this.head[pg] = this.nextOf[pv];
+        else this.nextOf[prev] = this.nextOf[pv];
+        this.nextOf[pv] = this.free;
+        this.free = pv;
+        return;
+      }
+      prev = pv;
+    }
+    throw new KernelPanic(`pmap: no pv entry for page ${pg} at vpn ${vpn}`);
+  }
+
+  private grow(): void {
+    const cap = this.pmapOf.length * 2;
+    const p = new Int32Array(cap);
+    p.set(this.pmapOf);
+    const v = new Float64Array(cap);
+    v.set(this.vpnOf);
+    const n = new Int32Array(cap);
+    n.set(this.nextOf);
+    this.pmapOf = p;
+    this.vpnOf = v;
+    this.nextOf = n;
+  }
+
+  /* PmapPageOps */
+
+  pageProtect(pg: number, prot: number): void {
+    let pv = this.head[pg];
+    while (pv >= 0) {
+      const next = this.nextOf[pv];
+      const pmap = this.pmaps[this.pmapOf[pv]]!;
+      const va = this.vpnOf[pv] * pmap.pageSize;
+      if (prot === PROT_NONE) pmap.removeOne(va);
+      else pmap.lowerOne(va, prot);
+      pv = next;
+    }
+  }
+
+  pageMappings(pg: number): number {
+    let n = 0;
+    for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) n++;
+    return n;
+  }
+
+  clearReference(pg: number): boolean {
+    const was = (this.pages.attrs[pg] & PMAP_REFERENCED) !== 0;
+    this.pages.attrs[pg] &= ~PMAP_REFERENCED;
+    return was;
+  }
+
+  isReferenced(pg: number): boolean {
+    return (this.pages.attrs[pg] & PMAP_REFERENCED) !== 0;
+  }
+
+  clearModify(pg: number): boolean {
+    const was = (this.pages.attrs[pg] & PMAP_MODIFIED) !== 0;
+    this.pages.attrs[pg] &= ~PMAP_MODIFIED;
+    return was;
+  }
+
+  isModified(pg: number): boolean {
+    return (this.pages.attrs[pg] & PMAP_MODIFIED) !== 0;
+  }
+
+  /** spacesMapping: the number of distinct pmaps mapping pg. */
+  spacesMapping(pg: number): number {
+    const seen: number[] = [];
+    for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) {
+      if (!seen.includes(this.pmapOf[pv])) seen.push(this.pmapOf[pv]);
+    }
+    return seen.length;
+  }
+}
+
+/** A physical map: the translations of one address space. */
+export class Pmap {
+  readonly id: number;
+  readonly tables = new Map<number, Ptp>();
+  residentCount = 0;
+  wiredCount = 0;
+  private lastKey = -1;
+  private lastPtp: Ptp | null = null;
+
+  constructor(
+    readonly pv: PvTable,
+    readonly pageSize: number,
+  ) {
+    this.id = pv.pmaps.length;
+    pv.pmaps.push(this);
+  }
+
+  /** ptp: the table holding vpn (created when `create`), or null. */
+  private ptp(vpn: number, create: boolean): Ptp | null {
+    const key = Math.floor(vpn / NPTE);
+    if (key === this.lastKey) return this.lastPtp;
+    let t = this.tables.get(key) ?? null;
+    if (t === null && create) {
+      t = new Ptp();
+      this.tables.set(key, t);
+    }
+    if (t !== null) {
+      this.lastKey = key;
+      this.lastPtp = t;
+    }
+    return t;
+  }
+
+  /**
+   * lookup: the PTE for va (0 when there is no translation). Hot path of
+   * every read and write: no allocation.
+   */
+  lookup(va: number): number {
+    const vpn = Math.floor(va / this.pageSize);
+    const t = this.ptp(vpn, false);
+    return t === null ? 0 : t.pte[vpn % NPTE];
+  }
+
+  /**
+   * enter: map va to frame pg with protection prot (pmap_enter).
+   * => replaces any translation va had. PMAP_WIRED in flags wires it.
+   */
+  enter(va: number, pg: number, prot: number, flags: number): void {
+    const vpn = Math.floor(va / this.pageSize);
+    const t = this.ptp(vpn, true)!;
+    const i = vpn % NPTE;
+    const old = t.pte[i];
+    if (old !== 0) {
+      const oldpg = (old >>> 4) - 1;
+      if (oldpg !== pg) this.dropPte(t, i, vpn);
+      else if (old & PTE_WIRED) this.wiredCount--;
+    }
+    if (t.pte[i] === 0) {
+      this.pv.add(pg, this.id, vpn);
+      t.live++;
+      this.residentCount++;
+    }
+    const wired = flags & PMAP_WIRED ? PTE_WIRED : 0;
+    if (wired) this.wiredCount++;
+    t.pte[i] = ((pg + 1) * PTE_FRAME_UNIT) | (prot & PTE_PROT) | wired;
+  }
+
+  /** dropPte: clear one valid PTE and its pv entry. */
+  private dropPte(t: Ptp, i: number, vpn: number): void {
+    const pte = t.pte[i];
+    this.pv.remove((pte >>> 4) - 1, this.id, vpn);
+    if (pte & PTE_WIRED) this.wiredCount--;
+    t.pte[i] = 0;
+    t.live--;
+    this.residentCount--;
+  }
+
+  /**
+   * remove: drop the translations of [start, end) (pmap_remove).
+   */
+  remove(start: number, end: number): void {
+    this.forRange(start, end, (t, i, vpn) => this.dropPte(t, i, vpn));
+  }
+
+  /**
+   * protect: lower the protection of [start, end) to prot (pmap_protect);
+   * PROT_NONE removes the translations.
+   */
+  protect(start: number, end: number, prot: number): void {
+    if (prot === PROT_NONE) {
+      this.remove(start, end);
+      return;
+    }
+    const keep = ~(PTE_PROT & ~prot);
+    this.forRange(start, end, (t, i) => {
+      t.pte[i] &= keep;
+    });
+  }
+
+  /** removeOne: drop the translation at va, if any. */
+  removeOne(va: number): void {
+    const vpn = Math.floor(va / this.pageSize);
+    const t = this.ptp(vpn, false);
+    if (t !== null && t.pte[vpn % NPTE] !== 0) {
+      this.dropPte(t, vpn % NPTE, vpn);
+      this.freeIfEmpty(vpn, t);
+    }
+  }
+
+  /** lowerOne: lower the protection of the translation at va to prot. */
+  lowerOne(va: number, prot: number): void {
+    const vpn = Math.floor(va / this.pageSize);
+    const t = this.ptp(vpn, false);
+    if (t !== null) t.pte[vpn % NPTE] &= ~(PTE_PROT & ~prot);
+  }
+
+  /**
+   * unwire: clear the wired bit of va's translation (pmap_unwire).
+   */
+  unwire(va: number): void {
+    const vpn = Math.floor(va / this.pageSize);
+    const t = this.ptp(vpn, false);
+    if (t === null) return;
+    const i = vpn % NPTE;
+    if (t.pte[i] & PTE_WIRED) {
+      t.pte[i] &= ~PTE_WIRED;
+      this.wiredCount--;
+    }
+  }
+
+  /**
+   * forRange: call fn for each valid PTE in [start, end); tables left
+   * empty are freed afterwards.
+   */
+  forRange(start: number, end: number, fn: (t: Ptp, i: number, vpn: number) => void): void {
+    const ps = this.pageSize;
+    let vpn = Math.floor(start / ps);
+    const stop = Math.ceil(end / ps);
+    while (vpn < stop) {
+      const key = Math.floor(vpn / NPTE);
+      const tableEnd = Math.min(stop, (key + 1) * NPTE);
+      const t = this.tables.get(key);
+      if (t !== undefined && t.live > 0) {
+        for (; vpn < tableEnd; vpn++) if (t.pte[vpn % NPTE] !== 0) fn(t, vpn % NPTE, vpn);
+        this.freeIfEmpty(key * NPTE, t);
+      }
+      vpn = tableEnd;
+    }
+  }
+
+  private freeIfEmpty(vpn: number, t: Ptp): void {
+    if (t.live > 0) return;
+    const key = Math.floor(vpn / NPTE);
+    this.tables.delete(key);
+    if (this.lastKey === key) {
+      this.lastKey = -1;
+      this.lastPtp = null;
+    }
+  }
+
+  /**
+   * forEachMapping: call fn(va, frame, pte) for every translation, in
+   * address order.
+   */
+  forEachMapping(fn: (va: number, pg: number, pte: number) => void): void {
+    const keys = [...this.tables.keys()].sort((a, b) => a - b);
+    for (const key of keys) {
+      const t = this.tables.get(key)!;
+      for (let i = 0; i < NPTE; i++) {
+        const pte = t.pte[i];
+        if (pte !== 0) fn((key * NPTE + i) * this.pageSize, (pte >>> 4) - 1, pte);
+      }
+    }
+  }
+
+  /**
+   * destroy: drop every translation and leave the kernel's list (pmap_destroy).
+   */
+  destroy(): void {
+    for (const [key, t] of [...this.tables]) {
+      for (let i = 0; i < NPTE; i++) if (t.pte[i] !== 0) this.dropPte(t, i, key * NPTE + i);
+    }
+    this.tables.clear();
+    this.lastKey = -1;
+    this.lastPtp = null;
+    this.pv.pmaps[this.id] = null;
+  }
+}
+
+/** pteFrame: the frame a valid PTE maps. */
+export function pteFrame(pte: number): number {
+  return (pte >>> 4) - 1;
+}
+
+/** pteProt: the PROT_* bits of a PTE. */
+export function pteProt(pte: number): number {
+  return pte & PROT_ALL;
+}
+
+/**
+ * auditPmaps: check the invariants listed at the top of this file.
+ */
+export function auditPmaps(pv: PvTable, npages: number): void {
+  let pvCount = 0;
+  for (let pg = 0; pg < npages; pg++) {
+    for (let e = pv.head[pg]; e >= 0; e = pv.nextOf[e]) {
+      pvCount++;
+      const pmap = pv.pmaps[pv.pmapOf[e]];
+      if (!pmap) fail(`pv entry of page ${pg} names a destroyed pmap`);
+      const pte = pmap.lookup(pv.vpnOf[e] * pmap.pageSize);
+      if (pte === 0 || pteFrame(pte) !== pg)
+        fail(`pv entry of page ${pg} at ${hex(pv.vpnOf[e] * pmap.pageSize)} has no PTE`);
+    }
+  }
+  let pteCount = 0;
+  for (const pmap of pv.pmaps) {
+    if (!pmap) continue;
+    let resident = 0;
+    let wired = 0;
+    for (const t of pmap.tables.values()) {
+      let live = 0;
+      for (let i = 0; i < NPTE; i++) {
+        if (t.pte[i] === 0) continue;
+        live++;
+        if (t.pte[i] & PTE_WIRED) wired++;
+      }
+      if (live !== t.live || live === 0)
+        fail(`pmap ${pmap.id}: table live count ${t.live}, ${live} valid`);
+      resident += live;
+    }
+    if (resident !== pmap.residentCount)
+      fail(`pmap ${pmap.id}: resident ${pmap.residentCount} but ${resident} PTEs`);
+    if (wired !== pmap.wiredCount)
+      fail(`pmap ${pmap.id}: wired ${pmap.wiredCount} but ${wired} wired PTEs`);
+    pteCount += resident;
+  }
+  kassert(pteCount === pvCount, `audit: pmap: ${pteCount} PTEs but ${pvCount} pv entries`);
+}
+
+function fail(what: string): never {
+  throw new KernelPanic(`audit: pmap: ${what}`);
+}

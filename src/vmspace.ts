@@ -1,0 +1,277 @@
+/*
+ * vmspace.ts: process address spaces (seed 001 struct vmspace, vmresident).
+ *
+ *   Vmspace
+ *     map     the address map (map.ts)
+ *     pmap    its translations (pmap.ts)
+ *     the seed's segment fields: rssize (resident pages), swrss, tsize,
+ *     dsize, ssize (pages), taddr, daddr, maxsaddr, minsaddr, exitingcnt
+ *     refcnt  threads and vfork children share one vmspace
+ *
+ *   counts (computed): resident (pmap_resident_count), president (each
+ *   resident page counted 1/N when N address spaces map it, cached per
+ *   tick of the kernel's clock), swap (pages of its memory only in swap),
+ *   anonymous (resident anonymous pages it maps).
+ *
+ *   VmResidentRegistry: resident executables (vmresident): a snapshot of an
+ *   address space registered under an executable's identity, from which a
+ *   later exec starts instead of loading the program.
+ *
+ * Out of scope, and why: virtual page tables (VM_MAPTYPE_VPAGETABLE,
+ * master_pde) serve DragonFly's vkernel; vmupcall and vm_uiomove have no
+ * user here.
+ */
+
+import {
+  auditMap,
+  type VmMap,
+  vmMapCreate,
+  vmMapDelete,
+  vmMapFork,
+  vmMapLock,
+  vmMapLockReadTry,
+  vmMapUnlock,
+  vmMapUnlockRead,
+} from './map.ts';
+import { NOPAGE } from './page.ts';
+import { VmError, vmerr } from './param.ts';
+import { Pmap } from './pmap.ts';
+import type { Uvm } from './uvm.ts';
+
+/** A process address space (struct vmspace). */
+export class Vmspace {
+  readonly pmap: Pmap;
+  readonly map: VmMap;
+  /** vm_shm: System V shared memory attached here (segment id -> address) */
+  shm: Map<number, number> | null = null;
+  swrss = 0;
+  tsize = 0;
+  dsize = 0;
+  ssize = 0;
+  taddr = 0;
+  daddr = 0;
+  maxsaddr = 0;
+  minsaddr = 0;
+  exitingcnt = 0;
+  refcnt = 1;
+
+  constructor(
+    readonly uvm: Uvm,
+    min: number,
+    max: number,
+  ) {
+    this.pmap = new Pmap(uvm.pv, uvm.pageSize);
+    this.map = vmMapCreate(uvm, this.pmap, min, max);
+  }
+
+  /** vm_rssize: resident pages, as the pmap counts them. */
+  get rssize(): number {
+    return this.pmap.residentCount;
+  }
+}
+
+/**
+ * vmspaceAlloc: a new, empty address space over [min, max) (vmspace_alloc).
+ */
+export function vmspaceAlloc(uvm: Uvm, min: number, max: number): Vmspace {
+  const vm = new Vmspace(uvm, min, max);
+  uvm.vmspaces.add(vm);
+  return vm;
+}
+
+/**
+ * vmspaceRef: another user (a thread, a vfork child) of the same space.
+ */
+export function vmspaceRef(vm: Vmspace): void {
+  if (vm.refcnt <= 0) throw vmerr('EINVAL', 'vmspace_ref', 'vm', 'the vmspace is gone');
+  vm.refcnt++;
+}
+
+/**
+ * vmspaceFree: drop a user; the last one unmaps everything and destroys
+ * the pmap (vmspace_free / uvmspace_free).
+ */
+export function vmspaceFree(vm: Vmspace): void {
+  if (vm.refcnt <= 0) throw vmerr('EINVAL', 'vmspace_free', 'vm', 'the vmspace is gone');
+  if (--vm.refcnt > 0) return;
+  const map = vm.map;
+  vmMapLock(map);
+  vmMapDelete(map, map.minOffset, map.maxOffset);
+  vmMapUnlock(map);
+  vm.pmap.destroy();
+  vm.uvm.maps.delete(map);
+  vm.uvm.vmspaces.delete(vm);
+}
+
+/**
+ * vmspaceFork: a child address space built from `vm` by inheritance
+ * (vmspace_fork / uvmspace_fork); see vmMapFork.
+ * => the segment fields are copied (vm_startcopy .. vm_endcopy).
+ * => throws ENOMEM, leaving no child, when copying wired memory runs out
+ *    of frames.
+ */
+export function vmspaceFork(vm: Vmspace): Vmspace {
+  const uvm = vm.uvm;
+  const old = vm.map;
+  const child = vmspaceAlloc(uvm, old.minOffset, old.maxOffset);
+  copySegments(vm, child);
+  child.map.mmapBase = old.mmapBase;
+  child.map.topdown = old.topdown;
+  child.map.stackGuard = old.stackGuard;
+  child.map.hooks = old.hooks;
+  vmMapLock(old);
+  vmMapLock(child.map);
+  let r: 0 | 'ENOMEM';
+  try {
+    r = vmMapFork(old, child.map);
+  } finally {
+    vmMapUnlock(child.map);
+    vmMapUnlock(old);
+  }
+  if (r !== 0) {
+    vmspaceFree(child);
+    throw new VmError(
+      'ENOMEM',
+      'fork',
+      undefined,
+      'no memory to copy the wired pages of the parent',
+    );
+  }
+  return child;
+}
+
+function copySegments(from: Vmspace, to: Vmspace): void {
+  to.swrss = from.swrss;
+  to.tsize = from.tsize;
+  to.dsize = from.dsize;
+  to.ssize = from.ssize;
+  to.taddr = from.taddr;
+  to.daddr = from.daddr;
+  to.maxsaddr = from.maxsaddr;
+  to.minsaddr = from.minsaddr;
+}
+
+/**
+ * vmspaceResidentCount: pages this space maps (vmspace_resident_count).
+ */
+export function vmspaceResidentCount(vm: Vmspace): number {
+  return vm.pmap.residentCount;
+}
+
+/**
+ * vmspacePresidentCount: the proportional resident set: each page this
+ * space maps counts 1/N when N address spaces map it
+ * (vmspace_president_count).
+ * => cached for the current tick; a map that cannot be read-locked without
+ *    waiting returns the cached value.
+ */
+export function vmspacePresidentCount(vm: Vmspace): number {
+  const map = vm.map;
+  const uvm = vm.uvm;
+  if (map.presidentTicks === uvm.ticks) return map.presidentCache;
+  if (!vmMapLockReadTry(map)) return map.presidentCache;
+  let count = 0;
+  vm.pmap.forEachMapping((_va, pg) => {
+    count += 1 / uvm.pv.spacesMapping(pg);
+  });
+  map.presidentCache = count;
+  map.presidentTicks = uvm.ticks;
+  vmMapUnlockRead(map);
+  return count;
+}
+
+/**
+ * vmspaceSwapCount: pages of this space's anonymous memory that live only
+ * in swap (vmspace_swap_count).
+ */
+export function vmspaceSwapCount(vm: Vmspace): number {
+  return countAnons(vm, (an) => vm.uvm.anons.page[an] === NOPAGE && vm.uvm.anons.swslot[an] !== 0);
+}
+
+/**
+ * vmspaceAnonymousCount: resident anonymous pages of this space
+ * (vmspace_anonymous_count).
+ */
+export function vmspaceAnonymousCount(vm: Vmspace): number {
+  return countAnons(vm, (an) => vm.uvm.anons.page[an] !== NOPAGE);
+}
+
+/** countAnons: anons in this space's entries' windows that satisfy `pred`. */
+function countAnons(vm: Vmspace, pred: (an: number) => boolean): number {
+  const map = vm.map;
+  const ps = vm.uvm.pageSize;
+  let n = 0;
+  for (let e = map.header.next; e !== map.header; e = e.next) {
+    const amap = e.aref.amap;
+    if (amap === null) continue;
+    const stop = e.aref.pageoff + (e.end - e.start) / ps;
+    for (let s = e.aref.pageoff; s < stop; s++) if (amap.anon[s] !== 0 && pred(amap.anon[s])) n++;
+  }
+  return n;
+}
+
+/**
+ * auditVmspace: the map's invariants, and the pmap's counts against the map.
+ */
+export function auditVmspace(vm: Vmspace): void {
+  auditMap(vm.map);
+  if (vm.refcnt <= 0) throw vmerr('EINVAL', 'audit', 'vm', 'a live vmspace with no references');
+}
+
+/** A resident executable (struct vmresident). */
+export interface VmResident {
+  /** vr_id */
+  id: number;
+  /** the executable's identity (vr_vnode): its path here */
+  identity: string;
+  /** vr_vmspace: the snapshot new execs start from */
+  vmspace: Vmspace;
+  /** vr_entry_addr: where execution starts */
+  entryAddr: number;
+  /** vr_refs: execs using it right now */
+  refs: number;
+}
+
+/** The registry of resident executables. */
+export class VmResidentRegistry {
+  private readonly byId = new Map<number, VmResident>();
+  private nextId = 1;
+
+  /**
+   * register: snapshot `vm` (a fork of it) under `identity`.
+   * => EEXIST if that identity is registered already.
+   * => returns the registration id.
+   */
+  register(vm: Vmspace, identity: string, entryAddr: number): number {
+    if (this.lookup(identity))
+      throw vmerr('EEXIST', 'exec_sys_register', 'identity', `${identity} is already resident`);
+    const snapshot = vmspaceFork(vm);
+    const id = this.nextId++;
+    this.byId.set(id, { id, identity, vmspace: snapshot, entryAddr, refs: 0 });
+    return id;
+  }
+
+  /** lookup: the resident executable registered under `identity`, if any. */
+  lookup(identity: string): VmResident | undefined {
+    for (const r of this.byId.values()) if (r.identity === identity) return r;
+    return undefined;
+  }
+
+  /**
+   * unregister: forget registration `id` and free its snapshot.
+   * => ENOENT if there is none; EBUSY while an exec uses it.
+   */
+  unregister(id: number): void {
+    const r = this.byId.get(id);
+    if (!r) throw vmerr('ENOENT', 'exec_sys_unregister', 'id', `no resident executable ${id}`);
+    if (r.refs > 0)
+      throw vmerr('EBUSY', 'exec_sys_unregister', 'id', `resident executable ${id} is in use`);
+    this.byId.delete(id);
+    vmspaceFree(r.vmspace);
+  }
+
+  /** all: every registration, oldest first. */
+  all(): VmResident[] {
+    return [...this.byId.values()];
+  }
+}
