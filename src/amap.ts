@@ -49,6 +49,8 @@ import {
   pageActivate,
   pageAlloc,
   pageCopy,
+  pageUnwire,
+  pageWire,
 } from './page.ts';
 import { KernelPanic, kassert, MAP_ENTRY_NEEDS_COPY, PROT_NONE, vmerr } from './param.ts';
 import type { Uvm } from './uvm.ts';
@@ -596,7 +598,9 @@ function copyReal(uvm: Uvm, entry: AmapEntry): void {
  * (amap_cow_now), for a parent entry that is wired.
  * => every anon still shared (an_ref > 1) is replaced in the entry's amap
  *    by a copy; loaned pages (already read-only everywhere) are skipped.
- * => the parent's pages are wired, hence resident.
+ * => the parent's pages are wired, hence resident; a page that is not
+ *    (a PROT_NONE range was wired without faulting) has no translation
+ *    anywhere and stays shared: its first access will fault and copy.
  * => returns 0, or ENOMEM when frames run out and none can be reclaimed
  *    (UVM sleeps here and cannot fail; failing lets fork fail cleanly:
  *    the caller frees the child, so the parent is untouched).
@@ -613,10 +617,9 @@ export function amapCowNow(uvm: Uvm, entry: AmapEntry): 0 | 'ENOMEM' {
     kassert(pool.lock[an] === amap.lock, 'amap_cow_now: anon lock is not the amap lock');
     if (pool.ref[an] === 1) continue;
     const pg = pool.page[an];
-    kassert(
-      pg !== NOPAGE && pm.wireCount[pg] > 0,
-      'amap_cow_now: parent page not resident and wired',
-    );
+    /* not wired (never faulted in: mlock of PROT_NONE memory): no translation
+       maps it, so any later access faults and copies it then */
+    if (pg === NOPAGE || pm.wireCount[pg] === 0) continue;
     if (pm.loanCount[pg] !== 0) continue;
     kassert((pm.flags[pg] & PG_BUSY) === 0, 'amap_cow_now: busy page (nothing runs concurrently)');
     const nanon = anonAlloc(uvm);
@@ -898,7 +901,8 @@ export function amapLookups(
  * => amap locked; the anon's lock must be the amap's.
  * => replace: the slot holds an anon already, which is replaced; in a
  *    shared amap the old page is unmapped everywhere (pmap_page_protect),
- *    since other maps may have it mapped. Else the slot must be empty.
+ *    since other maps may have it mapped (wired mappings move to the new
+ *    page instead). Else the slot must be empty.
  */
 export function amapAdd(
   uvm: Uvm,
@@ -919,10 +923,28 @@ export function amapAdd(
     throw vmerr('EEXIST', 'amap_add', 'offset', `slot ${slot} already holds anon ${old}`);
   if (replace) {
     const opg = uvm.anons.page[old];
-    if (opg !== NOPAGE && amap.flags & AMAP_SHARED) uvm.pmap.pageProtect(opg, PROT_NONE);
+    if (opg !== NOPAGE && amap.flags & AMAP_SHARED) unmapReplaced(uvm, opg, uvm.anons.page[anon]);
     amap.anon[slot] = anon;
   } else {
     insertSlot(amap, slot, anon);
+  }
+}
+
+/**
+ * unmapReplaced: in a shared amap a replaced page may be mapped by other
+ * spaces: remove those mappings (pmap_page_protect(NONE)). A wired one
+ * (memory another sharer locked) moves to the new page with its wiring,
+ * so the lock keeps covering that address (UVM leaves this an XXX).
+ */
+function unmapReplaced(uvm: Uvm, opg: number, npg: number): void {
+  if (npg === NOPAGE) {
+    uvm.pmap.pageProtect(opg, PROT_NONE);
+    return;
+  }
+  const moved = uvm.pmap.pageReplace(opg, npg);
+  for (let i = 0; i < moved; i++) {
+    pageUnwire(uvm, opg);
+    pageWire(uvm, npg);
   }
 }
 

@@ -9,8 +9,16 @@
 export * as amap from './amap.ts';
 export * as anon from './anon.ts';
 export * as dump from './dump.ts';
+export * as fault from './fault.ts';
 export * as lock from './lock.ts';
+export * as map from './map.ts';
+export * as mmap from './mmap.ts';
+export * as object from './object.ts';
 export * as page from './page.ts';
 export * from './param.ts';
+export * as pmap from './pmap.ts';
+export { Process } from './proc.ts';
 export * as swap from './swap.ts';
+export { VmSystem, type VmSystemConfig } from './system.ts';
 export { type PmapPageOps, Uvm, type UvmConfig, Uvmexp } from './uvm.ts';
+export * as vmspace from './vmspace.ts';

@@ -31,6 +31,7 @@
  */
 import {
   AMAP_COPY_NOCHUNK,
+  AMAP_COPY_NOMERGE,
   AMAP_EXTEND_BACKWARDS,
   AMAP_EXTEND_FORWARDS,
   AMAP_EXTEND_NOWAIT,
@@ -42,9 +43,12 @@ import {
   amapCopy,
   amapCowNow,
   amapExtend,
+  amapLock,
   amapRef,
   amapRefs,
+  amapShareProtect,
   amapSplitref,
+  amapUnlock,
   amapUnref,
   ppGetreflen,
   type VmAref,
@@ -72,6 +76,7 @@ import {
   MAP_INHERIT_NONE,
   MAP_INHERIT_SHARE,
   PROT_ALL,
+  PROT_READ,
   PROT_WRITE,
   vmerr,
 } from './param.ts';
@@ -135,6 +140,8 @@ export class VmMapEntry implements TreeEntry, AmapEntry {
   maxProtection: number;
   inheritance = MAP_INHERIT_COPY;
   wiredCount = 0;
+  /** a special mapping's name ([vdso], [vvar], ...): shown in maps, never merged away */
+  name: string | null = null;
 
   constructor(
     public start: number,
@@ -367,8 +374,8 @@ export interface MapLookup {
  * vmMapLookup: the fault's way into the map (vm_map_lookup).
  * => finds the entry for va (descending into submaps), checks that the
  *    access `faultType` (PROT_* bits) is allowed, and clears needs-copy with
- *    amap_copy when writing (or always, when `copyOnRead`: UVM does so for
- *    entries without an object, whose amap must exist before any fault).
+ *    amap_copy when writing (and, with `copyOnRead`, on a read of an entry
+ *    without an object: UVM's fault does so, since zero fill needs an amap).
  *    A read of a needs-copy entry gets a protection without write.
  * => on success returns 0 with `out` filled and the map read-locked (release
  *    with vmMapLookupDone); otherwise 'EFAULT' (no entry: SIGSEGV) or
@@ -393,11 +400,14 @@ export function vmMapLookup(
       map = entry.submap!;
       continue;
     }
-    if ((entry.protection & faultType) !== faultType) {
+    if (!allows(entry.protection, faultType)) {
       vmMapUnlockRead(map);
       return 'EACCES';
     }
-    if (entry.eflags & MAP_ENTRY_NEEDS_COPY && (faultType & PROT_WRITE || copyOnRead)) {
+    if (
+      entry.eflags & MAP_ENTRY_NEEDS_COPY &&
+      (faultType & PROT_WRITE || (copyOnRead && entry.object === null))
+    ) {
       if (vmMapLockUpgrade(map) !== 0) continue;
       amapCopy(map.uvm, map, entry, 0, va, va + map.uvm.pageSize);
       vmMapLockDowngrade(map);
@@ -412,6 +422,15 @@ export function vmMapLookup(
     out.timestamp = map.timestamp;
     return 0;
   }
+}
+
+/**
+ * allows: protection `prot` permits access `faultType`. As on x86 (and so
+ * in Linux), any access right implies reading.
+ */
+export function allows(prot: number, faultType: number): boolean {
+  if (faultType === PROT_READ) return (prot & PROT_ALL) !== 0;
+  return (prot & faultType) === faultType;
 }
 
 /** vmMapLookupDone: end a vmMapLookup (vm_map_lookup_done). */
@@ -529,6 +548,7 @@ function cloneEntry(e: VmMapEntry): VmMapEntry {
   n.maptype = e.maptype;
   n.inheritance = e.inheritance;
   n.wiredCount = e.wiredCount;
+  n.name = e.name;
   return n;
 }
 
@@ -568,6 +588,8 @@ function checkRange(map: VmMap, start: number, end: number, call: string): void 
  *    MAP_DISABLE_COREDUMP, MAP_IS_STACK, MAP_IS_KSTACK set their entry
  *    flags; MAP_PREFAULT* map resident pages at once; MAP_OVERLAY gives it
  *    an amap now.
+ * => `name` names a special mapping ([vdso], ...; Linux's special
+ *    mappings): it never merges with differently named neighbours.
  * => the entry merges with compatible neighbours; returns the entry that
  *    covers the range afterwards.
  */
@@ -580,6 +602,7 @@ export function vmMapInsert(
   prot: number,
   maxprot: number,
   cow: number,
+  name: string | null = null,
 ): VmMapEntry {
   checkRange(map, start, end, 'vm_map_insert');
   if ((prot & maxprot) !== prot)
@@ -603,6 +626,7 @@ export function vmMapInsert(
   e.eflags = insertFlags(cow);
   e.object = object;
   e.offset = offset;
+  e.name = name;
   if (object !== null) objectReference(object);
   if (cow & MAP_OVERLAY) e.aref = { amap: amapAlloc(map.uvm, end - start), pageoff: 0 };
   link(map, prev, e);
@@ -774,6 +798,7 @@ function compatible(a: VmMapEntry, b: VmMapEntry): boolean {
     b.wiredCount === 0 &&
     (a.eflags & MAP_ENTRY_IN_TRANSITION) === 0 &&
     a.object === b.object &&
+    a.name === b.name &&
     (a.object === null || a.offset + (a.end - a.start) === b.offset)
   );
 }
@@ -891,7 +916,8 @@ function sameAttrs(a: VmMapEntry, b: VmMapEntry): boolean {
     a.inheritance === b.inheritance &&
     a.wiredCount === 0 &&
     b.wiredCount === 0 &&
-    a.object === b.object
+    a.object === b.object &&
+    a.name === b.name
   );
 }
 
@@ -1133,40 +1159,74 @@ export function vmMapCheckProtection(
  *    everything this call did is undone and the errno is thrown.
  */
 export function vmMapUnwire(map: VmMap, start: number, end: number, newPageable: boolean): void {
-  checkRange(map, start, end, newPageable ? 'munlock' : 'mlock');
+  const call = newPageable ? 'munlock' : 'mlock';
+  checkRange(map, start, end, call);
   vmMapLock(map);
+  let wiring: VmMapEntry[] = [];
   try {
-    checkNoHoles(map, start, end, newPageable ? 'munlock' : 'mlock');
-    if (newPageable) userUnwire(map, start, end);
-    else userWire(map, start, end);
+    checkNoHoles(map, start, end, call);
+    if (newPageable) {
+      forEachClipped(map, start, end, (e) => {
+        if (e.eflags & MAP_ENTRY_USER_WIRED) unwireEntry(map, e, true);
+      });
+      return;
+    }
+    wiring = beginWiring(map, start, end, true);
   } finally {
     vmMapUnlock(map);
   }
+  finishWiring(map, wiring, true, call);
 }
 
-function userWire(map: VmMap, start: number, end: number): void {
-  const first = clipRange(map, start, end);
-  const done: VmMapEntry[] = [];
-  for (let e = first; e !== map.header && e.start < end; e = e.next) {
-    if (e.eflags & MAP_ENTRY_USER_WIRED) continue;
-    e.eflags |= MAP_ENTRY_USER_WIRED | MAP_ENTRY_IN_TRANSITION;
+/**
+ * beginWiring: the locked half of wiring [start, end) (uvm_map_pageable):
+ * give needs-copy entries their amap first (so the faults cannot clip
+ * them), then count a wiring on each entry and mark it in transition.
+ * => returns the entries whose pages must be faulted in (the first wiring).
+ */
+function beginWiring(map: VmMap, start: number, end: number, user: boolean): VmMapEntry[] {
+  const out: VmMapEntry[] = [];
+  for (let e = clipRange(map, start, end); e !== map.header && e.start < end; e = e.next) {
+    if (user && e.eflags & MAP_ENTRY_USER_WIRED) continue;
+    if (e.eflags & MAP_ENTRY_NEEDS_COPY && (e.maxProtection & PROT_WRITE || e.object === null))
+      amapCopy(map.uvm, map, e, AMAP_COPY_NOCHUNK | AMAP_COPY_NOMERGE, 0, 0);
+    if (user) e.eflags |= MAP_ENTRY_USER_WIRED;
     e.wiredCount++;
-    const err = map.hooks.wire(map, e.start, e.end, e.protection);
-    e.eflags &= ~MAP_ENTRY_IN_TRANSITION;
-    if (err !== 0) {
-      e.eflags &= ~MAP_ENTRY_USER_WIRED;
-      e.wiredCount--;
-      for (const d of done) unwireEntry(map, d, true);
-      throw vmerr(err, 'mlock', 'addr', `faulting in ${hex(e.start)}-${hex(e.end)} failed`);
+    if (e.wiredCount === 1) {
+      e.eflags |= MAP_ENTRY_IN_TRANSITION;
+      out.push(e);
     }
-    done.push(e);
   }
+  return out;
 }
 
-function userUnwire(map: VmMap, start: number, end: number): void {
-  forEachClipped(map, start, end, (e) => {
-    if (e.eflags & MAP_ENTRY_USER_WIRED) unwireEntry(map, e, true);
-  });
+/**
+ * finishWiring: the unlocked half: fault in and wire the pages of each
+ * entry (the faults take the map's read lock themselves), then clear the
+ * transitions. On a failure every entry of this call is unwired again.
+ */
+function finishWiring(map: VmMap, entries: VmMapEntry[], user: boolean, call: string): void {
+  let failed: Errno | 0 = 0;
+  let done = 0;
+  for (; done < entries.length && failed === 0; done++) {
+    const e = entries[done];
+    failed = map.hooks.wire(map, e.start, e.end, e.protection);
+  }
+  vmMapLock(map);
+  try {
+    for (const e of entries) e.eflags &= ~MAP_ENTRY_IN_TRANSITION;
+    if (failed === 0) return;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      if (user) e.eflags &= ~MAP_ENTRY_USER_WIRED;
+      e.wiredCount--;
+      if (i < done - 1) map.hooks.unwire(map, e.start, e.end);
+    }
+    const bad = entries[done - 1];
+    throw vmerr(failed, call, 'addr', `faulting in ${hex(bad.start)}-${hex(bad.end)} failed`);
+  } finally {
+    vmMapUnlock(map);
+  }
 }
 
 /** unwireEntry: drop one wiring (the user's, if `user`); the last one unwires the pages. */
@@ -1183,34 +1243,34 @@ function unwireEntry(map: VmMap, e: VmMapEntry, user: boolean): void {
  */
 export function vmMapWire(map: VmMap, start: number, end: number, flags: number): void {
   checkRange(map, start, end, 'vm_map_wire');
+  const wire = (flags & VM_FAULT_WIRE_MASK) !== 0;
   vmMapLock(map);
+  let wiring: VmMapEntry[] = [];
   try {
     checkNoHoles(map, start, end, 'vm_map_wire');
-    const wire = (flags & VM_FAULT_WIRE_MASK) !== 0;
-    const first = clipRange(map, start, end);
-    const done: VmMapEntry[] = [];
-    for (let e = first; e !== map.header && e.start < end; e = e.next) {
-      if (!wire) {
+    if (!wire) {
+      forEachClipped(map, start, end, (e) => {
         if (e.wiredCount > 0) unwireEntry(map, e, false);
-        continue;
-      }
-      e.wiredCount++;
-      const err = e.wiredCount === 1 ? map.hooks.wire(map, e.start, e.end, e.protection) : 0;
-      if (err !== 0) {
-        e.wiredCount--;
-        for (const d of done) unwireEntry(map, d, false);
-        throw vmerr(
-          err,
-          'vm_map_wire',
-          'start',
-          `faulting in ${hex(e.start)}-${hex(e.end)} failed`,
-        );
-      }
-      done.push(e);
+      });
+      return;
     }
-    if (!wire) simplifyRange(map, start, end);
+    wiring = beginWiring(map, start, end, false);
   } finally {
     vmMapUnlock(map);
+  }
+  finishWiring(map, wiring, false, 'vm_map_wire');
+}
+
+/**
+ * vmMapFaultWired: fault in and wire the pages of the wired entries of
+ * [start, end) (after a move gave them new addresses); map unlocked.
+ */
+export function vmMapFaultWired(map: VmMap, start: number, end: number): void {
+  let e = vmMapLookupEntry(map, start);
+  if (!entryContains(map, e, start)) e = e.next;
+  for (; e !== map.header && e.start < end; e = e.next) {
+    if (e.wiredCount > 0)
+      kassert(map.hooks.wire(map, e.start, e.end, e.protection) === 0, 'vm_map: re-wiring failed');
   }
 }
 
@@ -1340,6 +1400,38 @@ export function vmMapGrowstack(map: VmMap, addr: number): 0 | 'ENOMEM' {
 }
 
 /*
+ * ---- moving ------------------------------------------------------------
+ */
+
+/**
+ * vmMapMove: move the entries of [start, end) to begin at `to` (what
+ * uvm_map_extract + unmap do for mremap), keeping their anon and object
+ * backing; the old translations go. Wired entries stay wired: the caller
+ * faults their pages in at `to` (vmMapFaultWired) once the map is unlocked.
+ * => [start, end) is mapped without holes; [to, to + (end - start)) is
+ *    free and inside the map (the caller checked both).
+ * => returns the first entry at the new place.
+ */
+export function vmMapMove(map: VmMap, start: number, end: number, to: number): VmMapEntry {
+  const moved: VmMapEntry[] = [];
+  for (let e = clipRange(map, start, end); e !== map.header && e.start < end; e = e.next)
+    moved.push(e);
+  for (const e of moved) {
+    if (e.wiredCount > 0) map.hooks.unwire(map, e.start, e.end);
+    map.pmap.remove(e.start, e.end);
+  }
+  for (const e of moved) unlink(map, e);
+  const delta = to - start;
+  for (const e of moved) {
+    e.start += delta;
+    e.end += delta;
+    link(map, vmMapLookupEntry(map, e.start), e);
+  }
+  simplifyRange(map, to, to + (end - start));
+  return vmMapLookupEntry(map, to);
+}
+
+/*
  * ---- fork ---------------------------------------------------------------
  */
 
@@ -1353,8 +1445,14 @@ export function vmMapGrowstack(map: VmMap, addr: number): 0 | 'ENOMEM' {
  *    the parent's amap read-only until a write. The parent's entry becomes
  *    needs-copy too and its translations are write-protected, unless it is
  *    wired: then amap_cow_now copies every shared page for the child now,
- *    so the parent never faults. A shared (AMAP_SHARED) or wired amap is
- *    copied for the child at once.
+ *    so the parent never faults.
+ * => COPY of shared memory (a shared mapping, or an AMAP_SHARED amap): the
+ *    child's amap is copied at once and the pages lose write permission in
+ *    every space that maps them (amap_share_protect); the parent stays
+ *    sharing, and a later write by any sharer copies the page into the
+ *    shared amap (amap_add with replace), leaving the child its snapshot.
+ *    UVM marks the parent needs-copy here, which would make its next write
+ *    leave the sharing.
  * => returns 0, or ENOMEM when amap_cow_now runs out of frames (the caller
  *    destroys the child; the parent is as it was, bar needs-copy flags).
  * => both maps are locked by the caller.
@@ -1392,10 +1490,15 @@ function forkCopy(parent: VmMap, child: VmMap, e: VmMapEntry): 0 | 'ENOMEM' {
   const n = cloneForChild(parent, child, e, 0);
   n.eflags |= MAP_ENTRY_COW | MAP_ENTRY_NEEDS_COPY;
   const amap = e.aref.amap;
-  if (amap !== null && (amap.flags & AMAP_SHARED || e.wiredCount > 0))
-    amapCopy(child.uvm, child, n, AMAP_COPY_NOCHUNK, 0, 0);
-  if (e.wiredCount > 0) return amap !== null ? amapCowNow(child.uvm, n) : 0;
-  if (amap !== null && !(e.eflags & MAP_ENTRY_NEEDS_COPY)) {
+  if (amap === null) return 0;
+  const sharedMemory = (amap.flags & AMAP_SHARED) !== 0 || (e.eflags & MAP_ENTRY_COW) === 0;
+  if (sharedMemory || e.wiredCount > 0) amapCopy(child.uvm, child, n, AMAP_COPY_NOCHUNK, 0, 0);
+  if (e.wiredCount > 0) return amapCowNow(child.uvm, n);
+  if (sharedMemory) {
+    amapLock(amap);
+    amapShareProtect(parent.uvm, e, e.protection & ~PROT_WRITE);
+    amapUnlock(amap);
+  } else if (!(e.eflags & MAP_ENTRY_NEEDS_COPY)) {
     if (e.maxProtection & PROT_WRITE)
       parent.pmap.protect(e.start, e.end, e.protection & ~PROT_WRITE);
     e.eflags |= MAP_ENTRY_NEEDS_COPY;

@@ -1,16 +1,37 @@
 /*
- * object.ts: UVM objects (uvm_object.h): the object layer a map entry can
- * map, under the anon layer. This is the base the pagers build on (the
- * anonymous object aobj, the vnode object); a map entry holds a reference.
+ * object.ts: UVM objects (uvm_object.h) and their pager operations: the
+ * object layer a map entry can map, under the anon layer.
  *
  *   UvmObject { id, refs, vmobjlock, size (bytes), pages: page index -> frame }
+ *     pgoGet(idx)   the frame holding page idx: resident, or brought in by
+ *                   the pager (the base object fills it with zeros)
+ *     pgoPut(...)   write dirty pages back (pagers with a backing store)
+ *     terminate()   the last reference went: free every page
  *
- * Invariant (audit, with the maps): refs equals the map entries (and other
- * holders) that reference the object.
+ * Pagers (the anonymous object, files) extend this class. The base object
+ * is also the stand-in for a file that cannot be opened: pages of zeros,
+ * of the file's size.
+ *
+ * Invariants (auditObjects): every page in `pages` is a frame owned by the
+ * object at that index, and every frame owned by an object is in its
+ * `pages`; refs > 0 for every object the kernel knows.
  */
 import { mutexObjAlloc } from './lock.ts';
-import { kassert } from './param.ts';
+import {
+  NOPAGE,
+  PG_BUSY,
+  PG_CLEAN,
+  PG_FAKE,
+  pageActivate,
+  pageAlloc,
+  pageFree,
+  UVM_PGA_ZERO,
+} from './page.ts';
+import { KernelPanic, kassert, PROT_NONE } from './param.ts';
 import type { ObjectRef, Uvm } from './uvm.ts';
+
+/** What getting an object's page can report instead of a frame. */
+export type PagerError = 'ENOMEM' | 'EIO' | 'SIGBUS';
 
 /** A UVM object: something with pages that a map entry can map. */
 export class UvmObject implements ObjectRef {
@@ -21,7 +42,7 @@ export class UvmObject implements ObjectRef {
   readonly pages = new Map<number, number>();
 
   constructor(
-    uvm: Uvm,
+    readonly uvm: Uvm,
     public size: number,
     readonly name: string,
   ) {
@@ -29,9 +50,77 @@ export class UvmObject implements ObjectRef {
     uvm.objects.set(this.id, this);
   }
 
-  /** the kind of object, for dumps */
+  /** inode: the file's inode number as maps shows it (the object id for stand-ins) */
+  get inode(): number {
+    return this.id;
+  }
+
+  /** kind: what sort of object, for dumps. */
   get kind(): string {
-    return 'object';
+    return 'zero';
+  }
+
+  /** pageCount: pages the object spans. */
+  get pageCount(): number {
+    return Math.ceil(this.size / this.uvm.pageSize);
+  }
+
+  /**
+   * pgoGet: the frame of page `idx`, bringing it in if needed (pgo_get).
+   * => SIGBUS for a page wholly beyond the end of the object; ENOMEM when
+   *    no frame is free; EIO when the backing store fails.
+   */
+  pgoGet(idx: number): number | PagerError {
+    const pg = this.pages.get(idx);
+    if (pg !== undefined) return pg;
+    if (idx >= this.pageCount) return 'SIGBUS';
+    const npg = pageAlloc(this.uvm, this.id, idx, 0, UVM_PGA_ZERO);
+    if (npg === NOPAGE) return 'ENOMEM';
+    const r = this.fill(idx, npg);
+    if (r !== 0) {
+      pageFree(this.uvm, npg);
+      return r;
+    }
+    this.pages.set(idx, npg);
+    this.uvm.pages.flags[npg] &= ~(PG_BUSY | PG_FAKE);
+    pageActivate(this.uvm, npg);
+    return npg;
+  }
+
+  /**
+   * fill: put the contents of page idx into the fresh, zeroed frame pg.
+   * => the base object's pages are zeros; its page is clean (nothing to save).
+   */
+  protected fill(_idx: number, pg: number): 0 | PagerError {
+    this.uvm.pages.flags[pg] |= PG_CLEAN;
+    return 0;
+  }
+
+  /**
+   * pgoPut: write back the dirty pages in [from, to) (pgo_put); the base
+   * object keeps nothing, so there is nothing to write.
+   * => returns 0 or EIO.
+   */
+  pgoPut(_from: number, _to: number): 0 | 'EIO' {
+    return 0;
+  }
+
+  /**
+   * releasePage: the pagedaemon takes page idx (clean, or written back).
+   */
+  releasePage(idx: number): void {
+    const pg = this.pages.get(idx);
+    kassert(pg !== undefined, `object ${this.id}: no page ${idx} to release`);
+    this.uvm.pmap.pageProtect(pg, PROT_NONE);
+    this.pages.delete(idx);
+    pageFree(this.uvm, pg);
+  }
+
+  /**
+   * terminate: the last reference is gone; free every page.
+   */
+  terminate(): void {
+    for (const idx of [...this.pages.keys()]) this.releasePage(idx);
   }
 }
 
@@ -50,5 +139,31 @@ export function objectReference(obj: UvmObject): void {
 export function objectDetach(uvm: Uvm, obj: UvmObject): void {
   kassert(obj.refs > 0, `pgo_detach: object ${obj.id} is dead`);
   if (--obj.refs > 0) return;
+  obj.terminate();
   uvm.objectTerminate(obj);
+}
+
+/**
+ * auditObjects: check the invariants listed at the top of this file.
+ */
+export function auditObjects(uvm: Uvm): void {
+  const pm = uvm.pages;
+  let owned = 0;
+  for (const ref of uvm.objects.values()) {
+    const obj = ref as UvmObject;
+    if (obj.refs <= 0) fail(`object ${obj.id} is known with ${obj.refs} references`);
+    for (const [idx, pg] of obj.pages) {
+      if (pm.uobject[pg] !== obj.id || pm.offset[pg] !== idx)
+        fail(`object ${obj.id}: page ${idx} (frame ${pg}) not owned by it`);
+      owned++;
+    }
+  }
+  let frames = 0;
+  for (let pg = 0; pg < pm.npages; pg++) if (pm.uobject[pg] !== 0) frames++;
+  if (frames !== owned)
+    fail(`${frames} frames are owned by objects, ${owned} are in their page lists`);
+}
+
+function fail(what: string): never {
+  throw new KernelPanic(`audit: object: ${what}`);
 }

@@ -118,6 +118,23 @@ export class PvTable implements PmapPageOps {
     }
   }
 
+  pageReplace(oldpg: number, newpg: number): number {
+    let moved = 0;
+    let pv = this.head[oldpg];
+    while (pv >= 0) {
+      const next = this.nextOf[pv];
+      const pmap = this.pmaps[this.pmapOf[pv]]!;
+      const va = this.vpnOf[pv] * pmap.pageSize;
+      const pte = pmap.lookup(va);
+      if (pte & PTE_WIRED) {
+        pmap.enter(va, newpg, pte & PTE_PROT, PMAP_WIRED);
+        moved++;
+      } else pmap.removeOne(va);
+      pv = next;
+    }
+    return moved;
+  }
+
   pageMappings(pg: number): number {
     let n = 0;
     for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) n++;
@@ -239,17 +256,16 @@ export class Pmap {
   }
 
   /**
-   * protect: lower the protection of [start, end) to prot (pmap_protect);
-   * PROT_NONE removes the translations.
+   * protect: lower the protection of [start, end) to prot (pmap_protect).
+   * => PROT_NONE removes the translations, but a wired one stays, with no
+   *    access right: locked memory stays resident (and unwirable) while
+   *    inaccessible.
    */
   protect(start: number, end: number, prot: number): void {
-    if (prot === PROT_NONE) {
-      this.remove(start, end);
-      return;
-    }
     const keep = ~(PTE_PROT & ~prot);
-    this.forRange(start, end, (t, i) => {
-      t.pte[i] &= keep;
+    this.forRange(start, end, (t, i, vpn) => {
+      if (prot === PROT_NONE && (t.pte[i] & PTE_WIRED) === 0) this.dropPte(t, i, vpn);
+      else t.pte[i] &= keep;
     });
   }
 

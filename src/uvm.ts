@@ -16,6 +16,7 @@
  * the C code reaches through globals.
  */
 import { AnonPool } from './anon.ts';
+import { FaultCtx } from './fault.ts';
 import type { VmMutex } from './lock.ts';
 import type { VmMap } from './map.ts';
 import { PhysMem } from './page.ts';
@@ -32,6 +33,12 @@ import type { Vmspace } from './vmspace.ts';
 export interface PmapPageOps {
   /** pmap_page_protect: lower the protection of every mapping of pg to prot. */
   pageProtect(pg: number, prot: number): void;
+  /**
+   * pageReplace: pg's contents moved to newpg (copy-on-write in a shared
+   * amap): wired mappings of oldpg now map newpg, others are removed.
+   * => returns how many wired mappings moved (their wirings move too).
+   */
+  pageReplace(oldpg: number, newpg: number): number;
   /** the number of virtual mappings of pg (its pv list length). */
   pageMappings(pg: number): number;
   /** pmap_clear_reference: clear pg's referenced bit; returns its old value. */
@@ -81,6 +88,23 @@ export class Uvmexp {
   swapioerrs = 0;
   pageins = 0;
   pageouts = 0;
+  /* faults (uvm_fault) */
+  faults = 0;
+  fltprot = 0;
+  fltnoram = 0;
+  fltanget = 0;
+  fltnamap = 0;
+  fltnomap = 0;
+  flt_anon = 0;
+  flt_acow = 0;
+  flt_obj = 0;
+  flt_prcopy = 0;
+  flt_przero = 0;
+  /* processes */
+  forks = 0;
+  forks_sharevm = 0;
+  execs = 0;
+  exits = 0;
 }
 
 /** Configuration of a kernel. */
@@ -120,6 +144,8 @@ export class Uvm {
   reclaim: (() => boolean) | null = null;
   nextAmapId = 1;
   nextObjectId = 1;
+  /** the fault handler's context, reused by every fault (one thread) */
+  readonly faultCtx = new FaultCtx();
 
   constructor(config: UvmConfig = {}) {
     this.pageSize = config.pageSize ?? DEFAULT_PAGE_SIZE;

@@ -34,7 +34,7 @@ import {
   vmMapUnlockRead,
 } from './map.ts';
 import { NOPAGE } from './page.ts';
-import { VmError, vmerr } from './param.ts';
+import { MAP_ENTRY_COW, PROT_EXEC, PROT_READ, PROT_WRITE, VmError, vmerr } from './param.ts';
 import { Pmap } from './pmap.ts';
 import type { Uvm } from './uvm.ts';
 
@@ -54,6 +54,17 @@ export class Vmspace {
   minsaddr = 0;
   exitingcnt = 0;
   refcnt = 1;
+  /* Linux's view of the same space (mm_struct): the break and the stack */
+  /** start_brk: where the heap begins */
+  brkStart = 0;
+  /** brk: the current break (not page aligned) */
+  brk = 0;
+  /** start_stack: an address inside the main stack, which maps shows as [stack] */
+  startStack = 0;
+  /** RLIMIT_MEMLOCK, bytes */
+  memlockLimit = 8 * 1024 * 1024;
+  /** RLIMIT_STACK, bytes */
+  stackLimit = 8 * 1024 * 1024;
 
   constructor(
     readonly uvm: Uvm,
@@ -141,6 +152,11 @@ export function vmspaceFork(vm: Vmspace): Vmspace {
 }
 
 function copySegments(from: Vmspace, to: Vmspace): void {
+  to.brkStart = from.brkStart;
+  to.brk = from.brk;
+  to.startStack = from.startStack;
+  to.memlockLimit = from.memlockLimit;
+  to.stackLimit = from.stackLimit;
   to.swrss = from.swrss;
   to.tsize = from.tsize;
   to.dsize = from.dsize;
@@ -274,4 +290,75 @@ export class VmResidentRegistry {
   all(): VmResident[] {
     return [...this.byId.values()];
   }
+}
+
+/** One row of /proc/PID/maps, parsed. */
+export interface MapsRow {
+  start: number;
+  end: number;
+  /** "r-xp" style */
+  perms: string;
+  offset: number;
+  dev: string;
+  inode: number;
+  name: string;
+}
+
+/**
+ * vmspaceMapsRows: one row per map entry, as Linux's /proc/PID/maps shows
+ * them: file rows name the file, shared anonymous memory is
+ * "/dev/zero (deleted)" with its offset in the segment, the entries
+ * spanning the break are "[heap]", the entry holding the main stack
+ * "[stack]", special mappings their own name.
+ */
+export function vmspaceMapsRows(vm: Vmspace): MapsRow[] {
+  const map = vm.map;
+  const ps = vm.uvm.pageSize;
+  const rows: MapsRow[] = [];
+  for (let e = map.header.next; e !== map.header; e = e.next) {
+    const shared = (e.eflags & MAP_ENTRY_COW) === 0;
+    const perms = `${e.protection & PROT_READ ? 'r' : '-'}${e.protection & PROT_WRITE ? 'w' : '-'}${e.protection & PROT_EXEC ? 'x' : '-'}${shared ? 's' : 'p'}`;
+    let name = e.name ?? '';
+    let offset = 0;
+    let dev = '00:00';
+    let inode = 0;
+    if (e.object !== null) {
+      name = e.object.name;
+      offset = e.offset;
+      dev = 'fe:00';
+      inode = e.object.inode;
+    } else if (shared && e.name === null) {
+      name = '/dev/zero (deleted)';
+      offset = e.aref.pageoff * ps;
+      dev = '00:01';
+      inode = e.aref.amap?.id ?? 0;
+    } else if (
+      e.name === null &&
+      vm.brk > vm.brkStart &&
+      e.start <= vm.brk &&
+      e.end >= vm.brkStart
+    ) {
+      name = '[heap]';
+    } else if (
+      e.name === null &&
+      vm.startStack !== 0 &&
+      e.start <= vm.startStack &&
+      e.end > vm.startStack
+    ) {
+      name = '[stack]';
+    }
+    rows.push({ start: e.start, end: e.end, perms, offset, dev, inode, name });
+  }
+  return rows;
+}
+
+/**
+ * formatMapsRow: a row exactly as Linux prints it (addresses and offset in
+ * lowercase hex, at least 8 digits; the name padded to column 73).
+ */
+export function formatMapsRow(r: MapsRow): string {
+  const h = (n: number) => n.toString(16).padStart(8, '0');
+  const head = `${h(r.start)}-${h(r.end)} ${r.perms} ${h(r.offset)} ${r.dev} ${r.inode}`;
+  if (r.name === '') return `${head} `;
+  return `${head.padEnd(72)} ${r.name}`;
 }

@@ -31,7 +31,7 @@ import {
 } from '../src/amap.ts';
 import { anonAlloc, anonFreelst } from '../src/anon.ts';
 import { NOPAGE, pageFree, pageUnwire, pageWire } from '../src/page.ts';
-import { MAP_ENTRY_NEEDS_COPY, PROT_NONE, PROT_READ } from '../src/param.ts';
+import { MAP_ENTRY_NEEDS_COPY, PROT_READ } from '../src/param.ts';
 import { swapAlloc, swapPut } from '../src/swap.ts';
 import {
   anonByte,
@@ -188,7 +188,7 @@ describe('amap_add, amap_lookup(s), amap_unadd', () => {
     assert.equal(snapshotAmap(amap), before);
   });
 
-  it('replace in a shared amap unmaps the old page everywhere', () => {
+  it('replace in a shared amap unmaps the old page everywhere (wired mappings move)', () => {
     const uvm = smallUvm();
     const pmap = new RecordingPmap(uvm.pages);
     uvm.pmap = pmap;
@@ -200,7 +200,7 @@ describe('amap_add, amap_lookup(s), amap_unadd', () => {
     const fresh = newAnon(uvm, amap, 2);
     amapAdd(uvm, aref, 0, fresh, true);
     amapUnlock(amap);
-    assert.deepEqual(pmap.calls, [{ pg: uvm.anons.page[old], prot: PROT_NONE }]);
+    assert.deepEqual(pmap.replaced, [{ from: uvm.anons.page[old], to: uvm.anons.page[fresh] }]);
     assert.equal(amap.anon[0], fresh);
   });
 });

@@ -13,11 +13,16 @@ export function smallUvm(config: UvmConfig = {}): Uvm {
   return new Uvm({ physPages: 256, swapPages: 1024, poisonFreed: true, ...config });
 }
 
-/** A pmap that records every pmap_page_protect call. */
+/** A pmap that records every pmap_page_protect and page replacement call. */
 export class RecordingPmap extends PvTable {
   readonly calls: Array<{ pg: number; prot: number }> = [];
+  readonly replaced: Array<{ from: number; to: number }> = [];
   override pageProtect(pg: number, prot: number): void {
     this.calls.push({ pg, prot });
+  }
+  override pageReplace(from: number, to: number): number {
+    this.replaced.push({ from, to });
+    return super.pageReplace(from, to);
   }
 }
 

@@ -1,0 +1,383 @@
+/*
+ * fault.ts: the page fault handler (uvm_fault.c), in NetBSD 6's phases.
+ *
+ *   uvmFault(map, va, access)
+ *     loop:
+ *       faultCheck     look up the entry (vm_map_lookup), check protection,
+ *                      clear needs-copy (amap_copy), pick the fault-ahead
+ *                      window by advice, read the window's anons
+ *       upper layer    an anon covers va: page it in if needed; a write to
+ *                      an anon others share copies it (COW promote); map
+ *                      resident anon neighbours read-only as fault-ahead
+ *       lower layer    no anon: the object's page (pgo_get), mapped
+ *                      read-only in a private entry; or, on a write to a
+ *                      private entry or with no object, promote: a new
+ *                      anon, copied from the object page or zero-filled
+ *       RESTART        after a clip/merge or a wait for memory: look again
+ *
+ *   fault-ahead (uvmadvice): NORMAL 3 behind, 4 ahead; RANDOM none;
+ *   SEQUENTIAL 8 behind, 7 ahead. Only pages already resident are mapped.
+ *
+ *   wiring: uvmFaultWire faults every page of a range in with the entry's
+ *   protection and wires it (mlock); uvmFaultUnwire undoes it.
+ *
+ * The context is one object per kernel, reused: a fault allocates no
+ * closures and no arrays.
+ */
+import { amapAdd, amapLock, amapUnlock } from './amap.ts';
+import { anonAlloc, anonDropswap, anonFree, anonGet } from './anon.ts';
+import {
+  type MapLookup,
+  type VmMap,
+  type VmMapEntry,
+  vmMapLookup,
+  vmMapLookupDone,
+} from './map.ts';
+import {
+  NOPAGE,
+  PG_BUSY,
+  PG_FAKE,
+  pageActivate,
+  pageAlloc,
+  pageCopy,
+  pageUnwire,
+  pageWire,
+  UVM_PGA_ZERO,
+} from './page.ts';
+import {
+  MAP_ENTRY_BEHAV_MASK,
+  MAP_ENTRY_BEHAV_RANDOM,
+  MAP_ENTRY_BEHAV_SEQUENTIAL,
+  MAP_ENTRY_COW,
+  PROT_NONE,
+  PROT_WRITE,
+} from './param.ts';
+import { PMAP_WIRED, PTE_WIRED, pteFrame } from './pmap.ts';
+import type { Uvm } from './uvm.ts';
+
+/** What a fault reports: 0, or why it failed. */
+export type FaultResult = 0 | 'EFAULT' | 'EACCES' | 'ENOMEM' | 'EIO' | 'SIGBUS';
+
+/* fault flags */
+export const UVM_FAULT_WIRE = 0x01;
+
+const RESTART = 'restart';
+const MAXWIN = 16;
+
+/** uvmadvice: pages behind and ahead of the fault, by behaviour. */
+function advice(entry: VmMapEntry): number {
+  const b = entry.eflags & MAP_ENTRY_BEHAV_MASK;
+  if (b === MAP_ENTRY_BEHAV_RANDOM) return 0;
+  if (b === MAP_ENTRY_BEHAV_SEQUENTIAL) return (8 << 8) | 7;
+  return (3 << 8) | 4;
+}
+
+/** The state of one fault (struct uvm_faultctx + uvm_faultinfo). */
+export class FaultCtx {
+  readonly lk: MapLookup = {
+    map: null as unknown as VmMap,
+    entry: null as unknown as VmMapEntry,
+    prot: 0,
+    wired: false,
+    needsCopy: false,
+    timestamp: 0,
+  };
+  va = 0;
+  accessType = 0;
+  enterProt = 0;
+  wirePaging = false;
+  cowNow = false;
+  startva = 0;
+  npages = 0;
+  centeridx = 0;
+  readonly anons = new Int32Array(MAXWIN);
+}
+
+/**
+ * uvmFault: resolve a fault at va for `accessType` (PROT_* bits) in `map`
+ * (uvm_fault).
+ * => returns 0 with va mapped for the access; EFAULT when nothing is
+ *    mapped there; EACCES when the protection forbids the access; ENOMEM
+ *    when no frame can be had even after reclaiming; EIO when the swap
+ *    device or file fails; SIGBUS for a file page beyond its end.
+ * => on failure nothing is changed but the statistics.
+ * => UVM_FAULT_WIRE: fault with the entry's full protection and wire the page.
+ */
+export function uvmFault(
+  uvm: Uvm,
+  map: VmMap,
+  va: number,
+  accessType: number,
+  flags = 0,
+): FaultResult {
+  const flt = uvm.faultCtx;
+  uvm.exp.faults++;
+  flt.va = Math.floor(va / uvm.pageSize) * uvm.pageSize;
+  for (;;) {
+    flt.wirePaging = (flags & UVM_FAULT_WIRE) !== 0;
+    flt.accessType = accessType;
+    const r = faultCheck(uvm, map, flt);
+    if (r === RESTART) continue;
+    if (r !== 0) return r;
+    const amap = flt.lk.entry.aref.amap;
+    const shadowed = amap !== null && flt.anons[flt.centeridx] !== 0;
+    const res = shadowed ? faultUpper(uvm, flt) : faultLower(uvm, flt);
+    if (res !== RESTART) return res;
+  }
+}
+
+/**
+ * faultCheck: look up the entry, check protection, resolve needs-copy,
+ * pick the window and read its anons.
+ * => on 0 the map is read-locked (released by the phases), and the amap, if
+ *    any, is locked.
+ */
+function faultCheck(uvm: Uvm, map: VmMap, flt: FaultCtx): FaultResult | typeof RESTART {
+  const lk = flt.lk;
+  const r = vmMapLookup(map, flt.va, flt.accessType, lk, true);
+  if (r !== 0) {
+    if (r === 'EACCES') uvm.exp.fltprot++;
+    return r;
+  }
+  const entry = lk.entry;
+  flt.enterProt = lk.prot;
+  if (flt.wirePaging) flt.accessType = flt.enterProt;
+  if (lk.wired) flt.wirePaging = true;
+  flt.cowNow = (flt.accessType & PROT_WRITE) !== 0;
+  const amap = entry.aref.amap;
+  if (amap === null && entry.object === null) {
+    vmMapLookupDone(lk.map);
+    return 'EFAULT';
+  }
+  const ps = uvm.pageSize;
+  const adv = flt.wirePaging ? 0 : advice(entry);
+  const back = adv >> 8;
+  const ahead = adv & 0xff;
+  flt.startva = Math.max(entry.start, flt.va - back * ps);
+  const endva = Math.min(entry.end, flt.va + (ahead + 1) * ps);
+  flt.npages = (endva - flt.startva) / ps;
+  flt.centeridx = (flt.va - flt.startva) / ps;
+  if (amap !== null) {
+    amapLock(amap);
+    const base = entry.aref.pageoff + (flt.startva - entry.start) / ps;
+    for (let i = 0; i < flt.npages; i++) flt.anons[i] = amap.anon[base + i];
+  } else {
+    flt.anons.fill(0, 0, flt.npages);
+  }
+  return 0;
+}
+
+/** unlockAll: drop the amap and map locks a fault holds. */
+function unlockAll(flt: FaultCtx): void {
+  const amap = flt.lk.entry.aref.amap;
+  if (amap?.lock.owned) amapUnlock(amap);
+  vmMapLookupDone(flt.lk.map);
+}
+
+/** outOfMemory: give up the locks, try to reclaim; RESTART if that helped. */
+function outOfMemory(uvm: Uvm, flt: FaultCtx): 'ENOMEM' | typeof RESTART {
+  unlockAll(flt);
+  uvm.exp.fltnoram++;
+  return uvm.waitForMemory() ? RESTART : 'ENOMEM';
+}
+
+/**
+ * enterPage: map frame pg at the faulting address (pmap_enter), then wire
+ * it (wiring fault, or a fault in a wired entry) or activate it. A wired
+ * translation it replaces (copy-on-write in a wired entry) gives up its
+ * page's wiring.
+ */
+function enterPage(uvm: Uvm, flt: FaultCtx, pg: number, prot: number): void {
+  const pmap = flt.lk.map.pmap;
+  const old = pmap.lookup(flt.va);
+  const oldWired = (old & PTE_WIRED) !== 0;
+  pmap.enter(flt.va, pg, prot, flt.wirePaging ? PMAP_WIRED : 0);
+  if (oldWired && pteFrame(old) !== pg) pageUnwire(uvm, pteFrame(old));
+  if (!flt.wirePaging) pageActivate(uvm, pg);
+  else if (!(oldWired && pteFrame(old) === pg)) pageWire(uvm, pg);
+}
+
+/**
+ * upperNeighbours: fault-ahead in the anon layer: map the resident,
+ * unbusy anons of the window that are not mapped yet; read-only where
+ * shared (uvm_fault_upper_neighbor).
+ */
+function upperNeighbours(uvm: Uvm, flt: FaultCtx): void {
+  const ps = uvm.pageSize;
+  const pmap = flt.lk.map.pmap;
+  const pool = uvm.anons;
+  for (let i = 0; i < flt.npages; i++) {
+    const an = flt.anons[i];
+    if (i === flt.centeridx || an === 0) continue;
+    const pg = pool.page[an];
+    if (pg === NOPAGE || uvm.pages.flags[pg] & PG_BUSY) continue;
+    const va = flt.startva + i * ps;
+    if (pmap.lookup(va) !== 0) continue;
+    pmap.enter(va, pg, pool.ref[an] > 1 ? flt.enterProt & ~PROT_WRITE : flt.enterProt, 0);
+    uvm.exp.fltnamap++;
+  }
+}
+
+/**
+ * faultUpper: the anon layer (uvm_fault_upper).
+ */
+function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
+  const pool = uvm.anons;
+  const entry = flt.lk.entry;
+  const amap = entry.aref.amap!;
+  upperNeighbours(uvm, flt);
+  let an = flt.anons[flt.centeridx];
+  const wasOut = pool.page[an] === NOPAGE;
+  const got = anonGet(uvm, an);
+  if (got === 'ENOMEM') return outOfMemory(uvm, flt);
+  if (got === 'EIO') {
+    unlockAll(flt);
+    return 'EIO';
+  }
+  if (wasOut) uvm.exp.fltanget++;
+  let pg = pool.page[an];
+  if (flt.cowNow && pool.ref[an] > 1) {
+    const nanon = anonAlloc(uvm);
+    pool.lock[nanon] = amap.lock;
+    const npg = pageAlloc(uvm, 0, 0, nanon, 0);
+    if (npg === NOPAGE) {
+      pool.lock[nanon] = null;
+      pool.ref[nanon] = 0;
+      anonFree(uvm, nanon);
+      return outOfMemory(uvm, flt);
+    }
+    pool.page[nanon] = npg;
+    pageCopy(uvm, pg, npg);
+    uvm.pages.flags[npg] &= ~(PG_BUSY | PG_FAKE);
+    amapAdd(uvm, entry.aref, flt.va - entry.start, nanon, true);
+    pool.ref[an]--;
+    an = nanon;
+    pg = npg;
+    uvm.exp.flt_acow++;
+  } else {
+    if (pool.ref[an] > 1) flt.enterProt &= ~PROT_WRITE;
+    uvm.exp.flt_anon++;
+  }
+  enterPage(uvm, flt, pg, flt.enterProt);
+  if (flt.wirePaging) anonDropswap(uvm, an);
+  unlockAll(flt);
+  return 0;
+}
+
+/**
+ * lowerNeighbours: fault-ahead in the object layer: map resident object
+ * pages of the window that no anon shadows, read-only in a private entry.
+ */
+function lowerNeighbours(uvm: Uvm, flt: FaultCtx): void {
+  const entry = flt.lk.entry;
+  const obj = entry.object;
+  if (obj === null) return;
+  const ps = uvm.pageSize;
+  const pmap = flt.lk.map.pmap;
+  const prot = entry.eflags & MAP_ENTRY_COW ? flt.enterProt & ~PROT_WRITE : flt.enterProt;
+  const base = (entry.offset + (flt.startva - entry.start)) / ps;
+  for (let i = 0; i < flt.npages; i++) {
+    if (i === flt.centeridx || flt.anons[i] !== 0) continue;
+    const pg = obj.pages.get(base + i);
+    if (pg === undefined || uvm.pages.flags[pg] & PG_BUSY) continue;
+    const va = flt.startva + i * ps;
+    if (pmap.lookup(va) !== 0) continue;
+    pmap.enter(va, pg, prot, 0);
+    uvm.exp.fltnomap++;
+  }
+}
+
+/**
+ * faultLower: the object layer, or zero fill (uvm_fault_lower).
+ */
+function faultLower(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
+  const entry = flt.lk.entry;
+  const obj = entry.object;
+  const promote = obj === null || (flt.cowNow && (entry.eflags & MAP_ENTRY_COW) !== 0);
+  lowerNeighbours(uvm, flt);
+  let src = NOPAGE;
+  if (obj !== null) {
+    const got = obj.pgoGet((entry.offset + (flt.va - entry.start)) / uvm.pageSize);
+    if (got === 'ENOMEM') return outOfMemory(uvm, flt);
+    if (typeof got === 'string') {
+      unlockAll(flt);
+      return got;
+    }
+    src = got;
+  }
+  if (!promote) {
+    const prot = entry.eflags & MAP_ENTRY_COW ? flt.enterProt & ~PROT_WRITE : flt.enterProt;
+    enterPage(uvm, flt, src, prot);
+    uvm.exp.flt_obj++;
+    unlockAll(flt);
+    return 0;
+  }
+  return lowerPromote(uvm, flt, src);
+}
+
+/**
+ * lowerPromote: a new anon for va, copied from the object page `src` or
+ * zero-filled (uvm_fault_lower_promote).
+ */
+function lowerPromote(uvm: Uvm, flt: FaultCtx, src: number): FaultResult | typeof RESTART {
+  const pool = uvm.anons;
+  const entry = flt.lk.entry;
+  const amap = entry.aref.amap!;
+  const an = anonAlloc(uvm);
+  pool.lock[an] = amap.lock;
+  const pg = pageAlloc(uvm, 0, 0, an, src === NOPAGE ? UVM_PGA_ZERO : 0);
+  if (pg === NOPAGE) {
+    pool.lock[an] = null;
+    pool.ref[an] = 0;
+    anonFree(uvm, an);
+    return outOfMemory(uvm, flt);
+  }
+  pool.page[an] = pg;
+  if (src !== NOPAGE) {
+    pageCopy(uvm, src, pg);
+    uvm.exp.flt_prcopy++;
+  } else uvm.exp.flt_przero++;
+  uvm.pages.flags[pg] &= ~(PG_BUSY | PG_FAKE);
+  amapAdd(uvm, entry.aref, flt.va - entry.start, an, false);
+  enterPage(uvm, flt, pg, flt.enterProt);
+  unlockAll(flt);
+  return 0;
+}
+
+/**
+ * uvmFaultWire: fault in and wire every page of [start, end) with
+ * protection `prot` (uvm_fault_wire).
+ * => a PROT_NONE range is wired without faulting (nothing can be mapped).
+ * => on failure the pages this call wired are unwired again; returns the
+ *    fault's error.
+ */
+export function uvmFaultWire(
+  uvm: Uvm,
+  map: VmMap,
+  start: number,
+  end: number,
+  prot: number,
+): FaultResult {
+  if (prot === PROT_NONE) return 0;
+  for (let va = start; va < end; va += uvm.pageSize) {
+    const r = uvmFault(uvm, map, va, prot, UVM_FAULT_WIRE);
+    if (r !== 0) {
+      uvmFaultUnwire(uvm, map, start, va);
+      return r;
+    }
+  }
+  return 0;
+}
+
+/**
+ * uvmFaultUnwire: unwire the pages of [start, end) (uvm_fault_unwire).
+ */
+export function uvmFaultUnwire(uvm: Uvm, map: VmMap, start: number, end: number): void {
+  const pmap = map.pmap;
+  for (let va = start; va < end; va += uvm.pageSize) {
+    const pte = pmap.lookup(va);
+    if ((pte & PTE_WIRED) === 0) continue;
+    pmap.unwire(va);
+    pageUnwire(uvm, pteFrame(pte));
+  }
+}

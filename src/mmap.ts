@@ -1,0 +1,946 @@
+/*
+ * mmap.ts: the memory system calls (uvm_mmap.c, uvm_mremap.c): mmap,
+ * munmap, mprotect, minherit, madvise, mlock, munlock, mlockall,
+ * munlockall, msync, mincore, brk, mremap.
+ *
+ * Names, arguments and errno results follow Linux (so that real programs
+ * replay), minherit follows NetBSD; the work is done by the map layer and
+ * the fault handler, as in UVM.
+ *
+ * Every call validates all of its arguments and the state they name
+ * before changing anything: it either succeeds or throws a VmError and
+ * changes nothing. Linux differs for mprotect, madvise, mlock and munlock
+ * over a range with a hole: it changes everything up to the hole, then
+ * fails with ENOMEM.
+ */
+import { AMAP_COPY_NOCHUNK, amapCopy, amapLock, amapUnlock, amapWiperange } from './amap.ts';
+import { anonDropswap, anonFreelst, anonGet } from './anon.ts';
+import { uvmFault } from './fault.ts';
+import {
+  entryContains,
+  MAP_COPY_ON_WRITE,
+  MAP_IS_STACK,
+  MAP_OVERLAY,
+  MAP_WIREFUTURE,
+  type VmMap,
+  type VmMapEntry,
+  vmMapDelete,
+  vmMapFaultWired,
+  vmMapFindspace,
+  vmMapInherit,
+  vmMapInsert,
+  vmMapLock,
+  vmMapLookupEntry,
+  vmMapMadvise,
+  vmMapMove,
+  vmMapProtect,
+  vmMapUnlock,
+  vmMapUnwire,
+} from './map.ts';
+import type { UvmObject } from './object.ts';
+import { NOPAGE, PG_CLEAN, pageDeactivate } from './page.ts';
+import {
+  hex,
+  MADV_DOFORK,
+  MADV_DONTFORK,
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_NORMAL,
+  MADV_RANDOM,
+  MADV_SEQUENTIAL,
+  MADV_WILLNEED,
+  MAP_ANON,
+  MAP_ENTRY_BEHAV_NORMAL,
+  MAP_ENTRY_BEHAV_RANDOM,
+  MAP_ENTRY_BEHAV_SEQUENTIAL,
+  MAP_ENTRY_COW,
+  MAP_ENTRY_NEEDS_COPY,
+  MAP_ENTRY_STACK,
+  MAP_ENTRY_USER_WIRED,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_GROWSDOWN,
+  MAP_INHERIT_COPY,
+  MAP_INHERIT_NONE,
+  MAP_INHERIT_SHARE,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MAP_TYPE,
+  MCL_CURRENT,
+  MCL_FUTURE,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  MS_ASYNC,
+  MS_INVALIDATE,
+  MS_SYNC,
+  PROT_ALL,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  USER_MAX,
+  USER_MIN,
+  VmError,
+  vmerr,
+} from './param.ts';
+import type { Vmspace } from './vmspace.ts';
+
+/** What mmap maps from a file: the object and the protection its opening allows. */
+export interface MappableFile {
+  /** the object holding the file's pages */
+  object(): UvmObject;
+  /** the largest protection a MAP_SHARED mapping may have (the open mode) */
+  readonly maxSharedProt: number;
+  readonly path: string;
+}
+
+/*
+ * ---- helpers ------------------------------------------------------------
+ */
+
+function pageSize(vm: Vmspace): number {
+  return vm.uvm.pageSize;
+}
+
+/** roundPage: len rounded up to the page size (PAGE_ALIGN). */
+function roundPage(vm: Vmspace, len: number): number {
+  const ps = pageSize(vm);
+  return Math.ceil(len / ps) * ps;
+}
+
+/** checkInt: a numeric argument must be a non-negative safe integer. */
+function checkInt(call: string, arg: string, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0)
+    throw vmerr('EINVAL', call, arg, `${v} is not a non-negative integer`);
+}
+
+/** checkAligned: addr must be page aligned (EINVAL). */
+function checkAligned(vm: Vmspace, call: string, addr: number): void {
+  checkInt(call, 'addr', addr);
+  if (addr % pageSize(vm) !== 0)
+    throw vmerr('EINVAL', call, 'addr', `${hex(addr)} is not page aligned`);
+}
+
+/** checkProt: only PROT_READ, PROT_WRITE, PROT_EXEC (EINVAL). */
+function checkProt(call: string, prot: number): void {
+  if (!Number.isInteger(prot) || (prot & ~PROT_ALL) !== 0)
+    throw vmerr('EINVAL', call, 'prot', `${prot} is not a set of PROT_* bits`);
+}
+
+/**
+ * mappedRange: throw ENOMEM unless [start, end) is mapped without holes.
+ */
+function requireMapped(vm: Vmspace, call: string, start: number, end: number): void {
+  const map = vm.map;
+  if (start < map.minOffset || end > map.maxOffset)
+    throw vmerr('ENOMEM', call, 'addr', `${hex(start)} is outside the address space`);
+  let e = vmMapLookupEntry(map, start);
+  if (!entryContains(map, e, start))
+    throw vmerr('ENOMEM', call, 'addr', `${hex(start)} is not mapped`);
+  while (e.end < end) {
+    if (e.next === map.header || e.next.start !== e.end)
+      throw vmerr(
+        'ENOMEM',
+        call,
+        'len',
+        `[${hex(start)}, ${hex(end)}) is not fully mapped (hole at ${hex(e.end)})`,
+      );
+    e = e.next;
+  }
+}
+
+/** entriesIn: the entries overlapping [start, end). */
+function entriesIn(map: VmMap, start: number, end: number): VmMapEntry[] {
+  const out: VmMapEntry[] = [];
+  let e = vmMapLookupEntry(map, start);
+  if (!entryContains(map, e, start)) e = e.next;
+  for (; e !== map.header && e.start < end; e = e.next) out.push(e);
+  return out;
+}
+
+/** isPrivate: a private (copy-on-write) mapping. */
+function isPrivate(e: VmMapEntry): boolean {
+  return (e.eflags & MAP_ENTRY_COW) !== 0;
+}
+
+/** locked: pages of [start, end) already mlocked. */
+function lockedBytes(map: VmMap, start: number, end: number): number {
+  let n = 0;
+  for (const e of entriesIn(map, start, end))
+    if (e.eflags & MAP_ENTRY_USER_WIRED) n += Math.min(e.end, end) - Math.max(e.start, start);
+  return n;
+}
+
+/** totalLocked: bytes of the whole space that are mlocked. */
+function totalLocked(map: VmMap): number {
+  return lockedBytes(map, map.minOffset, map.maxOffset);
+}
+
+/*
+ * ---- mmap, munmap -------------------------------------------------------
+ */
+
+/**
+ * sysMmap: map `len` bytes (mmap(2)).
+ * => flags: MAP_SHARED or MAP_PRIVATE, plus MAP_ANON, MAP_FIXED,
+ *    MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_POPULATE, MAP_STACK and
+ *    MAP_NORESERVE (the last two change nothing here).
+ * => returns the address. Errors as Linux: EINVAL (length 0, bad flags or
+ *    prot, unaligned fixed address or offset), EPERM (fixed below the
+ *    lowest mappable address), ENOMEM (no room, or beyond the user range),
+ *    EEXIST (MAP_FIXED_NOREPLACE over a mapping), EBADF (no file), EACCES
+ *    (a shared writable mapping of a file opened read-only), EAGAIN
+ *    (mlockall(MCL_FUTURE) and the lock limit).
+ */
+export function sysMmap(
+  vm: Vmspace,
+  addr: number,
+  len: number,
+  prot: number,
+  flags: number,
+  file: MappableFile | null = null,
+  offset = 0,
+): number {
+  const ps = pageSize(vm);
+  checkInt('mmap', 'addr', addr);
+  checkInt('mmap', 'len', len);
+  checkInt('mmap', 'offset', offset);
+  if (len === 0) throw vmerr('EINVAL', 'mmap', 'len', 'length 0');
+  const size = roundPage(vm, len);
+  if (size > USER_MAX - USER_MIN)
+    throw vmerr('ENOMEM', 'mmap', 'len', `${len} bytes cannot fit in the address space`);
+  const type = flags & MAP_TYPE;
+  if (type !== MAP_SHARED && type !== MAP_PRIVATE && type !== 3)
+    throw vmerr('EINVAL', 'mmap', 'flags', 'exactly one of MAP_SHARED and MAP_PRIVATE is needed');
+  checkProt('mmap', prot);
+  if (offset % ps !== 0)
+    throw vmerr('EINVAL', 'mmap', 'offset', `${hex(offset)} is not page aligned`);
+  const shared = type !== MAP_PRIVATE;
+  const anon = (flags & MAP_ANON) !== 0;
+  if (!anon && file === null) throw vmerr('EBADF', 'mmap', 'fd', 'not an open file');
+  let maxprot = PROT_ALL;
+  if (!anon && shared) {
+    maxprot = file!.maxSharedProt | PROT_EXEC_OK;
+    if ((prot & maxprot) !== prot)
+      throw vmerr('EACCES', 'mmap', 'prot', `${file!.path} is not open for writing`);
+  }
+  const start = placeMmap(vm, addr, size, flags);
+  const cow =
+    (shared ? 0 : MAP_COPY_ON_WRITE) |
+    (anon && shared ? MAP_OVERLAY : 0) |
+    (flags & MAP_GROWSDOWN ? MAP_IS_STACK : 0);
+  const wireFuture = (vm.map.flags & MAP_WIREFUTURE) !== 0;
+  if (wireFuture && totalLocked(vm.map) + size > vm.memlockLimit)
+    throw vmerr(
+      'EAGAIN',
+      'mmap',
+      'len',
+      'mlockall(MCL_FUTURE) is on and the mapping would pass the lock limit',
+    );
+  vmMapLock(vm.map);
+  try {
+    if (flags & MAP_FIXED) vmMapDelete(vm.map, start, start + size);
+    const obj = anon ? null : file!.object();
+    const e = vmMapInsert(vm.map, obj, anon ? 0 : offset, start, start + size, prot, maxprot, cow);
+    if (shared) e.inheritance = MAP_INHERIT_SHARE;
+    if (flags & MAP_GROWSDOWN) e.availSsize = Math.max(0, vm.stackLimit - size);
+  } finally {
+    vmMapUnlock(vm.map);
+  }
+  if (wireFuture) vmMapUnwire(vm.map, start, start + size, false);
+  else if (flags & MAP_POPULATE) populate(vm, start, start + size);
+  return start;
+}
+
+/* x86: PROT_EXEC needs no more than reading */
+const PROT_EXEC_OK = 4;
+
+/**
+ * placeMmap: where a new mapping of `size` bytes goes.
+ * => MAP_FIXED(_NOREPLACE): addr exactly (EINVAL unaligned, EPERM too low,
+ *    ENOMEM too high, EEXIST over a mapping with NOREPLACE).
+ * => otherwise addr is a hint, used when free; else the highest free range
+ *    below the mmap base, as Linux places mappings.
+ */
+function placeMmap(vm: Vmspace, addr: number, size: number, flags: number): number {
+  const map = vm.map;
+  const ps = pageSize(vm);
+  if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
+    if (addr % ps !== 0) throw vmerr('EINVAL', 'mmap', 'addr', `${hex(addr)} is not page aligned`);
+    if (addr < USER_MIN)
+      throw vmerr(
+        'EPERM',
+        'mmap',
+        'addr',
+        `${hex(addr)} is below the lowest mappable address ${hex(USER_MIN)}`,
+      );
+    if (addr + size > USER_MAX)
+      throw vmerr(
+        'ENOMEM',
+        'mmap',
+        'addr',
+        `[${hex(addr)}, ${hex(addr + size)}) passes the end of the user range`,
+      );
+    if (flags & MAP_FIXED_NOREPLACE && entriesIn(map, addr, addr + size).length > 0)
+      throw vmerr(
+        'EEXIST',
+        'mmap',
+        'addr',
+        `[${hex(addr)}, ${hex(addr + size)}) overlaps a mapping`,
+      );
+    return addr;
+  }
+  const hint = Math.floor(addr / ps) * ps;
+  if (hint >= USER_MIN && hint + size <= USER_MAX && entriesIn(map, hint, hint + size).length === 0)
+    return hint;
+  const at = vmMapFindspace(map, map.mmapBase || map.maxOffset, size, ps, true);
+  if (at < 0) throw vmerr('ENOMEM', 'mmap', 'len', `no free range of ${size} bytes`);
+  return at;
+}
+
+/**
+ * populate: fault in every page of [start, end) (MAP_POPULATE); a private
+ * writable mapping gets its own pages (write faults). Failures are ignored,
+ * as Linux ignores them.
+ */
+function populate(vm: Vmspace, start: number, end: number): void {
+  for (const e of entriesIn(vm.map, start, end)) {
+    if (e.protection === PROT_NONE) continue;
+    const access = isPrivate(e) && e.protection & PROT_WRITE ? PROT_WRITE : PROT_READ;
+    for (let va = Math.max(e.start, start); va < Math.min(e.end, end); va += pageSize(vm)) {
+      if (uvmFault(vm.uvm, vm.map, va, access) !== 0) return;
+    }
+  }
+}
+
+/**
+ * sysMunmap: unmap [addr, addr+len) (munmap(2)).
+ * => EINVAL for an unaligned address, length 0, or a range past the user
+ *    range; unmapping what is not mapped is not an error.
+ */
+export function sysMunmap(vm: Vmspace, addr: number, len: number): void {
+  checkAligned(vm, 'munmap', addr);
+  checkInt('munmap', 'len', len);
+  if (len === 0) throw vmerr('EINVAL', 'munmap', 'len', 'length 0');
+  const end = addr + roundPage(vm, len);
+  if (addr > USER_MAX || end > USER_MAX)
+    throw vmerr(
+      'EINVAL',
+      'munmap',
+      'len',
+      `[${hex(addr)}, ${hex(end)}) passes the end of the user range`,
+    );
+  const map = vm.map;
+  const start = Math.max(addr, map.minOffset);
+  if (end <= start) return;
+  vmMapLock(map);
+  try {
+    vmMapDelete(map, start, end);
+  } finally {
+    vmMapUnlock(map);
+  }
+}
+
+/*
+ * ---- attributes ---------------------------------------------------------
+ */
+
+/**
+ * sysMprotect: set the protection of [addr, addr+len) (mprotect(2)).
+ * => EINVAL unaligned or bad prot; ENOMEM if not fully mapped; EACCES
+ *    above a mapping's maximum protection. Length 0 does nothing.
+ */
+export function sysMprotect(vm: Vmspace, addr: number, len: number, prot: number): void {
+  checkAligned(vm, 'mprotect', addr);
+  checkInt('mprotect', 'len', len);
+  checkProt('mprotect', prot);
+  if (len === 0) return;
+  const end = addr + roundPage(vm, len);
+  requireMapped(vm, 'mprotect', addr, end);
+  try {
+    vmMapProtect(vm.map, addr, end, prot, false);
+  } catch (e) {
+    throw rename(e, 'mprotect');
+  }
+  if (vm.map.flags & MAP_WIREFUTURE) wireNewlyAccessible(vm, addr, end);
+}
+
+/** wireNewlyAccessible: under MCL_FUTURE, fault in what became accessible. */
+function wireNewlyAccessible(vm: Vmspace, start: number, end: number): void {
+  for (const e of entriesIn(vm.map, start, end)) {
+    if (e.eflags & MAP_ENTRY_USER_WIRED && e.protection !== PROT_NONE) populate(vm, e.start, e.end);
+  }
+}
+
+/** rename: a VmError from a lower layer, reported under the user's call. */
+function rename(e: unknown, call: string): unknown {
+  if (!(e instanceof VmError)) return e;
+  return new VmError(e.code, call, e.arg, e.message.replace(/^[^:]*: [A-Z0-9]+: /, ''));
+}
+
+/**
+ * sysMinherit: set how fork passes [addr, addr+len) on (minherit(2), NetBSD).
+ * => the address is rounded down to a page; holes are skipped.
+ * => EINVAL for an inheritance that is not MAP_INHERIT_SHARE, _COPY or _NONE.
+ */
+export function sysMinherit(vm: Vmspace, addr: number, len: number, inherit: number): void {
+  checkInt('minherit', 'addr', addr);
+  checkInt('minherit', 'len', len);
+  if (inherit !== MAP_INHERIT_SHARE && inherit !== MAP_INHERIT_COPY && inherit !== MAP_INHERIT_NONE)
+    throw vmerr(
+      'EINVAL',
+      'minherit',
+      'inherit',
+      `${inherit} is not MAP_INHERIT_SHARE, _COPY or _NONE`,
+    );
+  const ps = pageSize(vm);
+  const start = Math.max(Math.floor(addr / ps) * ps, vm.map.minOffset);
+  const end = Math.min(roundPage(vm, addr + len), vm.map.maxOffset);
+  if (end <= start) return;
+  vmMapInherit(vm.map, start, end, inherit);
+}
+
+const BEHAVIOUR: Record<number, number> = {
+  [MADV_NORMAL]: MAP_ENTRY_BEHAV_NORMAL,
+  [MADV_RANDOM]: MAP_ENTRY_BEHAV_RANDOM,
+  [MADV_SEQUENTIAL]: MAP_ENTRY_BEHAV_SEQUENTIAL,
+};
+
+/**
+ * sysMadvise: advise on [addr, addr+len) (madvise(2), Linux semantics).
+ * => NORMAL/RANDOM/SEQUENTIAL set the fault-ahead behaviour; WILLNEED
+ *    brings swapped pages back; DONTNEED drops the pages (private memory
+ *    then reads as zeros; shared memory keeps its data); FREE lets the
+ *    pagedaemon discard private anonymous pages unless written again;
+ *    DONTFORK/DOFORK leave the range out of fork children, or not.
+ * => EINVAL unaligned or unknown advice, DONTNEED on locked memory, FREE
+ *    on memory that is not private anonymous; ENOMEM if not fully mapped.
+ */
+export function sysMadvise(vm: Vmspace, addr: number, len: number, advice: number): void {
+  checkAligned(vm, 'madvise', addr);
+  checkInt('madvise', 'len', len);
+  const known = [
+    MADV_NORMAL,
+    MADV_RANDOM,
+    MADV_SEQUENTIAL,
+    MADV_WILLNEED,
+    MADV_DONTNEED,
+    MADV_FREE,
+    MADV_DONTFORK,
+    MADV_DOFORK,
+  ];
+  if (!known.includes(advice))
+    throw vmerr('EINVAL', 'madvise', 'advice', `${advice} is not a known advice`);
+  if (len === 0) return;
+  const end = addr + roundPage(vm, len);
+  requireMapped(vm, 'madvise', addr, end);
+  const entries = entriesIn(vm.map, addr, end);
+  if (advice === MADV_DONTNEED && entries.some((e) => e.wiredCount > 0))
+    throw vmerr('EINVAL', 'madvise', 'addr', 'MADV_DONTNEED on locked memory');
+  if (advice === MADV_FREE && entries.some((e) => !isPrivate(e) || e.object !== null))
+    throw vmerr('EINVAL', 'madvise', 'addr', 'MADV_FREE needs private anonymous memory');
+  if (advice in BEHAVIOUR) vmMapMadvise(vm.map, addr, end, BEHAVIOUR[advice]);
+  else if (advice === MADV_DONTFORK) vmMapInherit(vm.map, addr, end, MAP_INHERIT_NONE);
+  else if (advice === MADV_DOFORK) doFork(vm, addr, end);
+  else if (advice === MADV_WILLNEED) willNeed(vm, addr, end);
+  else if (advice === MADV_DONTNEED) dontNeed(vm, addr, end);
+  else lazyFree(vm, addr, end);
+}
+
+/** doFork: undo MADV_DONTFORK: private ranges are copied again, shared ones shared. */
+function doFork(vm: Vmspace, start: number, end: number): void {
+  for (const e of entriesIn(vm.map, start, end)) {
+    if (e.inheritance !== MAP_INHERIT_NONE) continue;
+    const s = Math.max(e.start, start);
+    const t = Math.min(e.end, end);
+    vmMapInherit(vm.map, s, t, isPrivate(e) ? MAP_INHERIT_COPY : MAP_INHERIT_SHARE);
+  }
+}
+
+/** windowSlots: each entry's amap window within [start, end), as slot ranges. */
+function forEachWindow(
+  vm: Vmspace,
+  start: number,
+  end: number,
+  fn: (e: VmMapEntry, slot: number, n: number) => void,
+) {
+  const ps = pageSize(vm);
+  for (const e of entriesIn(vm.map, start, end)) {
+    if (e.aref.amap === null) continue;
+    const s = Math.max(e.start, start);
+    const t = Math.min(e.end, end);
+    fn(e, e.aref.pageoff + (s - e.start) / ps, (t - s) / ps);
+  }
+}
+
+/** willNeed: read swapped anons of the range back in (no mapping changes). */
+function willNeed(vm: Vmspace, start: number, end: number): void {
+  forEachWindow(vm, start, end, (e, slot, n) => {
+    const amap = e.aref.amap!;
+    amapLock(amap);
+    for (let i = 0; i < n; i++) {
+      const an = amap.anon[slot + i];
+      if (an !== 0 && vm.uvm.anons.page[an] === NOPAGE && anonGet(vm.uvm, an) !== 0) break;
+    }
+    amapUnlock(amap);
+  });
+}
+
+/**
+ * dontNeed: drop the range's translations; private memory also drops its
+ * anons (after taking its own amap if it still shared one: a child's view
+ * must not change), so it reads as zeros or the file again.
+ */
+function dontNeed(vm: Vmspace, start: number, end: number): void {
+  const map = vm.map;
+  vmMapLock(map);
+  try {
+    for (const e of entriesIn(map, start, end)) {
+      if (isPrivate(e) && e.aref.amap !== null && e.eflags & MAP_ENTRY_NEEDS_COPY)
+        amapCopy(vm.uvm, map, e, AMAP_COPY_NOCHUNK, 0, 0);
+    }
+    map.pmap.remove(start, end);
+    const uvm = vm.uvm;
+    for (const e of entriesIn(map, start, end)) {
+      if (!isPrivate(e) || e.aref.amap === null) continue;
+      const s = Math.max(e.start, start);
+      const n = (Math.min(e.end, end) - s) / uvm.pageSize;
+      const amap = e.aref.amap;
+      amapLock(amap);
+      anonFreelst(
+        uvm,
+        amap,
+        amapWiperange(uvm, amap, e.aref.pageoff + (s - e.start) / uvm.pageSize, n, 0),
+      );
+    }
+  } finally {
+    vmMapUnlock(map);
+  }
+}
+
+/**
+ * lazyFree: MADV_FREE: the range's anons that only this space holds
+ * become clean and lose their swap copy, and are deactivated: unless
+ * written again, the pagedaemon discards them instead of swapping them.
+ */
+function lazyFree(vm: Vmspace, start: number, end: number): void {
+  const uvm = vm.uvm;
+  forEachWindow(vm, start, end, (e, slot, n) => {
+    const amap = e.aref.amap!;
+    if (e.eflags & MAP_ENTRY_NEEDS_COPY) return;
+    amapLock(amap);
+    for (let i = 0; i < n; i++) {
+      const an = amap.anon[slot + i];
+      const pg = an === 0 ? NOPAGE : uvm.anons.page[an];
+      if (pg === NOPAGE || uvm.anons.ref[an] !== 1 || uvm.pages.wireCount[pg] > 0) continue;
+      uvm.pmap.clearModify(pg);
+      uvm.pages.flags[pg] |= PG_CLEAN;
+      anonDropswap(uvm, an);
+      pageDeactivate(uvm, pg);
+    }
+    amapUnlock(amap);
+  });
+}
+
+/*
+ * ---- locking ------------------------------------------------------------
+ */
+
+/** lockRange: mlock/munlock's rounding: down to a page, length up. */
+function lockRange(vm: Vmspace, call: string, addr: number, len: number): [number, number] {
+  checkInt(call, 'addr', addr);
+  checkInt(call, 'len', len);
+  const ps = pageSize(vm);
+  const start = Math.floor(addr / ps) * ps;
+  return [start, roundPage(vm, addr + len)];
+}
+
+/**
+ * sysMlock: lock [addr, addr+len) in memory (mlock(2)): fault it in and
+ * wire it.
+ * => ENOMEM if not fully mapped, past the lock limit (RLIMIT_MEMLOCK), or
+ *    out of memory (then nothing stays locked).
+ */
+export function sysMlock(vm: Vmspace, addr: number, len: number): void {
+  const [start, end] = lockRange(vm, 'mlock', addr, len);
+  if (end === start) return;
+  requireMapped(vm, 'mlock', start, end);
+  const more = end - start - lockedBytes(vm.map, start, end);
+  if (totalLocked(vm.map) + more > vm.memlockLimit)
+    throw vmerr(
+      'ENOMEM',
+      'mlock',
+      'len',
+      `locking ${more} more bytes passes the limit of ${vm.memlockLimit}`,
+    );
+  try {
+    vmMapUnwire(vm.map, start, end, false);
+  } catch (e) {
+    throw rename(e, 'mlock');
+  }
+}
+
+/**
+ * sysMunlock: unlock [addr, addr+len) (munlock(2)).
+ * => ENOMEM if not fully mapped.
+ */
+export function sysMunlock(vm: Vmspace, addr: number, len: number): void {
+  const [start, end] = lockRange(vm, 'munlock', addr, len);
+  if (end === start) return;
+  requireMapped(vm, 'munlock', start, end);
+  vmMapUnwire(vm.map, start, end, true);
+}
+
+/**
+ * sysMlockall: lock every current mapping (MCL_CURRENT) and/or every
+ * future one (MCL_FUTURE) (mlockall(2)).
+ * => EINVAL for other flags; ENOMEM past the lock limit or out of memory.
+ */
+export function sysMlockall(vm: Vmspace, flags: number): void {
+  if (!Number.isInteger(flags) || flags === 0 || (flags & ~(MCL_CURRENT | MCL_FUTURE)) !== 0)
+    throw vmerr('EINVAL', 'mlockall', 'flags', `${flags} is not MCL_CURRENT and/or MCL_FUTURE`);
+  const map = vm.map;
+  if (flags & MCL_CURRENT) {
+    if (map.size > vm.memlockLimit)
+      throw vmerr('ENOMEM', 'mlockall', 'flags', `${map.size} mapped bytes pass the lock limit`);
+    const done: [number, number][] = [];
+    try {
+      for (const [s, e] of runs(map)) {
+        vmMapUnwire(map, s, e, false);
+        done.push([s, e]);
+      }
+    } catch (err) {
+      for (const [s, e] of done) vmMapUnwire(map, s, e, true);
+      throw rename(err, 'mlockall');
+    }
+  }
+  if (flags & MCL_FUTURE) map.flags |= MAP_WIREFUTURE;
+}
+
+/** runs: the map's mapped ranges without holes. */
+function runs(map: VmMap): [number, number][] {
+  const out: [number, number][] = [];
+  for (let e = map.header.next; e !== map.header; e = e.next) {
+    const last = out[out.length - 1];
+    if (last && last[1] === e.start) last[1] = e.end;
+    else out.push([e.start, e.end]);
+  }
+  return out;
+}
+
+/**
+ * sysMunlockall: unlock everything and stop locking future mappings.
+ */
+export function sysMunlockall(vm: Vmspace): void {
+  const map = vm.map;
+  for (const [s, e] of runs(map)) vmMapUnwire(map, s, e, true);
+  map.flags &= ~MAP_WIREFUTURE;
+}
+
+/*
+ * ---- msync, mincore -----------------------------------------------------
+ */
+
+/**
+ * sysMsync: write a range's dirty file pages back (msync(2); the seed's
+ * vm_map_clean). Anonymous memory has nothing to write.
+ * => EINVAL unaligned or bad flags (MS_ASYNC with MS_SYNC); ENOMEM if not
+ *    fully mapped; EBUSY for MS_INVALIDATE on locked memory; EIO if the
+ *    file cannot be written.
+ */
+export function sysMsync(vm: Vmspace, addr: number, len: number, flags: number): void {
+  checkAligned(vm, 'msync', addr);
+  checkInt('msync', 'len', len);
+  if (
+    !Number.isInteger(flags) ||
+    (flags & ~(MS_ASYNC | MS_SYNC | MS_INVALIDATE)) !== 0 ||
+    (flags & MS_ASYNC && flags & MS_SYNC)
+  )
+    throw vmerr('EINVAL', 'msync', 'flags', `${flags} is not a valid MS_* combination`);
+  if (len === 0) return;
+  const end = addr + roundPage(vm, len);
+  requireMapped(vm, 'msync', addr, end);
+  const entries = entriesIn(vm.map, addr, end);
+  if (flags & MS_INVALIDATE && entries.some((e) => e.wiredCount > 0))
+    throw vmerr('EBUSY', 'msync', 'flags', 'MS_INVALIDATE on locked memory');
+  for (const e of entries) {
+    if (e.object === null || isPrivate(e)) continue;
+    const ps = pageSize(vm);
+    const from = (e.offset + Math.max(e.start, addr) - e.start) / ps;
+    const to = (e.offset + Math.min(e.end, end) - e.start) / ps;
+    if (e.object.pgoPut(from, to) !== 0)
+      throw vmerr('EIO', 'msync', 'addr', `writing ${e.object.name} back failed`);
+  }
+}
+
+/**
+ * sysMincore: which pages of [addr, addr+len) are resident (mincore(2)).
+ * => one byte per page, 1 when resident; EINVAL unaligned; ENOMEM if not
+ *    fully mapped.
+ */
+export function sysMincore(vm: Vmspace, addr: number, len: number): Uint8Array {
+  checkAligned(vm, 'mincore', addr);
+  checkInt('mincore', 'len', len);
+  const ps = pageSize(vm);
+  const end = addr + roundPage(vm, len);
+  const vec = new Uint8Array((end - addr) / ps);
+  if (len === 0) return vec;
+  requireMapped(vm, 'mincore', addr, end);
+  const pool = vm.uvm.anons;
+  for (const e of entriesIn(vm.map, addr, end)) {
+    for (let va = Math.max(e.start, addr); va < Math.min(e.end, end); va += ps) {
+      const slot = (va - e.start) / ps;
+      const an = e.aref.amap === null ? 0 : e.aref.amap.anon[e.aref.pageoff + slot];
+      const resident =
+        an !== 0
+          ? pool.page[an] !== NOPAGE
+          : e.object?.pages.has((e.offset + va - e.start) / ps) === true;
+      vec[(va - addr) / ps] = resident ? 1 : 0;
+    }
+  }
+  return vec;
+}
+
+/*
+ * ---- brk, mremap --------------------------------------------------------
+ */
+
+/**
+ * sysBrk: move the break (brk(2), Linux).
+ * => brk(0) or an address below the heap's start returns the break
+ *    unchanged; growing maps anonymous memory up to the new break (refused,
+ *    unchanged, when it would run into a mapping or its stack guard),
+ *    shrinking unmaps. Returns the break.
+ */
+export function sysBrk(vm: Vmspace, addr: number): number {
+  checkInt('brk', 'addr', addr);
+  if (addr < vm.brkStart || vm.brkStart === 0) return vm.brk;
+  const oldEnd = roundPage(vm, vm.brk);
+  const newEnd = roundPage(vm, addr);
+  if (newEnd === oldEnd) {
+    vm.brk = addr;
+    return addr;
+  }
+  const map = vm.map;
+  if (newEnd < oldEnd) {
+    vmMapLock(map);
+    vmMapDelete(map, newEnd, oldEnd);
+    vmMapUnlock(map);
+    vm.brk = addr;
+    return addr;
+  }
+  if (newEnd > USER_MAX || brkCollides(vm, oldEnd, newEnd)) return vm.brk;
+  vmMapLock(map);
+  try {
+    vmMapInsert(map, null, 0, oldEnd, newEnd, PROT_READ | PROT_WRITE, PROT_ALL, MAP_COPY_ON_WRITE);
+  } finally {
+    vmMapUnlock(map);
+  }
+  if (map.flags & MAP_WIREFUTURE) vmMapUnwire(map, oldEnd, newEnd, false);
+  vm.brk = addr;
+  return addr;
+}
+
+/**
+ * brkCollides: growing the heap over [from, to) would run into a mapping,
+ * or within the guard gap below a stack.
+ */
+function brkCollides(vm: Vmspace, from: number, to: number): boolean {
+  const map = vm.map;
+  let next = vmMapLookupEntry(map, from);
+  if (entryContains(map, next, from)) return true;
+  next = next.next;
+  if (next === map.header) return false;
+  const guard = next.eflags & MAP_ENTRY_STACK ? map.stackGuard : pageSize(vm);
+  return to + guard > next.start;
+}
+
+/**
+ * sysMremap: resize and/or move a mapping (mremap(2), Linux).
+ * => shrinking unmaps the tail in place; growing extends in place when the
+ *    pages after it are free, else moves (MREMAP_MAYMOVE) or fails
+ *    (ENOMEM). MREMAP_FIXED moves to newAddr, replacing what is there;
+ *    MREMAP_DONTUNMAP moves and leaves the old range mapped but empty.
+ * => EINVAL for bad flags, unaligned addresses, length 0 or overlapping
+ *    fixed ranges; EFAULT when the old range is not one mapping.
+ * => returns the mapping's (new) address.
+ */
+export function sysMremap(
+  vm: Vmspace,
+  oldAddr: number,
+  oldLen: number,
+  newLen: number,
+  flags: number,
+  newAddr = 0,
+): number {
+  checkAligned(vm, 'mremap', oldAddr);
+  checkInt('mremap', 'old_len', oldLen);
+  checkInt('mremap', 'new_len', newLen);
+  checkInt('mremap', 'new_addr', newAddr);
+  if (
+    !Number.isInteger(flags) ||
+    (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0
+  )
+    throw vmerr('EINVAL', 'mremap', 'flags', `${flags} is not a set of MREMAP_* flags`);
+  if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) && !(flags & MREMAP_MAYMOVE))
+    throw vmerr(
+      'EINVAL',
+      'mremap',
+      'flags',
+      'MREMAP_FIXED and MREMAP_DONTUNMAP need MREMAP_MAYMOVE',
+    );
+  if (newLen === 0) throw vmerr('EINVAL', 'mremap', 'new_len', 'length 0');
+  const oldSize = roundPage(vm, oldLen);
+  const newSize = roundPage(vm, newLen);
+  if (oldSize === 0)
+    throw vmerr('EINVAL', 'mremap', 'old_len', 'length 0 (duplicating a mapping is not supported)');
+  if (flags & MREMAP_DONTUNMAP && oldSize !== newSize)
+    throw vmerr('EINVAL', 'mremap', 'new_len', 'MREMAP_DONTUNMAP needs equal lengths');
+  const first = oneMapping(vm, oldAddr, oldAddr + oldSize);
+  if (flags & MREMAP_DONTUNMAP && (!isPrivate(first) || first.object !== null))
+    throw vmerr('EINVAL', 'mremap', 'flags', 'MREMAP_DONTUNMAP needs private anonymous memory');
+  if (flags & MREMAP_FIXED) return remapFixed(vm, oldAddr, oldSize, newSize, newAddr, flags);
+  if (newSize <= oldSize && !(flags & MREMAP_DONTUNMAP)) {
+    if (newSize < oldSize) sysMunmap(vm, oldAddr + newSize, oldSize - newSize);
+    return oldAddr;
+  }
+  const tail = oldAddr + oldSize;
+  if (
+    !(flags & MREMAP_DONTUNMAP) &&
+    tail + newSize - oldSize <= USER_MAX &&
+    entriesIn(vm.map, tail, oldAddr + newSize).length === 0
+  ) {
+    growInPlace(vm, first, oldAddr, oldSize, newSize);
+    return oldAddr;
+  }
+  if (!(flags & MREMAP_MAYMOVE))
+    throw vmerr(
+      'ENOMEM',
+      'mremap',
+      'new_len',
+      'no room to grow in place, and MREMAP_MAYMOVE is not set',
+    );
+  const to = vmMapFindspace(
+    vm.map,
+    vm.map.mmapBase || vm.map.maxOffset,
+    newSize,
+    pageSize(vm),
+    true,
+  );
+  if (to < 0) throw vmerr('ENOMEM', 'mremap', 'new_len', `no free range of ${newSize} bytes`);
+  return moveMapping(vm, first, oldAddr, oldSize, newSize, to, flags);
+}
+
+/**
+ * oneMapping: [start, end) must lie in mapped entries that Linux would
+ * see as one mapping (same protection and kind, contiguous backing);
+ * EFAULT otherwise. Returns the first entry.
+ */
+function oneMapping(vm: Vmspace, start: number, end: number): VmMapEntry {
+  const map = vm.map;
+  const first = vmMapLookupEntry(map, start);
+  if (!entryContains(map, first, start))
+    throw vmerr('EFAULT', 'mremap', 'old_address', `${hex(start)} is not mapped`);
+  for (let e = first; e.end < end; e = e.next) {
+    const n = e.next;
+    const same =
+      n !== map.header &&
+      n.start === e.end &&
+      n.protection === first.protection &&
+      isPrivate(n) === isPrivate(first) &&
+      n.object === first.object &&
+      n.name === first.name;
+    if (!same)
+      throw vmerr('EFAULT', 'mremap', 'old_len', `[${hex(start)}, ${hex(end)}) is not one mapping`);
+  }
+  return first;
+}
+
+/** growInPlace: map the pages after the mapping, as its continuation. */
+function growInPlace(
+  vm: Vmspace,
+  first: VmMapEntry,
+  oldAddr: number,
+  oldSize: number,
+  newSize: number,
+): void {
+  const map = vm.map;
+  const last = vmMapLookupEntry(map, oldAddr + oldSize - 1);
+  vmMapLock(map);
+  try {
+    const obj = last.object;
+    const off = obj === null ? 0 : last.offset + (last.end - last.start);
+    const cow =
+      (isPrivate(first) ? MAP_COPY_ON_WRITE : 0) |
+      (obj === null && !isPrivate(first) ? MAP_OVERLAY : 0);
+    const e = vmMapInsert(
+      map,
+      obj,
+      off,
+      oldAddr + oldSize,
+      oldAddr + newSize,
+      first.protection,
+      first.maxProtection,
+      cow,
+    );
+    e.inheritance = first.inheritance;
+  } finally {
+    vmMapUnlock(map);
+  }
+  if (first.eflags & MAP_ENTRY_USER_WIRED || map.flags & MAP_WIREFUTURE)
+    vmMapUnwire(map, oldAddr + oldSize, oldAddr + newSize, false);
+}
+
+/** remapFixed: MREMAP_FIXED: move to newAddr (aligned, not overlapping the old range). */
+function remapFixed(
+  vm: Vmspace,
+  oldAddr: number,
+  oldSize: number,
+  newSize: number,
+  newAddr: number,
+  flags: number,
+): number {
+  const ps = pageSize(vm);
+  if (newAddr % ps !== 0)
+    throw vmerr('EINVAL', 'mremap', 'new_addr', `${hex(newAddr)} is not page aligned`);
+  if (newAddr < USER_MIN || newAddr + newSize > USER_MAX)
+    throw vmerr('EINVAL', 'mremap', 'new_addr', `${hex(newAddr)} is outside the user range`);
+  if (newAddr < oldAddr + oldSize && oldAddr < newAddr + newSize)
+    throw vmerr('EINVAL', 'mremap', 'new_addr', 'the new range overlaps the old one');
+  const first = vmMapLookupEntry(vm.map, oldAddr);
+  sysMunmap(vm, newAddr, newSize);
+  return moveMapping(vm, first, oldAddr, oldSize, newSize, newAddr, flags);
+}
+
+/**
+ * moveMapping: move [oldAddr, oldAddr+min(oldSize,newSize)) to `to`, drop
+ * or grow the rest; with MREMAP_DONTUNMAP leave the old range mapped,
+ * empty.
+ */
+function moveMapping(
+  vm: Vmspace,
+  first: VmMapEntry,
+  oldAddr: number,
+  oldSize: number,
+  newSize: number,
+  to: number,
+  flags: number,
+): number {
+  const map = vm.map;
+  const keep = Math.min(oldSize, newSize);
+  const prot = first.protection;
+  const maxprot = first.maxProtection;
+  if (oldSize > keep) sysMunmap(vm, oldAddr + keep, oldSize - keep);
+  vmMapLock(map);
+  try {
+    vmMapMove(map, oldAddr, oldAddr + keep, to);
+    if (flags & MREMAP_DONTUNMAP)
+      vmMapInsert(map, null, 0, oldAddr, oldAddr + keep, prot, maxprot, MAP_COPY_ON_WRITE);
+  } finally {
+    vmMapUnlock(map);
+  }
+  vmMapFaultWired(map, to, to + keep);
+  if (newSize > keep) growInPlace(vm, vmMapLookupEntry(map, to), to, keep, newSize);
+  return to;
+}

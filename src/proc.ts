@@ -1,0 +1,462 @@
+/*
+ * proc.ts: processes: a pid, an address space, and the calls a program
+ * makes on its memory.
+ *
+ *   Process
+ *     vm        its Vmspace (shared with its threads and a vfork parent)
+ *     read/write   through the pmap, as an MMU: a missing or too weak
+ *                  translation calls the fault handler, then the access
+ *                  retries; referenced/modified bits are set per frame
+ *     fork      a new space by inheritance (vmspaceFork)
+ *     vfork     shares this space until the child execs or exits
+ *     exec      a fresh space from /proc/PID/maps rows (or a resident
+ *               executable's snapshot)
+ *     exit      drops the space (the last user frees it)
+ *     mmap ...  the system calls of mmap.ts on its space
+ */
+import { uvmFault } from './fault.ts';
+import {
+  allows,
+  entryContains,
+  MAP_COPY_ON_WRITE,
+  MAP_IS_STACK,
+  MAP_OVERLAY,
+  vmMapGrowstack,
+  vmMapInsert,
+  vmMapLock,
+  vmMapLookupEntry,
+  vmMapUnlock,
+} from './map.ts';
+import {
+  type MappableFile,
+  sysBrk,
+  sysMadvise,
+  sysMincore,
+  sysMinherit,
+  sysMlock,
+  sysMlockall,
+  sysMmap,
+  sysMprotect,
+  sysMremap,
+  sysMsync,
+  sysMunlock,
+  sysMunlockall,
+  sysMunmap,
+} from './mmap.ts';
+import { objectDetach, type UvmObject } from './object.ts';
+import { PMAP_MODIFIED, PMAP_REFERENCED } from './page.ts';
+import {
+  hex,
+  MAP_ENTRY_STACK,
+  MAP_INHERIT_SHARE,
+  PROT_ALL,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+  USER_MAX,
+  USER_MIN,
+  VmError,
+  vmerr,
+} from './param.ts';
+import { PTE_R, PTE_W, PTE_X, pteFrame } from './pmap.ts';
+import type { VmSystem } from './system.ts';
+import {
+  formatMapsRow,
+  type MapsRow,
+  type Vmspace,
+  vmspaceFork,
+  vmspaceFree,
+  vmspaceMapsRows,
+  vmspacePresidentCount,
+  vmspaceRef,
+} from './vmspace.ts';
+
+/** The default base below which address-less mappings go (Linux's mmap_base, roughly). */
+export const DEFAULT_MMAP_BASE = 0x7f0000000000;
+
+/** A process. */
+export class Process {
+  alive = true;
+
+  constructor(
+    readonly sys: VmSystem,
+    readonly pid: number,
+    public vm: Vmspace,
+    readonly parent: Process | null,
+  ) {}
+
+  private tick(): void {
+    this.sys.uvm.ticks++;
+  }
+
+  private check(): void {
+    if (!this.alive) throw vmerr('ESRCH', 'process', 'pid', `process ${this.pid} has exited`);
+    this.tick();
+  }
+
+  /* ---- memory access ---------------------------------------------------- */
+
+  /**
+   * read: `n` bytes from virtual address `va`, through the pmap.
+   * => EFAULT (signal SIGSEGV) when a page is not mapped or not readable,
+   *    ENOMEM when memory runs out, EFAULT (SIGBUS) past a file's end;
+   *    nothing is read then.
+   */
+  read(va: number, n: number): Uint8Array {
+    this.check();
+    checkAccess('read', va, n);
+    const out = new Uint8Array(n);
+    this.access(va, n, false, out);
+    return out;
+  }
+
+  /**
+   * write: store `bytes` at virtual address `va`, through the pmap.
+   * => errors as read (SIGSEGV also for a read-only page); the whole range
+   *    is checked before any byte is written.
+   */
+  write(va: number, bytes: Uint8Array | ArrayLike<number>): void {
+    this.check();
+    const data = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
+    checkAccess('write', va, data.length);
+    this.access(va, data.length, true, data);
+  }
+
+  /**
+   * access: move bytes between `buf` and [va, va+n): first make every page
+   * present with the needed right (faulting as an MMU would), then copy.
+   */
+  private access(va: number, n: number, write: boolean, buf: Uint8Array): void {
+    if (n === 0) return;
+    const uvm = this.sys.uvm;
+    const ps = uvm.pageSize;
+    const first = Math.floor(va / ps) * ps;
+    const syscall = write ? 'write' : 'read';
+    this.precheck(first, va + n, write, syscall);
+    for (let p = first; p < va + n; p += ps) this.present(p, write, syscall);
+    const bytes = uvm.pages.bytes;
+    const attrs = uvm.pages.attrs;
+    const bit = write ? PMAP_REFERENCED | PMAP_MODIFIED : PMAP_REFERENCED;
+    for (let p = first; p < va + n; p += ps) {
+      const pg = pteFrame(this.present(p, write, syscall));
+      const lo = Math.max(p, va);
+      const hi = Math.min(p + ps, va + n);
+      const at = pg * ps + (lo - p);
+      if (write) bytes.set(buf.subarray(lo - va, hi - va), at);
+      else buf.set(bytes.subarray(at, at + (hi - lo)), lo - va);
+      attrs[pg] |= bit;
+    }
+  }
+
+  /**
+   * precheck: every page of [start, end) is mapped (or is stack that can
+   * grow there) with the right, so that a bad access changes nothing.
+   */
+  private precheck(start: number, end: number, write: boolean, syscall: string): void {
+    const map = this.vm.map;
+    const need = write ? PROT_WRITE : PROT_READ;
+    for (let p = start; p < end; ) {
+      const e = vmMapLookupEntry(map, p);
+      if (entryContains(map, e, p)) {
+        if (!allows(e.protection, need)) throw segv(syscall, p, 'protection');
+        p = e.end;
+        continue;
+      }
+      const next = e.next;
+      if (next !== map.header && next.eflags & MAP_ENTRY_STACK && vmMapGrowstack(map, p) === 0)
+        continue;
+      throw segv(syscall, p, 'not mapped');
+    }
+  }
+
+  /** present: the PTE for page va with the needed right, faulting if need be. */
+  private present(va: number, write: boolean, syscall: string): number {
+    const pmap = this.vm.pmap;
+    const bit = write ? PTE_W : PTE_R | PTE_W | PTE_X;
+    let pte = pmap.lookup(va);
+    if (pte !== 0 && pte & bit) return pte;
+    const r = uvmFault(this.sys.uvm, this.vm.map, va, write ? PROT_WRITE : PROT_READ);
+    if (r !== 0) throw faultError(r, syscall, va);
+    pte = pmap.lookup(va);
+    return pte;
+  }
+
+  /* ---- the mmap family -------------------------------------------------- */
+
+  /** mmap: see sysMmap. `file` takes the place of the descriptor. */
+  mmap(
+    addr: number,
+    len: number,
+    prot: number,
+    flags: number,
+    file: MappableFile | null = null,
+    offset = 0,
+  ): number {
+    this.check();
+    return sysMmap(this.vm, addr, len, prot, flags, file, offset);
+  }
+  munmap(addr: number, len: number): void {
+    this.check();
+    sysMunmap(this.vm, addr, len);
+  }
+  mprotect(addr: number, len: number, prot: number): void {
+    this.check();
+    sysMprotect(this.vm, addr, len, prot);
+  }
+  minherit(addr: number, len: number, inherit: number): void {
+    this.check();
+    sysMinherit(this.vm, addr, len, inherit);
+  }
+  madvise(addr: number, len: number, advice: number): void {
+    this.check();
+    sysMadvise(this.vm, addr, len, advice);
+  }
+  mlock(addr: number, len: number): void {
+    this.check();
+    sysMlock(this.vm, addr, len);
+  }
+  munlock(addr: number, len: number): void {
+    this.check();
+    sysMunlock(this.vm, addr, len);
+  }
+  mlockall(flags: number): void {
+    this.check();
+    sysMlockall(this.vm, flags);
+  }
+  munlockall(): void {
+    this.check();
+    sysMunlockall(this.vm);
+  }
+  msync(addr: number, len: number, flags: number): void {
+    this.check();
+    sysMsync(this.vm, addr, len, flags);
+  }
+  mincore(addr: number, len: number): Uint8Array {
+    this.check();
+    return sysMincore(this.vm, addr, len);
+  }
+  brk(addr: number): number {
+    this.check();
+    return sysBrk(this.vm, addr);
+  }
+  mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
+    this.check();
+    return sysMremap(this.vm, oldAddr, oldLen, newLen, flags, newAddr);
+  }
+
+  /* ---- process life ----------------------------------------------------- */
+
+  /**
+   * fork: a child with a copy of this address space, entry by entry by
+   * inheritance; copy-on-write makes it lazy.
+   * => ENOMEM (no child) if copying wired memory runs out of frames.
+   */
+  fork(): Process {
+    this.check();
+    const child = this.sys.adopt(vmspaceFork(this.vm), this);
+    this.sys.uvm.exp.forks++;
+    return child;
+  }
+
+  /**
+   * vfork: a child sharing this address space (a vfork child, or a thread
+   * made with CLONE_VM) until it execs or exits.
+   */
+  vfork(): Process {
+    this.check();
+    vmspaceRef(this.vm);
+    this.sys.uvm.exp.forks_sharevm++;
+    return this.sys.adopt(this.vm, this);
+  }
+
+  /**
+   * exec: replace the address space by one built from /proc/PID/maps rows
+   * (a fresh process image), or, when an executable of that path is
+   * registered as resident, by a copy of its snapshot.
+   * => file rows map their file (a stand-in of the right size when it
+   *    cannot be opened); [heap] sets the break; [stack] is a growable
+   *    stack; other [names] are small special mappings; rows beyond the
+   *    user range are ignored.
+   * => a vfork child stops sharing its parent's space here.
+   * => EINVAL (nothing changed) for a malformed row, naming its line.
+   */
+  exec(rows: string[] | MapsRow[], identity?: string): void {
+    this.check();
+    const parsed = rows.map((r, i) => (typeof r === 'string' ? parseMapsRow(r, i + 1) : r));
+    const path = identity ?? parsed.find((r) => r.name.startsWith('/'))?.name ?? '';
+    const resident = path ? this.sys.residents.lookup(path) : undefined;
+    const vm = resident ? vmspaceFork(resident.vmspace) : this.sys.buildSpace(parsed);
+    const old = this.vm;
+    this.vm = vm;
+    vmspaceFree(old);
+    this.sys.uvm.exp.execs++;
+  }
+
+  /**
+   * exit: end the process; its space goes with its last user.
+   */
+  exit(): void {
+    this.check();
+    this.alive = false;
+    vmspaceFree(this.vm);
+    this.sys.processes.delete(this.pid);
+    this.sys.uvm.exp.exits++;
+  }
+
+  /**
+   * maps: one string per map entry, in /proc/PID/maps format.
+   */
+  maps(): string[] {
+    return vmspaceMapsRows(this.vm).map(formatMapsRow);
+  }
+
+  /** rss: resident pages of this process's space. */
+  get rss(): number {
+    return this.vm.pmap.residentCount;
+  }
+
+  /** pss: proportional resident pages (each shared page counted 1/N). */
+  get pss(): number {
+    return vmspacePresidentCount(this.vm);
+  }
+}
+
+/** checkAccess: va and n must be non-negative integers inside the user range. */
+function checkAccess(call: string, va: number, n: number): void {
+  if (!Number.isSafeInteger(va) || va < 0)
+    throw vmerr('EINVAL', call, 'va', `${va} is not an address`);
+  if (!Number.isSafeInteger(n) || n < 0) throw vmerr('EINVAL', call, 'n', `${n} is not a length`);
+  if (n > 0 && (va < USER_MIN || va + n > USER_MAX)) throw segv(call, va, 'outside the user range');
+}
+
+/** segv: the error of an access the MMU refuses. */
+function segv(call: string, va: number, why: string): VmError {
+  return new VmError('EFAULT', call, 'va', `SIGSEGV at ${hex(va)} (${why})`, 'SIGSEGV', va);
+}
+
+/** faultError: a failed fault as the error the access reports. */
+function faultError(r: string, call: string, va: number): VmError {
+  if (r === 'SIGBUS')
+    return new VmError(
+      'EFAULT',
+      call,
+      'va',
+      `SIGBUS at ${hex(va)} (beyond the end of the file)`,
+      'SIGBUS',
+      va,
+    );
+  if (r === 'ENOMEM')
+    return new VmError('ENOMEM', call, 'va', `out of memory at ${hex(va)}`, undefined, va);
+  if (r === 'EIO')
+    return new VmError('EIO', call, 'va', `I/O error paging in ${hex(va)}`, 'SIGBUS', va);
+  return segv(call, va, r === 'EACCES' ? 'protection' : 'not mapped');
+}
+
+const ROW = /^([0-9a-f]+)-([0-9a-f]+)\s+([r-][w-][x-][ps])\s+([0-9a-f]+)\s+(\S+)\s+(\d+)\s*(.*)$/;
+
+/**
+ * parseMapsRow: one /proc/PID/maps line.
+ * => EINVAL naming the line number when it is not one.
+ */
+export function parseMapsRow(line: string, lineNo: number): MapsRow {
+  const m = ROW.exec(line.trimEnd());
+  if (!m)
+    throw vmerr(
+      'EINVAL',
+      'exec',
+      `line ${lineNo}`,
+      `not a /proc/PID/maps row: ${JSON.stringify(line)}`,
+    );
+  return {
+    start: Number.parseInt(m[1], 16),
+    end: Number.parseInt(m[2], 16),
+    perms: m[3],
+    offset: Number.parseInt(m[4], 16),
+    dev: m[5],
+    inode: Number(m[6]),
+    name: m[7],
+  };
+}
+
+/** protOf: the PROT_* bits of an "rwxp" string. */
+export function protOf(perms: string): number {
+  return (
+    (perms[0] === 'r' ? PROT_READ : 0) |
+    (perms[1] === 'w' ? PROT_WRITE : 0) |
+    (perms[2] === 'x' ? PROT_EXEC : 0)
+  );
+}
+
+/**
+ * buildSpaceFromRows: map each row into `vm` (the work of exec).
+ * => `fileObject(path, size)` gives the object for a file row.
+ */
+export function buildSpaceFromRows(
+  vm: Vmspace,
+  rows: MapsRow[],
+  fileObject: (path: string, size: number) => UvmObject,
+): void {
+  const map = vm.map;
+  const ps = vm.uvm.pageSize;
+  const sizes = new Map<string, number>();
+  for (const r of rows)
+    if (r.name.startsWith('/') && !r.name.startsWith('/dev/zero'))
+      sizes.set(r.name, Math.max(sizes.get(r.name) ?? 0, r.offset + r.end - r.start));
+  let lowTop = 0;
+  let mmapLow = USER_MAX;
+  vmMapLock(map);
+  try {
+    for (const r of rows) {
+      if (r.start < USER_MIN || r.end > USER_MAX || r.start % ps || r.end % ps || r.end <= r.start)
+        continue;
+      const e = mapRow(vm, r, sizes, fileObject);
+      if (r.name === '[heap]') {
+        vm.brkStart = r.start;
+        vm.brk = r.end;
+      } else if (r.name === '[stack]') {
+        vm.startStack = r.end - 8;
+        e.availSsize = Math.max(0, vm.stackLimit - (r.end - r.start));
+      }
+      if (r.start >= DEFAULT_MMAP_BASE && r.name !== '[stack]')
+        mmapLow = Math.min(mmapLow, r.start);
+      else if (r.start < DEFAULT_MMAP_BASE) lowTop = Math.max(lowTop, r.end);
+    }
+  } finally {
+    vmMapUnlock(map);
+  }
+  if (vm.brkStart === 0) vm.brkStart = vm.brk = lowTop;
+  map.mmapBase = mmapLow < USER_MAX ? mmapLow : DEFAULT_MMAP_BASE;
+}
+
+/** mapRow: one maps row as a map entry. */
+function mapRow(
+  vm: Vmspace,
+  r: MapsRow,
+  sizes: Map<string, number>,
+  fileObject: (path: string, size: number) => UvmObject,
+) {
+  const shared = r.perms[3] === 's';
+  const prot = protOf(r.perms);
+  const isFile = r.name.startsWith('/') && !r.name.startsWith('/dev/zero');
+  const obj = isFile ? fileObject(r.name, sizes.get(r.name)!) : null;
+  const cow =
+    (shared ? 0 : MAP_COPY_ON_WRITE) |
+    (shared && !isFile ? MAP_OVERLAY : 0) |
+    (r.name === '[stack]' ? MAP_IS_STACK : 0);
+  const special =
+    r.name.startsWith('[') && r.name !== '[heap]' && r.name !== '[stack]' ? r.name : null;
+  const e = vmMapInsert(
+    vm.map,
+    obj,
+    isFile ? r.offset : 0,
+    r.start,
+    r.end,
+    prot,
+    PROT_ALL,
+    cow,
+    special,
+  );
+  if (obj !== null) objectDetach(vm.uvm, obj); /* the entry holds its own reference */
+  if (shared) e.inheritance = MAP_INHERIT_SHARE;
+  return e;
+}
