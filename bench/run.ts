@@ -9,6 +9,7 @@ import { table } from '../src/dump.ts';
 import { amapWorkloads } from './amap.bench.ts';
 import { formatNs, measure, type Row } from './harness.ts';
 import { mapRows } from './map.bench.ts';
+import { systemWorkloads } from './system.bench.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -19,7 +20,7 @@ async function main(): Promise<void> {
   });
   const quick = values.quick ?? false;
   const rows: Row[] = [];
-  for (const w of amapWorkloads()) {
+  for (const w of [...amapWorkloads(), ...systemWorkloads(quick)]) {
     const ns = await measure(w, quick);
     rows.push({
       workload: w.name,

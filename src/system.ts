@@ -24,7 +24,7 @@ import {
   type VmMapEntry,
   vmMapLookupEntry,
 } from './map.ts';
-import { auditObjects, UvmObject } from './object.ts';
+import { auditObjects, objectReference, UvmObject } from './object.ts';
 import { auditPages, NOPAGE } from './page.ts';
 import {
   hex,
@@ -50,6 +50,8 @@ export class VmSystem {
   readonly residents = new VmResidentRegistry();
   private nextPid = 1;
   private readonly hooks: MapHooks;
+  /** file objects by path (dead ones are replaced on next use) */
+  private readonly files = new Map<string, UvmObject>();
 
   constructor(config: VmSystemConfig = {}) {
     this.uvm = new Uvm(config);
@@ -97,11 +99,20 @@ export class VmSystem {
   }
 
   /**
-   * fileObject: the object for a file an exec maps: a stand-in of zeros of
-   * the right size (the file layer replaces this with real files).
+   * fileObject: a new reference to the object for a file an exec maps: one
+   * object per path while anything maps it, shared by every process; a
+   * stand-in of zeros of the right size.
    */
   fileObject(path: string, size: number): UvmObject {
-    return new UvmObject(this.uvm, size, path);
+    const live = this.files.get(path);
+    if (live !== undefined && live.refs > 0) {
+      objectReference(live);
+      if (size > live.size) live.size = size;
+      return live;
+    }
+    const obj = new UvmObject(this.uvm, size, path);
+    this.files.set(path, obj);
+    return obj;
   }
 
   /**

@@ -25,6 +25,7 @@
 import {
   auditMap,
   type VmMap,
+  type VmMapEntry,
   vmMapCreate,
   vmMapDelete,
   vmMapFork,
@@ -34,7 +35,15 @@ import {
   vmMapUnlockRead,
 } from './map.ts';
 import { NOPAGE } from './page.ts';
-import { MAP_ENTRY_COW, PROT_EXEC, PROT_READ, PROT_WRITE, VmError, vmerr } from './param.ts';
+import {
+  MAP_ENTRY_COW,
+  MAP_ENTRY_STACK,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+  VmError,
+  vmerr,
+} from './param.ts';
 import { Pmap } from './pmap.ts';
 import type { Uvm } from './uvm.ts';
 
@@ -339,17 +348,28 @@ export function vmspaceMapsRows(vm: Vmspace): MapsRow[] {
       e.end >= vm.brkStart
     ) {
       name = '[heap]';
-    } else if (
-      e.name === null &&
-      vm.startStack !== 0 &&
-      e.start <= vm.startStack &&
-      e.end > vm.startStack
-    ) {
+    } else if (e.name === null && inMainStack(vm, e)) {
       name = '[stack]';
     }
     rows.push({ start: e.start, end: e.end, perms, offset, dev, inode, name });
   }
   return rows;
+}
+
+/**
+ * inMainStack: e is part of the main stack: the entry holding startStack,
+ * or a stack entry joined to it (amap chunking can split the stack).
+ */
+function inMainStack(vm: Vmspace, e: VmMapEntry): boolean {
+  if (vm.startStack === 0) return false;
+  const map = vm.map;
+  if (e.start <= vm.startStack && e.end > vm.startStack) return true;
+  if (!(e.eflags & MAP_ENTRY_STACK)) return false;
+  for (let x = e; x !== map.header && x.eflags & MAP_ENTRY_STACK; x = x.next) {
+    if (x.start <= vm.startStack && x.end > vm.startStack) return true;
+    if (x.next.start !== x.end) return false;
+  }
+  return false;
 }
 
 /**
