@@ -29,10 +29,18 @@
  *   - ppref runs tile [0, nslot) exactly, each count in [0, ref], and a
  *     page with count 0 holds no anon
  *   - every anon's an_ref equals the number of slots (in all amaps) holding
- *     it, its lock is the amap's, and it has a page or a swap slot
+ *     it, its lock is the amap's, and it has a page or a swap slot (or
+ *     was discarded after MADV_FREE)
  *   - every live anon is held by some amap (no leaks); no lock left held
  */
-import { type AnonOwner, anonAlloc, anonFree, anonFreelst, anonPagein } from './anon.ts';
+import {
+  AN_LAZYFREE,
+  type AnonOwner,
+  anonAlloc,
+  anonFree,
+  anonFreelst,
+  anonPagein,
+} from './anon.ts';
 import {
   mutexEnter,
   mutexExit,
@@ -832,7 +840,12 @@ export function amapSwapOff(uvm: Uvm, startslot: number, endslot: number): boole
   return false;
 }
 
-/** swapOffOne: amap_swap_off's work on one locked amap. */
+/**
+ * swapOffOne: amap_swap_off's work on one locked amap.
+ * => out of frames, it lets the pagedaemon run (the amap unlocked, since
+ *    the daemon may need its lock) and tries again; 'failed' when nothing
+ *    more can be freed or the device fails.
+ */
 function swapOffOne(
   uvm: Uvm,
   am: Amap,
@@ -846,14 +859,14 @@ function swapOffOne(
     const swslot = pool.swslot[an];
     if (swslot < startslot || endslot <= swslot) continue;
     am.flags |= AMAP_SWAPOFF;
-    const failed = anonPagein(uvm, am, an);
+    const retry = anonPagein(uvm, am, an) && uvm.waitForMemory();
     amapLock(am);
     am.flags &= ~AMAP_SWAPOFF;
     if (am.ref === 0) {
       amapWipeout(uvm, am);
       return 'gone';
     }
-    if (failed) return 'failed';
+    if (!retry && pool.page[an] === NOPAGE) return 'failed'; /* no memory, or the device failed */
     i = -1; /* rescan: the slots may have moved */
   }
   return 'done';
@@ -1094,7 +1107,8 @@ function auditAnons(uvm: Uvm, held: Map<number, number>): void {
     if (free[an]) fail(`anon ${an} is free but held by an amap`);
     if (pool.ref[an] !== n) fail(`anon ${an}: an_ref ${pool.ref[an]} but ${n} slots hold it`);
     const pg = pool.page[an];
-    if (pg === NOPAGE && pool.swslot[an] === 0) fail(`anon ${an}: neither resident nor in swap`);
+    if (pg === NOPAGE && pool.swslot[an] === 0 && !(pool.flags[an] & AN_LAZYFREE))
+      fail(`anon ${an}: neither resident nor in swap`);
     if (pg !== NOPAGE && pm.uanon[pg] !== an && pm.loanCount[pg] === 0)
       fail(`anon ${an}: page ${pg} is not its own`);
   }

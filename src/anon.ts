@@ -15,6 +15,8 @@
  *   [1] resident, no backing store     page != NOPAGE, swslot == 0
  *   [2] resident, backing store too    page != NOPAGE, swslot != 0
  *   [3] paged out                      page == NOPAGE, swslot != 0
+ * and one of Linux's MADV_FREE: a page the pagedaemon discarded reads as
+ * zeros: page == NOPAGE, swslot == 0, flags has AN_LAZYFREE.
  * For pageout in [2], a page not modified since it was read can simply be
  * dropped; a modified one must be written first.
  *
@@ -44,10 +46,14 @@ import {
   pageAlloc,
   pageDeactivate,
   pageFree,
+  UVM_PGA_ZERO,
 } from './page.ts';
 import { kassert, PROT_NONE } from './param.ts';
 import { swapFree, swapGet } from './swap.ts';
 import type { Uvm } from './uvm.ts';
+
+/** anon flag: MADV_FREE'd; discarded by the pagedaemon unless written again */
+export const AN_LAZYFREE = 0x01;
 
 /** The amap an anon lives in, as far as the anon layer needs to know. */
 export interface AnonOwner {
@@ -59,6 +65,8 @@ export class AnonPool {
   ref: Int32Array;
   page: Int32Array;
   swslot: Int32Array;
+  /** AN_LAZYFREE: MADV_FREE'd; with neither page nor slot it reads as zeros */
+  flags: Uint8Array;
   lock: (VmMutex | null)[];
   /** head of the free list (chained through `ref`, as an_link) */
   private freeHead = 0;
@@ -70,6 +78,7 @@ export class AnonPool {
     this.ref = new Int32Array(capacity);
     this.page = new Int32Array(capacity).fill(NOPAGE);
     this.swslot = new Int32Array(capacity);
+    this.flags = new Uint8Array(capacity);
     this.lock = new Array<VmMutex | null>(capacity).fill(null);
   }
 
@@ -112,9 +121,12 @@ export class AnonPool {
     page.set(this.page);
     const swslot = new Int32Array(cap);
     swslot.set(this.swslot);
+    const flags = new Uint8Array(cap);
+    flags.set(this.flags);
     this.ref = ref;
     this.page = page;
     this.swslot = swslot;
+    this.flags = flags;
     for (let i = this.lock.length; i < cap; i++) this.lock.push(null);
   }
 }
@@ -146,6 +158,7 @@ export function anonFree(uvm: Uvm, an: number): void {
   kassert(pool.lock[an] === null, `uvm_anon_free: anon ${an} still has a lock`);
   kassert(pool.page[an] === NOPAGE, `uvm_anon_free: anon ${an} still has a page`);
   kassert(pool.swslot[an] === 0, `uvm_anon_free: anon ${an} still has a swap slot`);
+  pool.flags[an] = 0;
   pool.give(an);
   pool.nlive--;
   uvm.exp.anonfrees++;
@@ -294,7 +307,7 @@ export function anonGet(uvm: Uvm, an: number): AnonGetResult {
   const pool = uvm.anons;
   const pm = uvm.pages;
   if (pool.page[an] !== NOPAGE) return 0;
-  kassert(pool.swslot[an] !== 0, `uvmfault_anonget: anon ${an} has neither page nor slot`);
+  if (pool.swslot[an] === 0) return anonZero(uvm, an);
   const pg = pageAlloc(uvm, 0, 0, an, 0);
   if (pg === NOPAGE) return 'ENOMEM';
   if (!swapGet(uvm, pool.swslot[an], pg)) {
@@ -306,6 +319,25 @@ export function anonGet(uvm: Uvm, an: number): AnonGetResult {
   pageActivate(uvm, pg);
   uvm.exp.swpgonly--;
   uvm.exp.pageins++;
+  return 0;
+}
+
+/**
+ * anonZero: a fresh zero page for an anon the pagedaemon discarded after
+ * MADV_FREE (it has neither page nor slot).
+ */
+function anonZero(uvm: Uvm, an: number): AnonGetResult {
+  const pool = uvm.anons;
+  kassert(
+    (pool.flags[an] & AN_LAZYFREE) !== 0,
+    `uvmfault_anonget: anon ${an} has neither page nor slot`,
+  );
+  const pg = pageAlloc(uvm, 0, 0, an, UVM_PGA_ZERO);
+  if (pg === NOPAGE) return 'ENOMEM';
+  pool.page[an] = pg;
+  pool.flags[an] &= ~AN_LAZYFREE;
+  uvm.pages.flags[pg] &= ~(PG_BUSY | PG_FAKE);
+  pageActivate(uvm, pg);
   return 0;
 }
 

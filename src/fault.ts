@@ -112,6 +112,7 @@ export function uvmFault(
 ): FaultResult {
   const flt = uvm.faultCtx;
   uvm.exp.faults++;
+  if (uvm.reclaim !== null && uvm.pages.freeCount < uvm.freemin) uvm.reclaim();
   flt.va = Math.floor(va / uvm.pageSize) * uvm.pageSize;
   for (;;) {
     flt.wirePaging = (flags & UVM_FAULT_WIRE) !== 0;
@@ -174,11 +175,16 @@ function unlockAll(flt: FaultCtx): void {
   vmMapLookupDone(flt.lk.map);
 }
 
-/** outOfMemory: give up the locks, try to reclaim; RESTART if that helped. */
-function outOfMemory(uvm: Uvm, flt: FaultCtx): 'ENOMEM' | typeof RESTART {
+/**
+ * outOfMemory: give up the locks, try to reclaim; RESTART if that helped,
+ * else ENOMEM, or EIO when pageouts failed on I/O errors.
+ */
+function outOfMemory(uvm: Uvm, flt: FaultCtx): 'ENOMEM' | 'EIO' | typeof RESTART {
   unlockAll(flt);
   uvm.exp.fltnoram++;
-  return uvm.waitForMemory() ? RESTART : 'ENOMEM';
+  const errs = uvm.exp.swapioerrs + uvm.exp.vnodeioerrs;
+  if (uvm.waitForMemory()) return RESTART;
+  return uvm.exp.swapioerrs + uvm.exp.vnodeioerrs > errs ? 'EIO' : 'ENOMEM';
 }
 
 /**

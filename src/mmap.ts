@@ -14,7 +14,7 @@
  * fails with ENOMEM.
  */
 import { AMAP_COPY_NOCHUNK, amapCopy, amapLock, amapUnlock, amapWiperange } from './amap.ts';
-import { anonDropswap, anonFreelst, anonGet } from './anon.ts';
+import { AN_LAZYFREE, anonDropswap, anonFreelst, anonGet } from './anon.ts';
 import { uvmFault } from './fault.ts';
 import {
   entryContains,
@@ -536,6 +536,7 @@ function lazyFree(vm: Vmspace, start: number, end: number): void {
       if (pg === NOPAGE || uvm.anons.ref[an] !== 1 || uvm.pages.wireCount[pg] > 0) continue;
       uvm.pmap.clearModify(pg);
       uvm.pages.flags[pg] |= PG_CLEAN;
+      uvm.anons.flags[an] |= AN_LAZYFREE;
       anonDropswap(uvm, an);
       pageDeactivate(uvm, pg);
     }
@@ -671,6 +672,7 @@ export function sysMsync(vm: Vmspace, addr: number, len: number, flags: number):
     const to = (e.offset + Math.min(e.end, end) - e.start) / ps;
     if (e.object.pgoPut(from, to) !== 0)
       throw vmerr('EIO', 'msync', 'addr', `writing ${e.object.name} back failed`);
+    if (flags & MS_INVALIDATE) e.object.invalidate(from, to);
   }
 }
 

@@ -106,6 +106,36 @@ export class UvmObject implements ObjectRef {
   }
 
   /**
+   * invalidate: drop clean cached pages of [from, to) so they are read
+   * again (MS_INVALIDATE); only objects with a backing file cache anything.
+   */
+  invalidate(_from: number, _to: number): void {}
+
+  /**
+   * pageout: the pagedaemon wants page idx's frame: save the page where
+   * the object keeps it if it is dirty, then free it.
+   * => 'freed'; 'kept' when a dirty page has nowhere to go (the base object
+   *    has no backing store; swap full); 'EIO' when writing it failed (it
+   *    stays, dirty and resident).
+   */
+  pageout(idx: number, pg: number): 'freed' | 'kept' | 'EIO' {
+    if (this.isDirty(pg)) return 'kept';
+    this.releasePage(idx);
+    return 'freed';
+  }
+
+  /** isDirty: the frame differs from what backs it (not PG_CLEAN, or written through the pmap). */
+  isDirty(pg: number): boolean {
+    return (this.uvm.pages.flags[pg] & PG_CLEAN) === 0 || this.uvm.pmap.isModified(pg);
+  }
+
+  /** markClean: the frame now equals what backs it. */
+  markClean(pg: number): void {
+    this.uvm.pages.flags[pg] |= PG_CLEAN;
+    this.uvm.pmap.clearModify(pg);
+  }
+
+  /**
    * releasePage: the pagedaemon takes page idx (clean, or written back).
    */
   releasePage(idx: number): void {

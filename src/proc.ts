@@ -244,6 +244,17 @@ export class Process {
     return sysMremap(this.vm, oldAddr, oldLen, newLen, flags, newAddr);
   }
 
+  /** shmat: attach System V segment `id` (at `addr`, or where there is room). */
+  shmat(id: number, addr = 0): number {
+    this.check();
+    return this.sys.shm.shmat(this.vm, id, addr);
+  }
+  /** shmdt: detach the segment attached at `addr`. */
+  shmdt(addr: number): void {
+    this.check();
+    this.sys.shm.shmdt(this.vm, addr);
+  }
+
   /* ---- process life ----------------------------------------------------- */
 
   /**
@@ -300,6 +311,7 @@ export class Process {
     this.alive = false;
     vmspaceFree(this.vm);
     this.sys.processes.delete(this.pid);
+    this.sys.shm.sweep();
     this.sys.uvm.exp.exits++;
   }
 

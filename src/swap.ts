@@ -19,6 +19,9 @@
  *   - uvmexp.swpginuse equals the slots in use over all devices
  *   - uvmexp.swpages equals the slots of all enabled devices
  */
+import { amapSwapOff } from './amap.ts';
+import type { HostFile } from './host.ts';
+import { PG_CLEAN, PQ_ACTIVE, PQ_INACTIVE } from './page.ts';
 import { KernelPanic, kassert, vmerr } from './param.ts';
 import type { Uvm } from './uvm.ts';
 
@@ -81,6 +84,38 @@ export class MemoryStore implements BackingStore {
   }
 
   close(): void {}
+}
+
+/** A store on a file (a real one in Node, or a MemoryHost's). */
+export class FileStore implements BackingStore {
+  constructor(
+    readonly file: HostFile,
+    private readonly pageSize: number,
+    /** the system made the file, and removes it when the device goes */
+    readonly owned: boolean,
+    private readonly onClose: () => void = () => {},
+  ) {}
+
+  get name(): string {
+    return this.file.path;
+  }
+
+  get faults(): FaultInjector {
+    return this.file.faults;
+  }
+
+  read(index: number, dst: Uint8Array, dstOff: number): boolean {
+    return this.file.read(index * this.pageSize, dst.subarray(dstOff, dstOff + this.pageSize)) >= 0;
+  }
+
+  write(index: number, src: Uint8Array, srcOff: number): boolean {
+    return this.file.write(index * this.pageSize, src.subarray(srcOff, srcOff + this.pageSize));
+  }
+
+  close(): void {
+    this.file.close();
+    this.onClose();
+  }
 }
 
 /* swap device flags (swapdev.swd_flags) */
@@ -244,4 +279,48 @@ export function auditSwap(uvm: Uvm): void {
 
 function fail(what: string): never {
   throw new KernelPanic(`audit: swap: ${what}`);
+}
+
+/**
+ * swapOffFits: could memory hold the pages of `dev`? Free frames above
+ * the daemon's reserve, plus queued pages that could make room: clean ones,
+ * and dirty ones as far as the other devices have free slots.
+ */
+function swapOffFits(uvm: Uvm, dev: SwapDevice): boolean {
+  const pm = uvm.pages;
+  let clean = 0;
+  let dirty = 0;
+  for (let pg = 0; pg < pm.npages; pg++) {
+    if ((pm.pqflags[pg] & (PQ_ACTIVE | PQ_INACTIVE)) === 0) continue;
+    if (pm.flags[pg] & PG_CLEAN && !uvm.pmap.isModified(pg)) clean++;
+    else dirty++;
+  }
+  let otherFree = 0;
+  for (const d of uvm.swap.devices) if (d !== dev && d.flags & SWF_ENABLE) otherFree += d.nfree;
+  const reserve = Math.max(4, Math.floor(pm.npages / 64));
+  return dev.inuseCount <= pm.freeCount - reserve + clean + Math.min(dirty, otherFree);
+}
+
+/**
+ * uvmSwapOff: stop swapping to `dev`: bring every page it holds back into
+ * memory (amap_swap_off, then the anonymous objects' uao_swap_off) and
+ * remove it (swapoff(2)).
+ * => ENOMEM, changing nothing, when memory cannot hold those pages; EIO
+ *    when the device fails a read (the device stays, holding what it still
+ *    holds, and is used again).
+ */
+export function uvmSwapOff(uvm: Uvm, dev: SwapDevice): 0 | 'ENOMEM' | 'EIO' {
+  if (!swapOffFits(uvm, dev)) return 'ENOMEM';
+  dev.flags &= ~SWF_ENABLE;
+  uvm.exp.swpages -= dev.npages;
+  const end = dev.base + dev.npages;
+  let ok = !amapSwapOff(uvm, dev.base, end);
+  for (const obj of [...uvm.aobjs]) if (ok) ok = obj.swapOff(dev.base, end);
+  if (!ok || dev.inuseCount > 0) {
+    dev.flags |= SWF_ENABLE;
+    uvm.exp.swpages += dev.npages;
+    return 'EIO';
+  }
+  uvm.swap.removeDevice(uvm, dev);
+  return 0;
 }

@@ -15,8 +15,11 @@
  * references and ppref equal the entries using it; each vmspace's
  * reference count equals the processes (and snapshots) using it.
  */
+
 import { auditAmaps } from './amap.ts';
+import { Aobj, auditAobjs } from './aobj.ts';
 import { uvmFaultUnwire, uvmFaultWire } from './fault.ts';
+import { type Host, MemoryHost } from './host.ts';
 import {
   auditAmapRefs,
   auditMap,
@@ -24,7 +27,7 @@ import {
   type VmMapEntry,
   vmMapLookupEntry,
 } from './map.ts';
-import { auditObjects, objectReference, UvmObject } from './object.ts';
+import { auditObjects, objectReference, type UvmObject } from './object.ts';
 import { auditPages, NOPAGE } from './page.ts';
 import {
   hex,
@@ -34,14 +37,34 @@ import {
   PROT_WRITE,
   USER_MAX,
   USER_MIN,
+  vmerr,
 } from './param.ts';
+import { type PdaemonReport, uvmPageout } from './pdaemon.ts';
 import { auditPmaps, PTE_W, PTE_WIRED, pteProt } from './pmap.ts';
 import { buildSpaceFromRows, DEFAULT_MMAP_BASE, Process } from './proc.ts';
-import { auditSwap } from './swap.ts';
+import { ShmRegistry } from './shm.ts';
+import { auditSwap, FileStore, MemoryStore, type SwapDevice, uvmSwapOff } from './swap.ts';
 import { Uvm, type UvmConfig } from './uvm.ts';
 import { type MapsRow, VmResidentRegistry, type Vmspace, vmspaceAlloc } from './vmspace.ts';
+import { FileHandle, VnodeCache } from './vnode.ts';
 
-export type VmSystemConfig = UvmConfig;
+/** Configuration of a system: the kernel's, plus where files live. */
+export interface VmSystemConfig extends UvmConfig {
+  /** the file system files and swap files are on (default: the real one in Node) */
+  host?: Host;
+  /** put the default swap device (swapPages) in this file, made by the system */
+  swapFile?: string;
+}
+
+let defaultHost: Host = new MemoryHost();
+
+/**
+ * setDefaultHost: the host systems use when their config names none (the
+ * package's Node entry sets the real file system).
+ */
+export function setDefaultHost(host: Host): void {
+  defaultHost = host;
+}
 
 /** The whole system: the kernel and its processes. */
 export class VmSystem {
@@ -51,11 +74,22 @@ export class VmSystem {
   private nextPid = 1;
   private readonly hooks: MapHooks;
   /** file objects by path (dead ones are replaced on next use) */
-  private readonly files = new Map<string, UvmObject>();
+  private readonly standIns = new Map<string, Aobj>();
+
+  readonly host: Host;
+  readonly shm: ShmRegistry;
+  private readonly vnodes: VnodeCache;
+  private readonly handles = new Set<FileHandle>();
 
   constructor(config: VmSystemConfig = {}) {
-    this.uvm = new Uvm(config);
+    const swapPages = config.swapPages ?? 65536;
+    this.uvm = new Uvm({ ...config, swapPages: config.swapFile ? 0 : swapPages });
     const uvm = this.uvm;
+    this.host = config.host ?? defaultHost;
+    this.shm = new ShmRegistry(uvm);
+    this.vnodes = new VnodeCache(uvm, (path, writable) => this.host.open(path, writable));
+    uvm.reclaim = () => uvmPageout(uvm).freed > 0;
+    if (config.swapFile) this.swapon({ pages: swapPages, file: config.swapFile });
     this.hooks = {
       wire: (map, s, e, prot) => {
         const r = uvmFaultWire(uvm, map, s, e, prot);
@@ -99,20 +133,102 @@ export class VmSystem {
   }
 
   /**
-   * fileObject: a new reference to the object for a file an exec maps: one
-   * object per path while anything maps it, shared by every process; a
-   * stand-in of zeros of the right size.
+   * fileObject: a new reference to the object for a file an exec maps: the
+   * file's vnode when it can be opened, else a stand-in of its size (an
+   * anonymous object: zeros that can be written and paged). One object per
+   * path, shared by every process mapping it.
    */
   fileObject(path: string, size: number): UvmObject {
-    const live = this.files.get(path);
+    const v = this.vnodes.get(path, false);
+    if (v !== null) return v;
+    const live = this.standIns.get(path);
     if (live !== undefined && live.refs > 0) {
       objectReference(live);
       if (size > live.size) live.size = size;
       return live;
     }
-    const obj = new UvmObject(this.uvm, size, path);
-    this.files.set(path, obj);
+    const obj = new Aobj(this.uvm, size, path, true);
+    this.standIns.set(path, obj);
     return obj;
+  }
+
+  /**
+   * open: a file to map (mode 'r' or 'r+'); the handle takes the place of
+   * a descriptor in mmap, and limits MAP_SHARED mappings to what the mode
+   * allows.
+   * => ENOENT when the file cannot be opened so; EINVAL for another mode.
+   */
+  open(path: string, mode: 'r' | 'r+'): FileHandle {
+    if (mode !== 'r' && mode !== 'r+')
+      throw vmerr('EINVAL', 'open', 'mode', `${mode} is not 'r' or 'r+'`);
+    const v = this.vnodes.get(path, mode === 'r+');
+    if (v === null)
+      throw vmerr(
+        'ENOENT',
+        'open',
+        'path',
+        `cannot open ${path} for ${mode === 'r' ? 'reading' : 'writing'}`,
+      );
+    const h = new FileHandle(this.uvm, v, mode === 'r+');
+    this.handles.add(h);
+    return h;
+  }
+
+  /**
+   * pagedaemon: run the pagedaemon once, as when memory runs low.
+   */
+  pagedaemon(): PdaemonReport {
+    return uvmPageout(this.uvm);
+  }
+
+  /**
+   * swapon: add a swap device of `pages` pages, in memory or in `file`
+   * (made by the system, removed when the device goes); higher `priority`
+   * devices are used first.
+   */
+  swapon(opts: { pages: number; file?: string; priority?: number }): SwapDevice {
+    const ps = this.uvm.pageSize;
+    if (!Number.isInteger(opts.pages) || opts.pages <= 0)
+      throw vmerr('EINVAL', 'swapon', 'pages', `${opts.pages} is not a positive page count`);
+    const file = opts.file;
+    const store = file
+      ? new FileStore(this.host.createSwap(file, opts.pages * ps), ps, true, () =>
+          this.host.remove(file),
+        )
+      : new MemoryStore(opts.pages, ps);
+    return this.uvm.swap.addDevice(this.uvm, opts.pages, opts.priority ?? 0, store);
+  }
+
+  /**
+   * swapoff: bring every page on `device` (on every device, when none is
+   * named) back into memory and remove it.
+   * => ENOMEM, changing nothing, when memory cannot hold them; EIO when a
+   *    device fails; EINVAL for a device that is not in use.
+   */
+  swapoff(device?: SwapDevice): void {
+    const devs = device ? [device] : [...this.uvm.swap.devices].reverse();
+    for (const d of devs) {
+      if (!this.uvm.swap.devices.includes(d))
+        throw vmerr('EINVAL', 'swapoff', 'device', 'not a swap device in use');
+      const r = uvmSwapOff(this.uvm, d);
+      if (r !== 0)
+        throw vmerr(
+          r,
+          'swapoff',
+          'device',
+          r === 'ENOMEM' ? 'memory cannot hold the pages in swap' : 'the device failed',
+        );
+    }
+  }
+
+  /** shmget: a System V shared memory segment of `size` bytes; returns its id. */
+  shmget(size: number): number {
+    return this.shm.shmget(size);
+  }
+
+  /** shmctlRemove: remove segment `id` (shmctl IPC_RMID). */
+  shmctlRemove(id: number): void {
+    this.shm.remove(id);
   }
 
   /**
@@ -142,6 +258,7 @@ export class VmSystem {
     auditAmaps(uvm);
     auditSwap(uvm);
     auditObjects(uvm);
+    auditSwapUse(uvm);
     auditPmaps(uvm.pv, uvm.pages.npages);
     for (const map of uvm.maps) auditMap(map);
     auditAmapRefs(uvm, true);
@@ -169,6 +286,12 @@ export class VmSystem {
   close(): void {
     for (const p of [...this.processes.values()]) p.exit();
     for (const r of this.residents.all()) this.residents.unregister(r.id);
+    for (const h of this.handles) h.close();
+    this.handles.clear();
+    for (const seg of [...this.shm.segments.values()]) if (!seg.removed) this.shm.remove(seg.id);
+    this.shm.sweep();
+    for (const d of [...this.uvm.swap.devices])
+      if (d.nfree === d.npages) this.uvm.swap.removeDevice(this.uvm, d);
   }
 }
 
@@ -208,6 +331,27 @@ function pageAt(uvm: Uvm, e: VmMapEntry, va: number): { pg: number; writable: bo
   if (e.object === null) return { pg: NOPAGE, writable: false };
   const pg = e.object.pages.get((e.offset + va - e.start) / ps) ?? NOPAGE;
   return { pg, writable: !cow };
+}
+
+/** auditSwapUse: every slot in use is held by exactly one anon or aobj page; swpgonly agrees. */
+function auditSwapUse(uvm: Uvm): void {
+  const seen = new Set<number>();
+  let only = 0;
+  const pool = uvm.anons;
+  const free = pool.freeMask();
+  for (let an = 1; an < pool.capacity; an++) {
+    if (free[an] || pool.swslot[an] === 0) continue;
+    if (seen.has(pool.swslot[an])) panic(`swap slot ${pool.swslot[an]} used twice`);
+    seen.add(pool.swslot[an]);
+    if (pool.page[an] === NOPAGE) only++;
+  }
+  auditAobjs(uvm, seen);
+  for (const obj of uvm.aobjs)
+    for (const idx of obj.swslots.keys()) if (!obj.pages.has(idx)) only++;
+  if (seen.size !== uvm.exp.swpginuse)
+    panic(`${uvm.exp.swpginuse} swap slots in use, ${seen.size} held`);
+  if (only !== uvm.exp.swpgonly)
+    panic(`uvmexp.swpgonly ${uvm.exp.swpgonly}, ${only} pages only in swap`);
 }
 
 function panic(what: string): never {

@@ -15,7 +15,9 @@
  * Every kernel function takes the Uvm as its first argument: it is what
  * the C code reaches through globals.
  */
+
 import { AnonPool } from './anon.ts';
+import type { Aobj } from './aobj.ts';
 import { FaultCtx } from './fault.ts';
 import type { VmMutex } from './lock.ts';
 import type { VmMap } from './map.ts';
@@ -100,6 +102,20 @@ export class Uvmexp {
   flt_obj = 0;
   flt_prcopy = 0;
   flt_przero = 0;
+  /* pagedaemon (uvm_pdaemon) */
+  pdwoke = 0;
+  pdrevs = 0;
+  pdscans = 0;
+  pdreact = 0;
+  pddeact = 0;
+  pdfreed = 0;
+  pdpageouts = 0;
+  pdnoswap = 0;
+  pdlazyfreed = 0;
+  /* files */
+  vnodepageins = 0;
+  vnodepageouts = 0;
+  vnodeioerrs = 0;
   /* processes */
   forks = 0;
   forks_sharevm = 0;
@@ -134,6 +150,8 @@ export class Uvm {
   readonly exp = new Uvmexp();
   readonly pv: PvTable;
   readonly maps = new Set<VmMap>();
+  /** anonymous objects, for swapoff and the audit */
+  readonly aobjs = new Set<Aobj>();
   readonly vmspaces = new Set<Vmspace>();
   /** the deterministic clock: advanced by the system, one tick per call */
   ticks = 0;
@@ -142,6 +160,8 @@ export class Uvm {
   pmap: PmapPageOps;
   /** uvm_wait: try to free frames (the pagedaemon, once there is one); true if it did */
   reclaim: (() => boolean) | null = null;
+  /** the pagedaemon's low-water mark: below it, a fault runs the daemon first */
+  readonly freemin: number;
   nextAmapId = 1;
   nextObjectId = 1;
   /** the fault handler's context, reused by every fault (one thread) */
@@ -159,6 +179,7 @@ export class Uvm {
     this.poisonFreed = config.poisonFreed ?? false;
     this.pprefEnabled = config.ppref ?? true;
     this.pages = new PhysMem(physPages, this.pageSize);
+    this.freemin = Math.max(4, Math.floor(physPages / 64));
     this.pv = new PvTable(this.pages);
     this.pmap = this.pv;
     if (swapPages > 0)

@@ -161,6 +161,7 @@ export function vmspaceFork(vm: Vmspace): Vmspace {
 }
 
 function copySegments(from: Vmspace, to: Vmspace): void {
+  to.shm = from.shm === null ? null : new Map(from.shm);
   to.brkStart = from.brkStart;
   to.brk = from.brk;
   to.startStack = from.startStack;

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { opArb, World } from './world.ts';
+import { opArb, pressureOpArb, World } from './world.ts';
 
 describe('the system against the naive model', () => {
   it('random programs agree on every byte, errno and map', () => {
@@ -20,6 +20,24 @@ describe('the system against the naive model', () => {
         w.teardown();
       }),
       { numRuns: 150 },
+    );
+  });
+
+  it('under memory pressure (16 frames, pageout, swapon and swapoff), every byte still agrees', () => {
+    fc.assert(
+      fc.property(
+        fc.array(pressureOpArb, { minLength: 50, maxLength: 250, size: 'max' }),
+        (ops) => {
+          const w = new World(true);
+          for (const o of ops) {
+            w.run(o);
+            w.check();
+          }
+          w.sweep();
+          w.teardown();
+        },
+      ),
+      { numRuns: 80 },
     );
   });
 });

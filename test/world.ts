@@ -75,23 +75,44 @@ type OpName =
   | 'exit'
   | 'read'
   | 'write'
-  | 'spawn';
+  | 'spawn'
+  | 'pagedaemon'
+  | 'swapon'
+  | 'swapoff';
 type Op = { op: OpName; p: number; a: number; b: number; c: number; d: number };
+/* under memory pressure, the pagedaemon and swap devices come and go too */
+const PRESSURE_OPS: readonly OpName[] = [
+  ...(OPS as readonly OpName[]),
+  'pagedaemon',
+  'swapon',
+  'swapoff',
+];
 
 export class World {
   readonly sys: VmSystem;
   readonly model = new Model(PS);
   readonly procs: Process[] = [];
+  readonly lockLimit: number;
   steps = 0;
 
-  constructor(physPages = 2048, swapPages = 4096) {
-    this.sys = new VmSystem({ physPages, swapPages, poisonFreed: true });
+  /**
+   * pressure: physical memory a small fraction of the working set, one
+   * swap device to start, and a small lock limit (wired pages cannot be
+   * paged out).
+   */
+  constructor(readonly pressure = false) {
+    this.sys = new VmSystem({
+      physPages: pressure ? 16 : 2048,
+      swapPages: pressure ? 1024 : 4096,
+      poisonFreed: true,
+    });
+    this.lockLimit = pressure ? PS : LOCK_LIMIT;
     this.spawn();
   }
 
   spawn(): void {
     const p = this.sys.spawn();
-    p.vm.memlockLimit = LOCK_LIMIT;
+    p.vm.memlockLimit = this.lockLimit;
     this.model.spawn(p.pid);
     this.procs.push(p);
   }
@@ -118,6 +139,10 @@ export class World {
     this.steps++;
     if (o.op === 'spawn') {
       this.spawn();
+      return;
+    }
+    if (o.op === 'pagedaemon' || o.op === 'swapon' || o.op === 'swapoff') {
+      this.paging(o);
       return;
     }
     const p = this.procs[o.p % this.procs.length];
@@ -206,7 +231,20 @@ export class World {
     }
   }
 
+  /** paging: run the pagedaemon, add a swap device, or take one away (keeping one). */
+  paging(o: Op): void {
+    const sys = this.sys;
+    const devs = sys.uvm.swap.devices;
+    if (o.op === 'pagedaemon') sys.pagedaemon();
+    else if (o.op === 'swapon' && devs.length < 4) sys.swapon({ pages: 512, priority: o.d % 3 });
+    else if (o.op === 'swapoff' && devs.length > 1) {
+      const r = this.call(() => sys.swapoff(devs[o.d % devs.length]));
+      assert.ok(r === 0 || r === 'ENOMEM', `swapoff: ${r}`);
+    }
+  }
+
   madvise(p: Process, at: number, len: number, advice: number): void {
+    if (this.pressure && advice === MADV_FREE) advice = MADV_WILLNEED;
     const m = this.model;
     let want: string | 0 = 0;
     const pages: { locked: boolean; shared: boolean }[] = [];
@@ -230,7 +268,7 @@ export class World {
       if (!pg.locked) more += PS;
     });
     if (m.holes(p.pid, at, len)) want = 'ENOMEM';
-    else if (lock && m.lockedBytes(p.pid) + more > LOCK_LIMIT) want = 'ENOMEM';
+    else if (lock && m.lockedBytes(p.pid) + more > this.lockLimit) want = 'ENOMEM';
     assert.equal(
       this.call(() => (lock ? p.mlock(at, len) : p.munlock(at, len))),
       want,
@@ -290,14 +328,26 @@ export class World {
 
   teardown(): void {
     this.sys.close();
+    this.sys.swapoff();
     this.sys.audit();
     const uvm = this.sys.uvm;
+    assert.equal(uvm.swap.devices.length, 0, 'every swap device is off');
+    assert.equal(uvm.objects.size, 0, 'no object is left');
     assert.equal(uvm.pages.freeCount, uvm.pages.npages, 'every frame is free');
     assert.equal(uvm.anons.nlive, 0);
     assert.equal(uvm.amaps.size, 0);
     assert.equal(uvm.exp.swpginuse, 0);
   }
 }
+
+export const pressureOpArb = fc.record({
+  op: fc.constantFrom(...PRESSURE_OPS),
+  p: fc.nat(100),
+  a: fc.nat(100),
+  b: fc.nat(1000),
+  c: fc.nat(100),
+  d: fc.nat(100000),
+});
 
 export const opArb = fc.record({
   op: fc.constantFrom(...(OPS as readonly OpName[])),
