@@ -9,6 +9,7 @@ import { table } from '../src/dump.ts';
 import { amapWorkloads } from './amap.bench.ts';
 import { formatNs, measure, type Row } from './harness.ts';
 import { mapRows } from './map.bench.ts';
+import { pagingBench } from './paging.bench.ts';
 import { systemWorkloads } from './system.bench.ts';
 
 async function main(): Promise<void> {
@@ -33,6 +34,8 @@ async function main(): Promise<void> {
     process.stderr.write(`  ${w.name}: ${formatNs(ns)}\n`);
   }
   rows.push(...(await mapRows(quick)));
+  const paging = pagingBench(quick);
+  rows.push(...paging.rows);
   const lines = table(
     ['workload', 'ours', 'reference', 'ratio', 'target', 'met?'],
     rows.map((r) => [
@@ -45,6 +48,7 @@ async function main(): Promise<void> {
     ]),
   );
   console.log(lines.join('\n'));
+  console.log(`\na workload 4x larger than memory: ${JSON.stringify(paging.workload)}`);
   writeFileSync(values.out!, `${JSON.stringify(rows, null, 2)}\n`);
   console.log(`\nwrote ${values.out}`);
 }

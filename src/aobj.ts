@@ -120,7 +120,7 @@ export function auditAobjs(uvm: Uvm, seen: Set<number>): void {
   for (const obj of uvm.aobjs) {
     for (const slot of obj.swslots.values()) {
       const dev = uvm.swap.deviceOf(slot);
-      if (!dev || dev.inuse[slot - dev.base] !== 1)
+      if (dev?.inuse[slot - dev.base] !== 1)
         throw new KernelPanic(`audit: aobj ${obj.id}: slot ${slot} not in use`);
       if (seen.has(slot)) throw new KernelPanic(`audit: aobj ${obj.id}: slot ${slot} used twice`);
       seen.add(slot);
