@@ -9,7 +9,7 @@
  * Nothing here changes state.
  */
 import { AMAP_SHARED, AMAP_SWAPOFF, type Amap, ppGetreflen } from './amap.ts';
-import type { VmMap, VmMapEntry } from './map.ts';
+import { entryContains, type VmMap, type VmMapEntry, vmMapLookupEntry } from './map.ts';
 import { NOPAGE } from './page.ts';
 import {
   hex,
@@ -22,6 +22,7 @@ import {
   MAP_ENTRY_STACK,
   MAP_ENTRY_USER_WIRED,
 } from './param.ts';
+import { pteFrame, pteProt } from './pmap.ts';
 import type { Uvm } from './uvm.ts';
 
 /**
@@ -155,4 +156,56 @@ export function mapDump(map: VmMap): string[] {
   const out = [];
   for (let e = map.header.next; e !== map.header; e = e.next) out.push(entryLine(e));
   return out;
+}
+
+/**
+ * entryPicture: one entry of an address space, down to its pages: the
+ * entry, its amap, and for each page of the entry (up to `max`) the slot,
+ * the anon, its reference count, its frame or swap slot, the translation
+ * the pmap holds for it, and the first bytes.
+ */
+export function entryPicture(uvm: Uvm, map: VmMap, va: number, max = 8): string[] {
+  const e = vmMapLookupEntry(map, va);
+  if (!entryContains(map, e, va)) return [`nothing is mapped at ${hex(va)}`];
+  const out = [`entry ${entryLine(e)}`];
+  const amap = e.aref.amap;
+  if (amap === null) out.push('  no amap yet (needs-copy: the first fault gives it one)');
+  else
+    out.push(
+      ...amapDump(uvm, amap)
+        .slice(0, 2)
+        .map((l) => `  ${l}`),
+    );
+  const ps = uvm.pageSize;
+  const rows: (string | number)[][] = [];
+  for (let a = e.start; a < e.end && rows.length < max; a += ps) {
+    const slot = amap === null ? -1 : e.aref.pageoff + (a - e.start) / ps;
+    const an = amap === null ? 0 : amap.anon[slot];
+    const pte = map.pmap.lookup(a);
+    const pg = an !== 0 ? uvm.anons.page[an] : NOPAGE;
+    rows.push([
+      hex(a),
+      slot < 0 ? '-' : slot,
+      an || '-',
+      an ? uvm.anons.ref[an] : '-',
+      pg === NOPAGE ? '-' : pg,
+      an && uvm.anons.swslot[an] ? uvm.anons.swslot[an] : '-',
+      pte === 0 ? '-' : `${protString(pteProt(pte))} ${pteFrame(pte)}`,
+      an && pg !== NOPAGE ? anonText(uvm, an) : pte !== 0 ? frameText(uvm, pteFrame(pte)) : '',
+    ]);
+  }
+  out.push(
+    ...table(['va', 'slot', 'anon', 'an_ref', 'page', 'swslot', 'pte', 'bytes'], rows, '  '),
+  );
+  if ((e.end - e.start) / ps > max) out.push(`  ... ${(e.end - e.start) / ps - max} more pages`);
+  return out;
+}
+
+/** frameText: the first bytes of a frame, printable. */
+function frameText(uvm: Uvm, pg: number): string {
+  const o = pg * uvm.pageSize;
+  let s = '';
+  for (const b of uvm.pages.bytes.subarray(o, o + 12))
+    s += b >= 32 && b < 127 ? String.fromCharCode(b) : '.';
+  return JSON.stringify(s);
 }

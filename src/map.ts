@@ -788,7 +788,7 @@ function checkNoHoles(map: VmMap, start: number, end: number, call: string): voi
 function compatible(a: VmMapEntry, b: VmMapEntry): boolean {
   return (
     a.end === b.start &&
-    a.eflags === b.eflags &&
+    (a.eflags === b.eflags || lazyJoin(a, b) || lazyJoin(b, a)) &&
     a.maptype === VM_MAPTYPE_NORMAL &&
     b.maptype === VM_MAPTYPE_NORMAL &&
     a.protection === b.protection &&
@@ -800,6 +800,23 @@ function compatible(a: VmMapEntry, b: VmMapEntry): boolean {
     a.object === b.object &&
     a.name === b.name &&
     (a.object === null || a.offset + (a.end - a.start) === b.offset)
+  );
+}
+
+/**
+ * lazyJoin: `nc` differs from `owner` only by needs-copy, and needs it only
+ * to get an amap at its first fault (no amap, no object), while `owner`
+ * has an amap only it uses: the two join into owner's amap, extended, and
+ * need no copy (UVM merges so with UVM_FLAG_OVERLAY, as for heap growth).
+ */
+function lazyJoin(nc: VmMapEntry, owner: VmMapEntry): boolean {
+  return (
+    (nc.eflags ^ owner.eflags) === MAP_ENTRY_NEEDS_COPY &&
+    (nc.eflags & MAP_ENTRY_NEEDS_COPY) !== 0 &&
+    nc.aref.amap === null &&
+    nc.object === null &&
+    owner.aref.amap !== null &&
+    amapRefs(owner.aref.amap) === 1
   );
 }
 
@@ -840,6 +857,8 @@ function joinAnons(map: VmMap, a: VmMapEntry, b: VmMapEntry): VmAref | null {
 /** join: fold b (after a) into a, which keeps `aref`. */
 function join(map: VmMap, a: VmMapEntry, b: VmMapEntry, aref: VmAref): VmMapEntry {
   unlink(map, b);
+  if (a.eflags !== b.eflags)
+    a.eflags &= ~MAP_ENTRY_NEEDS_COPY; /* a lazy join: the amap is there now */
   a.end = b.end;
   a.aref = aref;
   a.availSsize = Math.max(a.availSsize, b.availSsize);

@@ -1,0 +1,571 @@
+/*
+ * scenario.ts: a small line language for driving a system by hand, and
+ * the runner behind `uvm run` and `uvm demo` (docs/scenarios.md).
+ *
+ *   system physPages=64 swapPages=256      # first, optional
+ *   spawn sh
+ *   mmap sh buf 16p rw private,anon        # binds `buf` to the address
+ *   write sh buf "hello"
+ *   fork sh child
+ *   show entry child buf                   # entry -> amap -> anon -> page
+ *   write child buf "HELLO"                # a copy-on-write fault
+ *   read sh buf 5 expect "hello"
+ *   expect EFAULT read sh buf+64p 1        # the command must fail so
+ *   check flt_acow = 1                     # a counter must hold
+ *
+ * Values: numbers are decimal or 0x hex, with an optional unit p (pages),
+ * k, m or g; an address is NAME, NAME+N, NAME-N or a number. Every command
+ * runs the full audit after it. A line that cannot be parsed, a failed
+ * expectation and a failed audit all stop the run with FILE:LINE: what.
+ */
+import { countersDump, entryPicture, table } from './dump.ts';
+import { MemoryHost } from './host.ts';
+import {
+  hex,
+  MADV_DOFORK,
+  MADV_DONTFORK,
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_NORMAL,
+  MADV_RANDOM,
+  MADV_SEQUENTIAL,
+  MADV_WILLNEED,
+  MAP_ANON,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_GROWSDOWN,
+  MAP_INHERIT_COPY,
+  MAP_INHERIT_NONE,
+  MAP_INHERIT_SHARE,
+  MAP_NORESERVE,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MAP_STACK,
+  MCL_CURRENT,
+  MCL_FUTURE,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  MS_ASYNC,
+  MS_INVALIDATE,
+  MS_SYNC,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+  VmError,
+} from './param.ts';
+import type { Process } from './proc.ts';
+import { VmSystem } from './system.ts';
+import type { FileHandle } from './vnode.ts';
+
+/** A failed scenario: where and why. */
+export class ScenarioError extends Error {
+  override readonly name = 'ScenarioError';
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly what: string,
+  ) {
+    super(`${file}:${line}: ${what}`);
+  }
+}
+
+/** What one command printed. */
+export interface StepResult {
+  line: number;
+  command: string;
+  output: string[];
+}
+
+const FLAGS: Record<string, number> = {
+  private: MAP_PRIVATE,
+  shared: MAP_SHARED,
+  anon: MAP_ANON,
+  fixed: MAP_FIXED,
+  noreplace: MAP_FIXED_NOREPLACE,
+  populate: MAP_POPULATE,
+  stack: MAP_STACK,
+  growsdown: MAP_GROWSDOWN,
+  noreserve: MAP_NORESERVE,
+};
+const INHERIT: Record<string, number> = {
+  share: MAP_INHERIT_SHARE,
+  copy: MAP_INHERIT_COPY,
+  none: MAP_INHERIT_NONE,
+};
+const ADVICE: Record<string, number> = {
+  normal: MADV_NORMAL,
+  random: MADV_RANDOM,
+  sequential: MADV_SEQUENTIAL,
+  willneed: MADV_WILLNEED,
+  dontneed: MADV_DONTNEED,
+  free: MADV_FREE,
+  dontfork: MADV_DONTFORK,
+  dofork: MADV_DOFORK,
+};
+const SYNC: Record<string, number> = { sync: MS_SYNC, async: MS_ASYNC, invalidate: MS_INVALIDATE };
+const REMAP: Record<string, number> = {
+  maymove: MREMAP_MAYMOVE,
+  fixed: MREMAP_FIXED,
+  dontunmap: MREMAP_DONTUNMAP,
+};
+const MCL: Record<string, number> = { current: MCL_CURRENT, future: MCL_FUTURE };
+
+/** tokenize: words and "quoted strings" (with \n, \t, \", \\ escapes). */
+export function tokenize(line: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  let m: RegExpExecArray | null = re.exec(line);
+  while (m !== null) {
+    out.push(m[1] !== undefined ? `"${m[1]}` : m[2]);
+    m = re.exec(line);
+  }
+  return out;
+}
+
+/** Runs a scenario. */
+export class ScenarioRunner {
+  sys: VmSystem;
+  readonly host = new MemoryHost();
+  private readonly procs = new Map<string, Process>();
+  private readonly vars = new Map<string, number>();
+  private readonly files = new Map<string, FileHandle>();
+  private line = 0;
+  private started = false;
+
+  constructor(readonly file: string) {
+    this.sys = new VmSystem({ physPages: 256, swapPages: 1024, host: this.host });
+  }
+
+  /**
+   * run: every line of `text`; returns what each command printed.
+   * => throws ScenarioError at the first failure.
+   */
+  run(text: string): StepResult[] {
+    const steps: StepResult[] = [];
+    text.split('\n').forEach((raw, i) => {
+      this.line = i + 1;
+      const src = raw.replace(/(^|\s)#.*$/, '').trim();
+      if (src === '') return;
+      const output = this.exec(tokenize(src));
+      try {
+        this.sys.audit();
+      } catch (e) {
+        this.fail(`the audit failed after this command: ${(e as Error).message}`);
+      }
+      steps.push({ line: this.line, command: src, output });
+    });
+    return steps;
+  }
+
+  fail(what: string): never {
+    throw new ScenarioError(this.file, this.line, what);
+  }
+
+  /** exec: one command; returns its output lines. */
+  private exec(t: string[]): string[] {
+    const [cmd, ...args] = t;
+    if (cmd !== 'system') this.started = true;
+    if (cmd === 'expect') return this.expectErrno(args);
+    try {
+      return this.command(cmd, args);
+    } catch (e) {
+      if (e instanceof VmError) this.fail(`${cmd} failed: ${e.message}`);
+      throw e;
+    }
+  }
+
+  /** expectErrno: `expect ERRNO command...`: the command must fail with ERRNO. */
+  private expectErrno(args: string[]): string[] {
+    const [errno, cmd, ...rest] = args;
+    if (!errno || !cmd) this.fail('expect needs an errno and a command');
+    try {
+      this.command(cmd, rest);
+    } catch (e) {
+      if (!(e instanceof VmError)) throw e;
+      if (e.code !== errno) this.fail(`expected ${errno}, got ${e.code}: ${e.message}`);
+      return [`${cmd} failed as expected: ${e.message}${e.signal ? ` (${e.signal})` : ''}`];
+    }
+    return this.fail(`expected ${errno}, but ${cmd} succeeded`);
+  }
+
+  private command(cmd: string, a: string[]): string[] {
+    const handler = COMMANDS[cmd];
+    if (!handler) return this.fail(`unknown command ${JSON.stringify(cmd)}`);
+    return handler(this, a);
+  }
+
+  /* ---- helpers the commands use ---------------------------------------- */
+
+  need(a: string[], n: number, usage: string): void {
+    if (a.length < n) this.fail(`usage: ${usage}`);
+  }
+
+  proc(name: string | undefined): Process {
+    const p = name === undefined ? undefined : this.procs.get(name);
+    if (!p) return this.fail(`no process named ${JSON.stringify(name)}`);
+    return p;
+  }
+
+  addProc(name: string, p: Process): void {
+    if (this.procs.has(name)) this.fail(`a process named ${name} exists already`);
+    this.procs.set(name, p);
+  }
+
+  dropProc(name: string): void {
+    this.procs.delete(name);
+  }
+
+  setVar(name: string, v: number): void {
+    this.vars.set(name, v);
+  }
+
+  fileHandle(name: string): FileHandle {
+    const f = this.files.get(name);
+    if (!f) return this.fail(`no file named ${JSON.stringify(name)}`);
+    return f;
+  }
+
+  setFile(name: string, f: FileHandle): void {
+    this.files.set(name, f);
+  }
+
+  /** num: a number with an optional unit p, k, m or g. */
+  num(s: string | undefined): number {
+    const m = s === undefined ? null : /^(0x[0-9a-f]+|\d+)([pkmg]?)$/i.exec(s);
+    if (!m) return this.fail(`not a number: ${JSON.stringify(s)}`);
+    const base = m[1].startsWith('0x') ? Number.parseInt(m[1], 16) : Number(m[1]);
+    const unit = { '': 1, p: this.sys.uvm.pageSize, k: 1024, m: 1 << 20, g: 1 << 30 }[
+      m[2].toLowerCase()
+    ]!;
+    return base * unit;
+  }
+
+  /** addr: NAME, NAME+N, NAME-N, or a number. */
+  addr(s: string | undefined): number {
+    const m = s === undefined ? null : /^([A-Za-z_][\w]*)(?:([+-])(\S+))?$/.exec(s);
+    if (!m) return this.num(s);
+    const base = this.vars.get(m[1]);
+    if (base === undefined) return this.fail(`no address named ${m[1]}`);
+    if (!m[2]) return base;
+    return m[2] === '+' ? base + this.num(m[3]) : base - this.num(m[3]);
+  }
+
+  /** prot: r, rw, rx, rwx, none (dashes allowed). */
+  prot(s: string | undefined): number {
+    if (s === undefined || !/^(none|[rwx-]{1,3})$/.test(s))
+      return this.fail(`not a protection: ${JSON.stringify(s)}`);
+    if (s === 'none') return 0;
+    return (
+      (s.includes('r') ? PROT_READ : 0) |
+      (s.includes('w') ? PROT_WRITE : 0) |
+      (s.includes('x') ? PROT_EXEC : 0)
+    );
+  }
+
+  /** flags: a comma list of names from `table`. */
+  flags(s: string | undefined, tableOf: Record<string, number>, what: string): number {
+    if (s === undefined) return this.fail(`missing ${what}`);
+    let v = 0;
+    for (const f of s.split(',')) {
+      if (!(f in tableOf))
+        this.fail(
+          `unknown ${what} ${JSON.stringify(f)} (one of ${Object.keys(tableOf).join(', ')})`,
+        );
+      v |= tableOf[f];
+    }
+    return v;
+  }
+
+  one(s: string | undefined, tableOf: Record<string, number>, what: string): number {
+    if (s === undefined || !(s in tableOf))
+      return this.fail(`${what} is one of ${Object.keys(tableOf).join(', ')}`);
+    return tableOf[s];
+  }
+
+  /** bytes: "text", fill BYTE LEN, zeros LEN, or bytes B B B. */
+  bytes(a: string[]): Uint8Array {
+    const [kind, ...rest] = a;
+    if (kind?.startsWith('"')) return new TextEncoder().encode(unescapeText(kind.slice(1)));
+    if (kind === 'fill') return new Uint8Array(this.num(rest[1])).fill(this.num(rest[0]));
+    if (kind === 'zeros') return new Uint8Array(this.num(rest[0]));
+    if (kind === 'bytes') return Uint8Array.from(rest.map((b) => this.num(b)));
+    return this.fail('data is "text", fill BYTE LEN, zeros LEN, or bytes B B ...');
+  }
+
+  configure(a: string[]): void {
+    if (this.started) this.fail('system must come before any other command');
+    const cfg: Record<string, number> = {};
+    for (const kv of a) {
+      const m = /^(physPages|swapPages|pageSize)=(\S+)$/.exec(kv);
+      if (!m)
+        this.fail(`system takes physPages=, swapPages=, pageSize=; not ${JSON.stringify(kv)}`);
+      cfg[m[1]] = Number(m[2]);
+    }
+    this.sys = new VmSystem({ ...cfg, host: this.host });
+  }
+
+  checkCounter(a: string[]): string[] {
+    this.need(a, 3, 'check COUNTER (=|>|>=|<|<=) N');
+    const [name, op, n] = a;
+    const counters = this.sys.counters;
+    if (!(name in counters)) this.fail(`no counter ${name}`);
+    const v = counters[name];
+    const want = this.num(n);
+    const ok = { '=': v === want, '>': v > want, '>=': v >= want, '<': v < want, '<=': v <= want }[
+      op
+    ];
+    if (ok === undefined) this.fail(`not a comparison: ${op}`);
+    if (!ok) this.fail(`check failed: ${name} is ${v}, not ${op} ${want}`);
+    return [`${name} = ${v} (${op} ${want})`];
+  }
+
+  show(a: string[]): string[] {
+    const [what, name, ref] = a;
+    if (what === 'maps') return this.proc(name).maps();
+    if (what === 'entry') return entryPicture(this.sys.uvm, this.proc(name).vm.map, this.addr(ref));
+    if (what === 'counters') return countersDump(this.sys.uvm);
+    if (what === 'processes') return this.processTable();
+    return this.fail('show maps NAME | entry NAME ADDR | counters | processes');
+  }
+
+  private processTable(): string[] {
+    const rows = [...this.procs.entries()].map(([name, p]) => [
+      name,
+      p.pid,
+      p.vm.map.nentries,
+      p.rss,
+      p.pss.toFixed(2),
+    ]);
+    return table(['name', 'pid', 'entries', 'rss', 'pss'], rows);
+  }
+
+  names(): [string, number][] {
+    return [...this.vars.entries()];
+  }
+}
+
+function unescapeText(s: string): string {
+  return s.replace(/\\(.)/g, (_, c: string) => ({ n: '\n', t: '\t' })[c] ?? c);
+}
+
+type Command = (r: ScenarioRunner, a: string[]) => string[];
+
+/** The commands, by name (docs/scenarios.md describes each). */
+const COMMANDS: Record<string, Command> = {
+  system(r, a) {
+    r.configure(a);
+    return [];
+  },
+  echo(_r, a) {
+    return [a.map((w) => (w.startsWith('"') ? unescapeText(w.slice(1)) : w)).join(' ')];
+  },
+  spawn(r, a) {
+    r.need(a, 1, 'spawn NAME');
+    const p = r.sys.spawn();
+    r.addProc(a[0], p);
+    return [`${a[0]} is pid ${p.pid}`];
+  },
+  fork(r, a) {
+    r.need(a, 2, 'fork PARENT CHILD');
+    const c = r.proc(a[0]).fork();
+    r.addProc(a[1], c);
+    return [`${a[1]} is pid ${c.pid}, a fork of ${a[0]}`];
+  },
+  vfork(r, a) {
+    r.need(a, 2, 'vfork PARENT CHILD');
+    const c = r.proc(a[0]).vfork();
+    r.addProc(a[1], c);
+    return [`${a[1]} is pid ${c.pid}, sharing ${a[0]}'s address space`];
+  },
+  exit(r, a) {
+    r.need(a, 1, 'exit NAME');
+    r.proc(a[0]).exit();
+    r.dropProc(a[0]);
+    return [];
+  },
+  mmap(r, a) {
+    r.need(a, 5, 'mmap PROC NAME LEN PROT FLAGS [at ADDR] [file FILE [offset N]]');
+    const [pname, name, len, prot, flags, ...opt] = a;
+    let at = 0;
+    let file: FileHandle | null = null;
+    let off = 0;
+    for (let i = 0; i < opt.length; i += 2) {
+      if (opt[i] === 'at') at = r.addr(opt[i + 1]);
+      else if (opt[i] === 'file') file = r.fileHandle(opt[i + 1]);
+      else if (opt[i] === 'offset') off = r.num(opt[i + 1]);
+      else r.fail(`mmap: unknown option ${opt[i]}`);
+    }
+    const v = r
+      .proc(pname)
+      .mmap(at, r.num(len), r.prot(prot), r.flags(flags, FLAGS, 'mmap flag'), file, off);
+    r.setVar(name, v);
+    return [`${name} = ${hex(v)}`];
+  },
+  munmap(r, a) {
+    r.need(a, 3, 'munmap PROC ADDR LEN');
+    r.proc(a[0]).munmap(r.addr(a[1]), r.num(a[2]));
+    return [];
+  },
+  mprotect(r, a) {
+    r.need(a, 4, 'mprotect PROC ADDR LEN PROT');
+    r.proc(a[0]).mprotect(r.addr(a[1]), r.num(a[2]), r.prot(a[3]));
+    return [];
+  },
+  minherit(r, a) {
+    r.need(a, 4, 'minherit PROC ADDR LEN share|copy|none');
+    r.proc(a[0]).minherit(r.addr(a[1]), r.num(a[2]), r.one(a[3], INHERIT, 'the inheritance'));
+    return [];
+  },
+  madvise(r, a) {
+    r.need(a, 4, 'madvise PROC ADDR LEN ADVICE');
+    r.proc(a[0]).madvise(r.addr(a[1]), r.num(a[2]), r.one(a[3], ADVICE, 'the advice'));
+    return [];
+  },
+  mlock(r, a) {
+    r.need(a, 3, 'mlock PROC ADDR LEN');
+    r.proc(a[0]).mlock(r.addr(a[1]), r.num(a[2]));
+    return [];
+  },
+  munlock(r, a) {
+    r.need(a, 3, 'munlock PROC ADDR LEN');
+    r.proc(a[0]).munlock(r.addr(a[1]), r.num(a[2]));
+    return [];
+  },
+  mlockall(r, a) {
+    r.need(a, 2, 'mlockall PROC current,future');
+    r.proc(a[0]).mlockall(r.flags(a[1], MCL, 'mlockall flag'));
+    return [];
+  },
+  munlockall(r, a) {
+    r.need(a, 1, 'munlockall PROC');
+    r.proc(a[0]).munlockall();
+    return [];
+  },
+  msync(r, a) {
+    r.need(a, 4, 'msync PROC ADDR LEN sync|async[,invalidate]');
+    r.proc(a[0]).msync(r.addr(a[1]), r.num(a[2]), r.flags(a[3], SYNC, 'msync flag'));
+    return [];
+  },
+  mincore(r, a) {
+    r.need(a, 3, 'mincore PROC ADDR LEN');
+    return [Array.from(r.proc(a[0]).mincore(r.addr(a[1]), r.num(a[2]))).join('')];
+  },
+  brk(r, a) {
+    r.need(a, 2, 'brk PROC ADDR');
+    return [`break = ${hex(r.proc(a[0]).brk(r.addr(a[1])))}`];
+  },
+  mremap(r, a) {
+    r.need(a, 5, 'mremap PROC ADDR OLDLEN NEWLEN FLAGS|0 [to ADDR] [as NAME]');
+    const [pname, old, oldLen, newLen, flags, ...opt] = a;
+    let to = 0;
+    let as: string | null = null;
+    for (let i = 0; i < opt.length; i += 2) {
+      if (opt[i] === 'to') to = r.addr(opt[i + 1]);
+      else if (opt[i] === 'as') as = opt[i + 1];
+    }
+    const f = flags === '0' ? 0 : r.flags(flags, REMAP, 'mremap flag');
+    const v = r.proc(pname).mremap(r.addr(old), r.num(oldLen), r.num(newLen), f, to);
+    if (as) r.setVar(as, v);
+    return [`now at ${hex(v)}`];
+  },
+  write(r, a) {
+    r.need(a, 3, 'write PROC ADDR DATA');
+    r.proc(a[0]).write(r.addr(a[1]), r.bytes(a.slice(2)));
+    return [];
+  },
+  read(r, a) {
+    r.need(a, 3, 'read PROC ADDR LEN [expect DATA]');
+    const got = r.proc(a[0]).read(r.addr(a[1]), r.num(a[2]));
+    if (a[3] === 'expect') {
+      const want = r.bytes(a.slice(4));
+      const same = want.length === got.length && want.every((b, i) => b === got[i]);
+      if (!same) r.fail(`read: expected ${show(want)}, got ${show(got)}`);
+    }
+    return [show(got)];
+  },
+  file(r, a) {
+    r.need(a, 3, 'file NAME PATH SIZE ["contents"] [ro]');
+    const [name, path, size, ...rest] = a;
+    const bytes = new Uint8Array(r.num(size));
+    const text = rest.find((w) => w.startsWith('"'));
+    if (text)
+      bytes.set(new TextEncoder().encode(unescapeText(text.slice(1))).subarray(0, bytes.length));
+    r.host.put(path, bytes);
+    r.setFile(name, r.sys.open(path, rest.includes('ro') ? 'r' : 'r+'));
+    return [`${path}: ${bytes.length} bytes`];
+  },
+  filecheck(r, a) {
+    r.need(a, 3, 'filecheck PATH OFFSET DATA');
+    const got = r.host.get(a[0]);
+    if (!got) return r.fail(`no file ${a[0]}`);
+    const want = r.bytes(a.slice(2));
+    const at = r.num(a[1]);
+    const slice = got.subarray(at, at + want.length);
+    if (!want.every((b, i) => b === slice[i]))
+      r.fail(`filecheck: ${a[0]} holds ${show(slice)}, not ${show(want)}`);
+    return [`${a[0]} at ${at}: ${show(slice)}`];
+  },
+  shmget(r, a) {
+    r.need(a, 2, 'shmget NAME SIZE');
+    const id = r.sys.shmget(r.num(a[1]));
+    r.setVar(a[0], id);
+    return [`${a[0]} = segment ${id}`];
+  },
+  shmat(r, a) {
+    r.need(a, 3, 'shmat PROC SEGMENT NAME');
+    const v = r.proc(a[0]).shmat(r.addr(a[1]));
+    r.setVar(a[2], v);
+    return [`${a[2]} = ${hex(v)}`];
+  },
+  shmdt(r, a) {
+    r.need(a, 2, 'shmdt PROC ADDR');
+    r.proc(a[0]).shmdt(r.addr(a[1]));
+    return [];
+  },
+  shmrm(r, a) {
+    r.need(a, 1, 'shmrm SEGMENT');
+    r.sys.shmctlRemove(r.addr(a[0]));
+    return [];
+  },
+  pagedaemon(r) {
+    const rep = r.sys.pagedaemon();
+    return [
+      `pagedaemon: freed ${rep.freed}, paged out ${rep.pagedOut}, reactivated ${rep.reactivated}`,
+    ];
+  },
+  swapon(r, a) {
+    r.need(a, 1, 'swapon PAGES [priority N]');
+    const d = r.sys.swapon({ pages: r.num(a[0]), priority: a[1] === 'priority' ? r.num(a[2]) : 0 });
+    return [
+      `swap device ${r.sys.uvm.swap.devices.indexOf(d)}: ${d.npages} pages, priority ${d.priority}`,
+    ];
+  },
+  swapoff(r, a) {
+    const devs = r.sys.uvm.swap.devices;
+    if (a[0] === undefined || a[0] === 'all') r.sys.swapoff();
+    else r.sys.swapoff(devs[r.num(a[0])] ?? r.fail(`no swap device ${a[0]}`));
+    return [`swap devices left: ${r.sys.uvm.swap.devices.length}`];
+  },
+  show(r, a) {
+    return r.show(a);
+  },
+  check(r, a) {
+    return r.checkCounter(a);
+  },
+  audit(r) {
+    r.sys.audit();
+    return ['audit: every invariant holds'];
+  },
+};
+
+/** show: bytes as text when printable, else as hex. */
+function show(b: Uint8Array): string {
+  const printable = b.every((c) => (c >= 32 && c < 127) || c === 10);
+  if (printable) return JSON.stringify(new TextDecoder().decode(b));
+  return (
+    Array.from(b.subarray(0, 32), (c) => c.toString(16).padStart(2, '0')).join(' ') +
+    (b.length > 32 ? ' ...' : '')
+  );
+}
