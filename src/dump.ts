@@ -33,7 +33,7 @@ export function table(header: string[], rows: (string | number)[][], indent = ''
   const cells = [header, ...rows.map((r) => r.map(String))];
   const width = header.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)));
   const numeric = header.map(
-    (_, c) => rows.length > 0 && rows.every((r) => /^-?[\d.]+$|^-$/.test(String(r[c]))),
+    (_, c) => rows.length > 0 && rows.every((r) => /^-?[\d.]+$|^-?$/.test(String(r[c]))),
   );
   return cells.map(
     (r) =>
@@ -96,22 +96,27 @@ export function amapDump(uvm: Uvm, amap: Amap, name = `amap #${amap.id}`): strin
 /** anonText: the first bytes of an anon's page, printable, or where it is. */
 function anonText(uvm: Uvm, an: number): string {
   const pg = uvm.anons.page[an];
-  if (pg === NOPAGE) return '(in swap)';
-  const o = pg * uvm.pageSize;
-  const bytes = uvm.pages.bytes.subarray(o, o + 12);
-  let s = '';
-  for (const b of bytes) s += b >= 32 && b < 127 ? String.fromCharCode(b) : '.';
-  return JSON.stringify(s);
+  return pg === NOPAGE ? '(in swap)' : frameText(uvm, pg);
 }
 
 /**
- * countersDump: the counters that are not zero, as a two-column table.
+ * countersDump: the counters that are not zero, in `columns` pairs of
+ * name and value, filled column by column.
  */
-export function countersDump(uvm: Uvm, indent = ''): string[] {
-  const rows = Object.entries(uvm.exp)
-    .filter(([, v]) => typeof v === 'number' && v !== 0)
-    .map(([k, v]) => [k, v as number]);
-  return table(['counter', 'value'], rows, indent);
+export function countersDump(counters: Record<string, number>, columns = 3, indent = ''): string[] {
+  const items = Object.entries(counters).filter(([, v]) => v !== 0);
+  const per = Math.ceil(items.length / columns);
+  const rows: string[][] = [];
+  for (let i = 0; i < per; i++) {
+    const row: string[] = [];
+    for (let c = 0; c < columns; c++) {
+      const it = items[i + c * per];
+      row.push(it ? it[0] : '', it ? String(it[1]) : '');
+    }
+    rows.push(row);
+  }
+  const header = Array.from({ length: columns }, () => ['counter', 'value']).flat();
+  return table(header, rows, indent);
 }
 
 const INHERIT_NAMES = ['share', 'copy', 'none'];
@@ -191,7 +196,7 @@ export function entryPicture(uvm: Uvm, map: VmMap, va: number, max = 8): string[
       pg === NOPAGE ? '-' : pg,
       an && uvm.anons.swslot[an] ? uvm.anons.swslot[an] : '-',
       pte === 0 ? '-' : `${protString(pteProt(pte))} ${pteFrame(pte)}`,
-      an && pg !== NOPAGE ? anonText(uvm, an) : pte !== 0 ? frameText(uvm, pteFrame(pte)) : '',
+      an ? anonText(uvm, an) : pte !== 0 ? frameText(uvm, pteFrame(pte)) : '',
     ]);
   }
   out.push(

@@ -18,8 +18,9 @@
  * runs the full audit after it. A line that cannot be parsed, a failed
  * expectation and a failed audit all stop the run with FILE:LINE: what.
  */
-import { countersDump, entryPicture, table } from './dump.ts';
+import { amapDump, countersDump, entryLine, entryPicture, table } from './dump.ts';
 import { MemoryHost } from './host.ts';
+import { entryContains, vmMapLookupEntry } from './map.ts';
 import {
   hex,
   MADV_DOFORK,
@@ -133,6 +134,8 @@ export class ScenarioRunner {
   private readonly files = new Map<string, FileHandle>();
   private line = 0;
   private started = false;
+  /** what each command printed, so far */
+  readonly steps: StepResult[] = [];
 
   constructor(readonly file: string) {
     this.sys = new VmSystem({ physPages: 256, swapPages: 1024, host: this.host });
@@ -140,10 +143,10 @@ export class ScenarioRunner {
 
   /**
    * run: every line of `text`; returns what each command printed.
-   * => throws ScenarioError at the first failure.
+   * => throws ScenarioError at the first failure (`steps` holds what ran).
    */
   run(text: string): StepResult[] {
-    const steps: StepResult[] = [];
+    const steps = this.steps;
     text.split('\n').forEach((raw, i) => {
       this.line = i + 1;
       const src = raw.replace(/(^|\s)#.*$/, '').trim();
@@ -171,7 +174,7 @@ export class ScenarioRunner {
     try {
       return this.command(cmd, args);
     } catch (e) {
-      if (e instanceof VmError) this.fail(`${cmd} failed: ${e.message}`);
+      if (e instanceof VmError) this.fail(e.message);
       throw e;
     }
   }
@@ -324,10 +327,24 @@ export class ScenarioRunner {
   show(a: string[]): string[] {
     const [what, name, ref] = a;
     if (what === 'maps') return this.proc(name).maps();
-    if (what === 'entry') return entryPicture(this.sys.uvm, this.proc(name).vm.map, this.addr(ref));
-    if (what === 'counters') return countersDump(this.sys.uvm);
+    if (what === 'entry') {
+      const max = a[3] === undefined ? 4 : this.num(a[3]);
+      return entryPicture(this.sys.uvm, this.proc(name).vm.map, this.addr(ref), max);
+    }
+    if (what === 'amap') return this.amapOf(this.proc(name), this.addr(ref));
+    if (what === 'counters') return countersDump(this.sys.counters);
     if (what === 'processes') return this.processTable();
-    return this.fail('show maps NAME | entry NAME ADDR | counters | processes');
+    return this.fail(
+      'show maps NAME | entry NAME ADDR [PAGES] | amap NAME ADDR | counters | processes',
+    );
+  }
+
+  /** amapOf: the amap of the entry mapping `va`, slot by slot. */
+  private amapOf(p: Process, va: number): string[] {
+    const e = vmMapLookupEntry(p.vm.map, va);
+    if (!entryContains(p.vm.map, e, va)) return this.fail(`nothing is mapped at ${hex(va)}`);
+    if (e.aref.amap === null) return [`${entryLine(e)}: no amap`];
+    return [`${entryLine(e)}:`, ...amapDump(this.sys.uvm, e.aref.amap)];
   }
 
   private processTable(): string[] {

@@ -97,22 +97,46 @@ const CALL = /^([a-z_0-9]+)\((.*)$/;
  *    started, or a second unfinished call of one pid.
  */
 export function parseStrace(text: string): StraceEvent[] {
+  const reader = new StraceReader();
   const out: StraceEvent[] = [];
-  const pending = new Map<number, { name: string; partial: string; line: number }>();
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i];
-    if (raw.trim() === '') continue;
-    const lineNo = i + 1;
+  for (const raw of text.split('\n')) out.push(...reader.line(raw));
+  reader.end();
+  return out;
+}
+
+/** Reads a log line by line, as it is written (`uvm record` follows one so). */
+export class StraceReader {
+  private readonly pending = new Map<number, Pending>();
+  private lineNo = 0;
+
+  /**
+   * line: the next line => its events (none for a blank line).
+   * => throws StraceError naming the line when it is malformed.
+   */
+  line(raw: string): StraceEvent[] {
+    this.lineNo++;
+    if (raw.trim() === '') return [];
     const m = LINE.exec(raw);
     if (!m)
-      throw new StraceError(lineNo, `not "PID TIME event": ${JSON.stringify(raw.slice(0, 80))}`);
-    out.push(...parseBody(Number(m[1]), m[2], m[3], lineNo, pending));
+      throw new StraceError(
+        this.lineNo,
+        `not "PID TIME event": ${JSON.stringify(raw.slice(0, 80))}`,
+      );
+    return parseBody(Number(m[1]), m[2], m[3], this.lineNo, this.pending);
   }
-  const left = [...pending.entries()][0];
-  if (left)
-    throw new StraceError(left[1].line, `${left[1].name} of pid ${left[0]} is never resumed`);
-  return out;
+
+  /** end: the log is over => throws StraceError for a call never resumed. */
+  end(): void {
+    const left = [...this.pending.entries()][0];
+    if (left)
+      throw new StraceError(left[1].line, `${left[1].name} of pid ${left[0]} is never resumed`);
+  }
+}
+
+interface Pending {
+  name: string;
+  partial: string;
+  line: number;
 }
 
 function parseBody(
@@ -120,7 +144,7 @@ function parseBody(
   time: string,
   body: string,
   line: number,
-  pending: Map<number, { name: string; partial: string; line: number }>,
+  pending: Map<number, Pending>,
 ): StraceEvent[] {
   if (body.startsWith('--- stopped by ')) {
     const sig = /^--- stopped by (\S+) ---$/.exec(body);

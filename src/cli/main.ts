@@ -1,0 +1,162 @@
+/*
+ * cli/main.ts: the `uvm` command.
+ *
+ *   uvm demo                     the bundled workload (scenarios/demo.uvm)
+ *   uvm run FILE                 a scenario (docs/scenarios.md)
+ *   uvm replay TRACE             a recorded real program
+ *   uvm record -- PROGRAM ARGS   record a real program for replay
+ *
+ * Exit status: 0 success, 1 a failed run or check, 2 bad usage.
+ */
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { StraceError } from '../strace.ts';
+import { record } from './record.ts';
+import { formatReplay, replayFailed, replayTrace } from './replay.ts';
+import { bundledScenarios, formatRun, type RunResult, runScenario } from './run.ts';
+import { CheckFailed, UsageError } from './usage.ts';
+
+/** The command's output streams (tests pass their own). */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** is the error stream a terminal (for progress bars)? */
+  tty: boolean;
+}
+
+const processIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  tty: process.stderr.isTTY === true,
+};
+
+/**
+ * main: run the command line `argv` (without node and the script).
+ * => the exit status; output goes to `io`.
+ */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    return failure(e, io);
+  }
+}
+
+function failure(e: unknown, io: Io): number {
+  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+  if (e instanceof UsageError) {
+    io.err(`uvm: ${e.message}\n`);
+    return 2;
+  }
+  if (e instanceof CheckFailed) return 1;
+  if (e instanceof StraceError) {
+    io.err(`uvm: ${e.message}\n`);
+    return 1;
+  }
+  io.err(`uvm: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  return 1;
+}
+
+function buildProgram(io: Io): Command {
+  const program = new Command('uvm')
+    .description('The BSD/UVM virtual memory system in TypeScript: scenarios, replays, recordings.')
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride()
+    .showHelpAfterError('(uvm --help for usage)');
+  program
+    .command('demo')
+    .description(
+      'run the bundled workload: a shell that forks children, copy-on-write, shared memory, ' +
+        'a file mapping, pageout and swap-in under memory pressure, exits',
+    )
+    .option('--json', 'print the steps and counters as JSON')
+    .action((o: { json?: boolean }) => printRun(runScenario('demo'), o.json === true, io));
+  program
+    .command('run')
+    .description(
+      `run a scenario file (docs/scenarios.md); bundled ones by name: ${bundledScenarios().join(', ')}`,
+    )
+    .argument('<file>', 'a scenario file, or the name of a bundled scenario')
+    .option('--json', 'print the steps and counters as JSON')
+    .action((file: string, o: { json?: boolean }) =>
+      printRun(runScenario(file), o.json === true, io),
+    );
+  program
+    .command('replay')
+    .description(
+      'replay a recorded program (NAME.strace, with init/NAME.PID.maps beside it) and report ' +
+        'per-process summaries, mismatched calls and counters',
+    )
+    .argument('<trace>', 'the NAME.strace log')
+    .option('--maps <pid>', "print the process's maps (/proc/PID/maps form) at its mark", pid)
+    .option('--check-maps <file>', "compare the process's maps at its mark with this maps dump")
+    .option('--pid <pid>', 'the process --check-maps compares (default: the first)', pid)
+    .option('--memory <pages>', 'physical memory of the replaying system, in pages', pages, 16384)
+    .option('--json', 'print the report as JSON')
+    .option('--no-progress', 'no progress bar, even on a terminal')
+    .action((trace: string, o: ReplayFlags) => printReplay(trace, o, io));
+  program
+    .command('record')
+    .description(
+      'record a real program under strace into OUT/NAME.strace, OUT/init/NAME.PID.maps and ' +
+        'OUT/NAME.maps (its maps at its first kill(getpid(), 0)), for `uvm replay`',
+    )
+    .argument('<program>', 'the program to run')
+    .argument('[args...]', 'its arguments (put -- before the program)')
+    .option('--out <dir>', 'where to write the recording', '.')
+    .option('--name <name>', "the recording's name (default: the program's)")
+    .action(async (prog: string, args: string[], o: { out: string; name?: string }) => {
+      const name = o.name ?? prog.split('/').pop()!;
+      const r = await record({ out: o.out, name, program: prog, args });
+      io.err(
+        `recorded ${prog} (exit status ${r.status}): ${r.trace}, ${r.lines} lines; ` +
+          `${plural(r.snapshots.length, 'snapshot')} in ${o.out}/init; final maps: ` +
+          `${r.finalMaps ?? 'none (the program never called kill(getpid(), 0))'}\n` +
+          `replay it with: uvm replay ${r.trace}\n`,
+      );
+      if (r.snapshots.length === 0) throw new CheckFailed('the program never started');
+    });
+  return program;
+}
+
+interface ReplayFlags {
+  maps?: number;
+  checkMaps?: string;
+  pid?: number;
+  memory: number;
+  json?: boolean;
+  progress: boolean;
+}
+
+function printRun(r: RunResult, json: boolean, io: Io): void {
+  io.out(json ? `${JSON.stringify(r, null, 2)}\n` : `${formatRun(r).join('\n')}\n`);
+  if (r.error) {
+    io.err(`uvm: ${r.error.file}:${r.error.line}: ${r.error.what}\n`);
+    throw new CheckFailed(r.error.what);
+  }
+}
+
+function printReplay(trace: string, o: ReplayFlags, io: Io): void {
+  if (o.pid !== undefined && o.checkMaps === undefined)
+    throw new UsageError('--pid goes with --check-maps');
+  const r = replayTrace(trace, { ...o, progress: o.progress && io.tty && o.json !== true });
+  io.out(o.json ? `${JSON.stringify(r, null, 2)}\n` : `${formatReplay(r).join('\n')}\n`);
+  if (replayFailed(r)) throw new CheckFailed('the replay differs from the log');
+}
+
+function pid(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${value} is not a process id`);
+  return Number(value);
+}
+
+function pages(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 16 || n > 1 << 22)
+    throw new InvalidArgumentError(`${value} is not a page count from 16 to 4194304`);
+  return n;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,240 @@
+/*
+ * The `uvm` command, run as a subprocess from the build (bin/uvm.js ->
+ * dist/): exit statuses, outputs, golden files for the demo and the tables.
+ *
+ * Golden files live in test/golden/; after an intended change of output,
+ * `npm run golden` rewrites them (review the diff before committing).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const BIN = join(ROOT, 'bin/uvm.js');
+const GOLDEN = join(ROOT, 'test/golden');
+const SAMPLES = join(ROOT, 'samples');
+
+interface Ran {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function uvm(...args: string[]): Ran {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** golden: `text` must equal test/golden/NAME (UPDATE_GOLDEN=1 writes it). */
+function golden(name: string, text: string): void {
+  const file = join(GOLDEN, name);
+  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, text);
+  assert.equal(text, readFileSync(file, 'utf8'), `output differs from ${file}`);
+}
+
+function has(tool: string, args: string[]): boolean {
+  return spawnSync(tool, args, { stdio: 'ignore' }).error === undefined;
+}
+
+describe('uvm demo', () => {
+  it('runs the bundled workload and prints what the golden file holds', () => {
+    const r = uvm('demo');
+    assert.equal(r.status, 0, r.stderr);
+    golden('demo.txt', r.stdout);
+    for (const part of ['/dev/zero (deleted)', 'cow,nc', 'pageouts', '(in swap)', 'an_ref'])
+      assert.ok(r.stdout.includes(part), part);
+  });
+
+  it('--json gives the steps and counters', () => {
+    const r = uvm('demo', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.error, undefined);
+    assert.equal(j.counters.forks, 2);
+    assert.ok(j.counters.pageouts > 0 && j.counters.pageins > 0);
+    assert.ok(j.steps.some((s: { command: string }) => s.command.startsWith('show entry')));
+  });
+});
+
+describe('uvm run', () => {
+  const scenarios = readdirSync(join(ROOT, 'scenarios')).filter((f) => f.endsWith('.uvm'));
+  for (const f of scenarios)
+    it(`runs scenarios/${f} to the end`, () => {
+      const r = uvm('run', join('scenarios', f));
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(r.stdout.includes('$ '));
+    });
+
+  it('finds a bundled scenario by name; its amap table matches the golden file', () => {
+    const r = uvm('run', 'ppref');
+    assert.equal(r.status, 0, r.stderr);
+    golden('ppref.txt', r.stdout);
+  });
+
+  it('stops at the failing line: FILE:LINE: what, exit 1, the steps before it printed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'uvm-cli-'));
+    const file = join(dir, 'bad.uvm');
+    writeFileSync(file, 'spawn a\nmmap a x 1p rw private,anon\n\nread a x 1 expect "z"\nspawn b\n');
+    const r = uvm('run', file);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`${file}:4: read: expected "z", got`));
+    assert.ok(r.stdout.includes('$ mmap a x 1p'));
+    assert.ok(!r.stdout.includes('spawn b'));
+    writeFileSync(file, 'spawn a\nfly a away\n');
+    const u = uvm('run', file, '--json');
+    assert.equal(u.status, 1);
+    assert.deepEqual(JSON.parse(u.stdout).error, {
+      file,
+      line: 2,
+      what: 'unknown command "fly"',
+    });
+    rmSync(dir, { recursive: true });
+  });
+});
+
+describe('uvm replay', () => {
+  const memops = join(SAMPLES, 'memops.strace');
+
+  it('--check-maps: the replayed map equals the real one, exit 0', () => {
+    const r = uvm('replay', memops, '--check-maps', join(SAMPLES, 'memops.maps'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /133 calls, 7 processes, 0 mismatched calls/);
+    assert.match(r.stdout, /maps of 12768 match .*memops\.maps/);
+    assert.match(r.stdout, /\/tmp\/tracecorpus\/memops\.dat +65536 +a stand-in/);
+  });
+
+  it('--check-maps against another dump lists the differences, exit 1', () => {
+    const r = uvm(
+      'replay',
+      memops,
+      '--check-maps',
+      join(SAMPLES, 'init/memops.12768.maps'),
+      '--pid',
+      '12768',
+    );
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /maps of 12768 differ from .*: \d+ rows/);
+    assert.match(
+      r.stdout,
+      /^- 55d8aa093000-55d8aa095000 rw-p 00003000 \/tmp\/tracecorpus\/memops$/m,
+    );
+    assert.match(
+      r.stdout,
+      /^\+ 55d8aa094000-55d8aa095000 rw-p 00004000 \/tmp\/tracecorpus\/memops$/m,
+    );
+  });
+
+  it('--maps PID prints the maps in /proc/PID/maps form', () => {
+    const r = uvm('replay', join(SAMPLES, 'py_fork_mmap.strace'), '--maps', '12678');
+    assert.equal(r.status, 0, r.stderr);
+    const rows = r.stdout.split('\n');
+    const at = rows.indexOf('maps of 12678:');
+    assert.ok(at > 0);
+    assert.match(rows[at + 1], /^[0-9a-f]+-[0-9a-f]+ [r-][w-][x-][ps] [0-9a-f]{8} \S+ \d+ +\/usr/);
+    assert.ok(rows.some((l) => l.endsWith('[heap]')));
+    assert.ok(rows.some((l) => l.endsWith('/dev/zero (deleted)')));
+  });
+
+  it('--json gives the report', () => {
+    const r = uvm('replay', memops, '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.calls, 133);
+    assert.deepEqual(j.mismatches, []);
+    assert.equal(j.processes.length, 7);
+  });
+
+  it('a malformed log: exit 1 naming the file and line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'uvm-cli-'));
+    const file = join(dir, 'x.strace');
+    writeFileSync(file, '1 00:00:00.000001 getpid() = 1\n1 00:00:00.000002 brk(NULL\n');
+    const r = uvm('replay', file);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /x\.strace: line 2: malformed call/);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('an unknown pid for --maps is bad usage', () => {
+    const r = uvm('replay', memops, '--maps', '4');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /no process 4 in the trace/);
+  });
+});
+
+describe('uvm: usage', () => {
+  it('exit 2 on bad usage, with a message', () => {
+    const cases: [string[], RegExp][] = [
+      [['bogus'], /unknown command 'bogus'/],
+      [['run'], /missing required argument 'file'/],
+      [['run', 'no/such/file.uvm'], /cannot read no\/such\/file\.uvm: ENOENT/],
+      [['replay', 'samples/memops.strace', '--maps', 'abc'], /abc is not a process id/],
+      [['replay', 'samples/memops.strace', '--pid', '1'], /--pid goes with --check-maps/],
+      [['replay', 'samples/memops.strace', '--memory', '3'], /not a page count/],
+      [['replay', 'nothing.strace'], /cannot read the trace nothing\.strace/],
+      [['demo', '--fast'], /unknown option '--fast'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = uvm(...args);
+      assert.equal(r.status, 2, args.join(' '));
+      assert.match(r.stderr, message, args.join(' '));
+    }
+  });
+
+  it('--help on every command, exit 0', () => {
+    for (const cmd of [[], ['demo'], ['run'], ['replay'], ['record']]) {
+      const r = uvm(...cmd, '--help');
+      assert.equal(r.status, 0);
+      assert.match(r.stdout, /^Usage: uvm/);
+    }
+  });
+});
+
+describe('uvm record', () => {
+  const ready = has('strace', ['-V']) && has('cc', ['--version']);
+  it('records a small program that replays to its real maps', {
+    skip: !ready && 'strace or cc missing',
+  }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'uvm-record-'));
+    const src = join(dir, 'prog.c');
+    writeFileSync(
+      src,
+      [
+        '#include <signal.h>',
+        '#include <sys/mman.h>',
+        '#include <unistd.h>',
+        'int main(void) {',
+        '  char *p = mmap(0, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);',
+        '  mprotect(p + 4096, 8192, PROT_READ);',
+        '  munmap(p + 65536, 4096);',
+        '  if (fork() == 0) { munmap(p, 1 << 20); _exit(0); }',
+        '  kill(getpid(), 0);',
+        '  return 0;',
+        '}',
+      ].join('\n'),
+    );
+    assert.equal(spawnSync('cc', ['-O1', '-o', join(dir, 'prog'), src]).status, 0);
+    const out = join(dir, 'rec');
+    const r = uvm('record', '--out', out, '--', join(dir, 'prog'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /1 snapshot/);
+    const trace = readFileSync(join(out, 'prog.strace'), 'utf8');
+    assert.match(trace, /execve\(".*\/prog"/);
+    assert.match(trace, /--- stopped by SIGSTOP ---/);
+    const init = readdirSync(join(out, 'init'));
+    assert.equal(init.length, 1);
+    const c = uvm('replay', join(out, 'prog.strace'), '--check-maps', join(out, 'prog.maps'));
+    assert.equal(c.status, 0, c.stdout + c.stderr);
+    assert.match(c.stdout, /0 mismatched calls/);
+    assert.match(c.stdout, /maps of \d+ match/);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('names a program that does not exist', { skip: !ready && 'strace or cc missing' }, () => {
+    const r = uvm('record', '--', '/no/such/program');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /no program \/no\/such\/program/);
+  });
+});

@@ -1,0 +1,210 @@
+/*
+ * Replay of recorded programs: the bundled samples reproduce their real
+ * final maps exactly (coalesced), and small logs check each rule: errno
+ * agreement, partial failures, unknown lines, clone sharing, vfork+execve.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { coalesceMaps, diffMaps, Replay, type ReplayReport } from '../src/replay.ts';
+import { parseStrace } from '../src/strace.ts';
+import { VmSystem } from '../src/system.ts';
+
+const SAMPLES = new URL('../samples/', import.meta.url).pathname;
+
+function lines(file: string): string[] {
+  return readFileSync(file, 'utf8').trimEnd().split('\n');
+}
+
+/** replayLog: a log (lines without pid/time) on a fresh system. */
+function replayLog(
+  log: string[],
+  snapshots: Record<number, string[]> = {},
+): { report: ReplayReport; replay: Replay; sys: VmSystem } {
+  const text = log.map(
+    (l, i) => `${l.replace(/^(\d+) /, `$1 00:00:00.${String(i).padStart(6, '0')} `)}`,
+  );
+  const sys = new VmSystem({ physPages: 256, swapPages: 256 });
+  const replay = new Replay(sys, parseStrace(text.join('\n')), {
+    snapshot: (pid) => snapshots[pid] ?? null,
+  });
+  const report = replay.run();
+  sys.audit();
+  return { report, replay, sys };
+}
+
+describe('replay: the bundled samples', () => {
+  for (const name of ['memops', 'py_fork_mmap']) {
+    it(`${name}: no mismatched call, and the marked maps equal ${name}.maps`, () => {
+      const sys = new VmSystem({ physPages: 4096, swapPages: 4096 });
+      const replay = new Replay(
+        sys,
+        parseStrace(readFileSync(`${SAMPLES}${name}.strace`, 'utf8')),
+        {
+          snapshot: (pid) => {
+            const f = `${SAMPLES}init/${name}.${pid}.maps`;
+            return existsSync(f) ? lines(f) : null;
+          },
+        },
+      );
+      const report = replay.run();
+      assert.deepEqual(report.mismatches, []);
+      assert.deepEqual(report.unknown, []);
+      const main = report.processes[0].pid;
+      const real = lines(`${SAMPLES}${name}.maps`);
+      const ours = replay.mapsAt(main)!;
+      assert.deepEqual(coalesceMaps(ours), coalesceMaps(real));
+      assert.deepEqual(diffMaps(ours, real), []);
+      assert.ok(report.calls > 50);
+      replay.release();
+      sys.audit();
+      sys.close();
+    });
+  }
+
+  it('memops: the stand-in for a file that does not exist is as big as its mappings', () => {
+    const sys = new VmSystem({ physPages: 4096, swapPages: 4096 });
+    const replay = new Replay(sys, parseStrace(readFileSync(`${SAMPLES}memops.strace`, 'utf8')), {
+      snapshot: () => null,
+    });
+    const report = replay.run();
+    const dat = report.files.find((f) => f.path === '/tmp/tracecorpus/memops.dat');
+    assert.deepEqual(dat, { path: '/tmp/tracecorpus/memops.dat', real: false, size: 65536 });
+    replay.release();
+    sys.close();
+  });
+});
+
+describe('replay: rules', () => {
+  const A = 0x7f0000000000;
+  const hexA = (off = 0) => `0x${(A + off).toString(16)}`;
+  const anon = (len: number, prot = 'PROT_READ|PROT_WRITE') =>
+    `mmap(${hexA()}, ${len}, ${prot}, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)`;
+
+  it('a call that failed in the log but succeeds here is a mismatch', () => {
+    const { report } = replayLog([
+      `1 ${anon(4096)} = -1 ENOMEM (Cannot allocate memory)`,
+      `1 munmap(${hexA(1)}, 4096) = 0`,
+    ]);
+    assert.deepEqual(
+      report.mismatches.map((m) => [m.line, m.call.split('(')[0], m.expected, m.got]),
+      [
+        [1, 'mmap', 'ENOMEM', `= ${hexA()}`],
+        [2, 'munmap', '= 0', 'EINVAL'],
+      ],
+    );
+  });
+
+  it('the same errno as the log is no mismatch; a different result is', () => {
+    const { report } = replayLog([
+      `1 munmap(${hexA(1)}, 4096) = -1 EINVAL (Invalid argument)`,
+      `1 ${anon(4096)} = ${hexA(8192)}`,
+    ]);
+    assert.equal(report.mismatches.length, 0, 'a successful mmap is placed where the log says');
+    const { report: r2 } = replayLog([`1 brk(NULL) = 0x1000`, `1 brk(0x1000) = 0x2000`]);
+    assert.deepEqual(
+      r2.mismatches.map((m) => m.line),
+      [2],
+    );
+  });
+
+  it('a failed mprotect over a hole is reported as partial', () => {
+    const { report, replay } = replayLog([
+      `1 ${anon(8192)} = ${hexA()}`,
+      `1 munmap(${hexA(4096)}, 4096) = 0`,
+      `1 mprotect(${hexA()}, 8192, PROT_READ) = -1 ENOMEM (Cannot allocate memory)`,
+    ]);
+    assert.equal(report.mismatches.length, 0);
+    assert.deepEqual(
+      report.partial.map((n) => n.line),
+      [3],
+    );
+    assert.match(replay.mapsAt(1)![0], / rw-p /, 'this system changed nothing');
+  });
+
+  it('a call it does not know is listed with its line, never skipped', () => {
+    const { report } = replayLog([`1 ${anon(4096)} = ${hexA()}`, '1 frobnicate(3) = 0']);
+    assert.deepEqual(report.unknown, [
+      { line: 2, text: 'frobnicate: a call this replay does not know' },
+    ]);
+  });
+
+  it('clone with CLONE_VM shares the space; without it, copies', () => {
+    const { report, replay } = replayLog([
+      `1 ${anon(4096)} = ${hexA()}`,
+      '1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 2',
+      `2 mmap(${hexA(65536)}, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0) = ${hexA(65536)}`,
+      '1 clone(child_stack=NULL, flags=CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x1) = 3',
+      `3 munmap(${hexA()}, 4096) = 0`,
+      '1 kill(1, 0) = 0',
+      '3 kill(3, 0) = 0',
+    ]);
+    assert.equal(report.mismatches.length, 0);
+    assert.equal(replay.mapsAt(1)!.length, 2, 'the thread mapped into the shared space');
+    assert.equal(replay.mapsAt(3)!.length, 1, 'the fork child unmapped its own copy only');
+    assert.deepEqual(
+      report.processes.map((p) => [p.pid, p.parent]),
+      [
+        [1, null],
+        [2, 1],
+        [3, 1],
+      ],
+    );
+  });
+
+  it('a vfork child shares until its execve, which starts it from its snapshot', () => {
+    const snap = ['555555554000-555555555000 r--p 00000000 08:01 42     /usr/bin/true'];
+    const { report, replay } = replayLog(
+      [
+        `1 ${anon(4096)} = ${hexA()}`,
+        '1 vfork( <unfinished ...>',
+        '2 execve("/usr/bin/true", [...], 0x1 /* 3 vars */) = 0',
+        '1 <... vfork resumed>) = 2',
+        '2 exit_group(0) = ?',
+        '2 +++ exited with 0 +++',
+      ],
+      { 2: snap },
+    );
+    assert.equal(report.mismatches.length, 0);
+    assert.deepEqual(coalesceMaps(replay.mapsAt(2)!), coalesceMaps(snap));
+    assert.equal(replay.mapsAt(1)!.length, 1, "the parent's space is its own again");
+    assert.deepEqual(report.processes[1].execs, ['/usr/bin/true']);
+  });
+
+  it('the compare point is the first kill(PID, 0) = 0 of the pid', () => {
+    const { replay } = replayLog([
+      `1 ${anon(4096)} = ${hexA()}`,
+      '1 kill(1, 0) = 0',
+      `1 munmap(${hexA()}, 4096) = 0`,
+    ]);
+    assert.equal(replay.mapsAt(1)!.length, 1);
+  });
+
+  it('a pid that acts after its exit is reported', () => {
+    const { report } = replayLog(['1 exit_group(0) = ?', '1 getpid() = 1']);
+    assert.deepEqual(
+      report.unknown.map((n) => n.line),
+      [2],
+    );
+  });
+});
+
+describe('replay: coalesced comparison', () => {
+  it('joins rows that agree and ignores device, inode and anonymous offsets', () => {
+    const rows = [
+      '7f0000000000-7f0000001000 rw-p 00000000 00:00 0 ',
+      '7f0000001000-7f0000002000 rw-p 00005000 00:00 0 ',
+      '7f0000002000-7f0000003000 r--p 00002000 08:01 7     /lib/x',
+      '7f0000003000-7f0000004000 r--p 00003000 08:02 9     /lib/x',
+      'ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]',
+    ];
+    assert.deepEqual(coalesceMaps(rows), [
+      '7f0000000000-7f0000002000 rw-p 00000000',
+      '7f0000002000-7f0000004000 r--p 00002000 /lib/x',
+    ]);
+    assert.deepEqual(diffMaps(rows.slice(0, 2), rows.slice(0, 1)), [
+      { kind: 'missing', row: '7f0000000000-7f0000001000 rw-p 00000000' },
+      { kind: 'extra', row: '7f0000000000-7f0000002000 rw-p 00000000' },
+    ]);
+  });
+});
