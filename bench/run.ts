@@ -10,6 +10,7 @@ import { amapWorkloads } from './amap.bench.ts';
 import { formatNs, measure, type Row } from './harness.ts';
 import { mapRows } from './map.bench.ts';
 import { pagingBench } from './paging.bench.ts';
+import { replayWorkloads } from './replay.bench.ts';
 import { systemWorkloads } from './system.bench.ts';
 
 async function main(): Promise<void> {
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   });
   const quick = values.quick ?? false;
   const rows: Row[] = [];
-  for (const w of [...amapWorkloads(), ...systemWorkloads(quick)]) {
+  for (const w of [...amapWorkloads(), ...systemWorkloads(quick), ...replayWorkloads()]) {
     const ns = await measure(w, quick);
     rows.push({
       workload: w.name,
@@ -49,6 +50,8 @@ async function main(): Promise<void> {
   );
   console.log(lines.join('\n'));
   console.log(`\na workload 4x larger than memory: ${JSON.stringify(paging.workload)}`);
+  const replay = rows.find((r) => r.workload.startsWith('replay '));
+  if (replay) console.log(`replay throughput: ${Math.round(1e9 / replay.ours_ns)} calls/s`);
   writeFileSync(values.out!, `${JSON.stringify(rows, null, 2)}\n`);
   console.log(`\nwrote ${values.out}`);
 }

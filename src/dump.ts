@@ -45,6 +45,11 @@ export function table(header: string[], rows: (string | number)[][], indent = ''
   );
 }
 
+/** plural: "1 page", "2 pages". */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 /** amapFlagNames: am_flags as words. */
 function amapFlagNames(amap: Amap): string {
   const names = [];

@@ -128,6 +128,9 @@ export function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
+/** the most bytes one in-memory store holds: physical memory, a memory swap device */
+export const MAX_MEMORY_BYTES = 2 ** 32;
+
 /**
  * checkPageSize: validate a page size.
  * => returns log2(pageSize); throws EINVAL unless a power of two in [512, 65536].

@@ -3,7 +3,8 @@
  * system, process by process, and compare its maps with the real ones.
  *
  *   each exec'ed process starts from the kernel's own layout: the
- *   /proc/PID/maps snapshot taken right after its execve (init/NAME.PID.maps)
+ *   /proc/PID/maps snapshot taken right after its execve (init/NAME.PID.maps,
+ *   or init/NAME.PID.execK.maps for the K-th of a pid that execs again)
  *
  *   each call is applied at the line where it completes; what the kernel
  *   chose is applied as a fixed placement (an mmap's address, a moved
@@ -144,8 +145,11 @@ export interface ReplayReport {
 }
 
 export interface ReplayOptions {
-  /** the /proc/PID/maps snapshot taken right after pid's execve, if any */
-  snapshot(pid: number): string[] | null;
+  /**
+   * the /proc/PID/maps snapshot taken right after pid's `exec`-th
+   * successful execve (counting from 1), if any
+   */
+  snapshot(pid: number, exec: number): string[] | null;
   /** called every so many events, for a progress bar */
   progress?(done: number, total: number): void;
 }
@@ -396,7 +400,7 @@ export class Replay {
   private execve(ev: CallEvent, p: Process, s: ProcSummary): void {
     if (ev.errno !== null) return;
     const path = JSON.parse(ev.args[0] ?? '""') as string;
-    const rows = this.opts.snapshot(ev.pid);
+    const rows = this.opts.snapshot(ev.pid, s.execs.length + 1);
     if (rows === null)
       this.report.unknown.push({
         line: ev.line,

@@ -304,7 +304,7 @@ export class ScenarioRunner {
       const m = /^(physPages|swapPages|pageSize)=(\S+)$/.exec(kv);
       if (!m)
         this.fail(`system takes physPages=, swapPages=, pageSize=; not ${JSON.stringify(kv)}`);
-      cfg[m[1]] = Number(m[2]);
+      cfg[m[1]] = this.num(m[2]);
     }
     this.sys = new VmSystem({ ...cfg, host: this.host });
   }

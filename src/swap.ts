@@ -22,7 +22,7 @@
 import { amapSwapOff } from './amap.ts';
 import type { HostFile } from './host.ts';
 import { PG_CLEAN, PQ_ACTIVE, PQ_INACTIVE } from './page.ts';
-import { KernelPanic, kassert, vmerr } from './param.ts';
+import { KernelPanic, kassert, MAX_MEMORY_BYTES, vmerr } from './param.ts';
 import type { Uvm } from './uvm.ts';
 
 /** A page-granular block store: where a swap device keeps its pages. */
@@ -67,6 +67,13 @@ export class MemoryStore implements BackingStore {
     pages: number,
     private readonly pageSize: number,
   ) {
+    if (pages * pageSize > MAX_MEMORY_BYTES)
+      throw vmerr(
+        'EINVAL',
+        'swapon',
+        'pages',
+        `${pages} pages in memory exceed ${MAX_MEMORY_BYTES / 2 ** 30} GiB (use a swap file)`,
+      );
     this.buf = new Uint8Array(pages * pageSize);
   }
 

@@ -22,7 +22,7 @@ import { FaultCtx } from './fault.ts';
 import type { VmMutex } from './lock.ts';
 import type { VmMap } from './map.ts';
 import { PhysMem } from './page.ts';
-import { checkPageSize, DEFAULT_PAGE_SIZE, kassert, vmerr } from './param.ts';
+import { checkPageSize, DEFAULT_PAGE_SIZE, kassert, MAX_MEMORY_BYTES, vmerr } from './param.ts';
 import { PvTable } from './pmap.ts';
 import { MemoryStore, Swap } from './swap.ts';
 import type { Vmspace } from './vmspace.ts';
@@ -171,8 +171,17 @@ export class Uvm {
     this.pageSize = config.pageSize ?? DEFAULT_PAGE_SIZE;
     this.pageShift = checkPageSize(this.pageSize);
     const physPages = config.physPages ?? 16384;
-    if (!Number.isInteger(physPages) || physPages < 16)
-      throw vmerr('EINVAL', 'config', 'physPages', `${physPages} is not an integer >= 16`);
+    if (
+      !Number.isInteger(physPages) ||
+      physPages < 16 ||
+      physPages * this.pageSize > MAX_MEMORY_BYTES
+    )
+      throw vmerr(
+        'EINVAL',
+        'config',
+        'physPages',
+        `${physPages} is not an integer >= 16 giving at most ${MAX_MEMORY_BYTES / 2 ** 30} GiB`,
+      );
     const swapPages = config.swapPages ?? 65536;
     if (!Number.isInteger(swapPages) || swapPages < 0)
       throw vmerr('EINVAL', 'config', 'swapPages', `${swapPages} is not an integer >= 0`);

@@ -232,6 +232,35 @@ describe('uvm record', () => {
     rmSync(dir, { recursive: true });
   });
 
+  it('keeps one snapshot per execve of a pid that execs again', {
+    skip: !ready && 'strace or cc missing',
+  }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'uvm-record-'));
+    const r = uvm(
+      'record',
+      '--out',
+      dir,
+      '--name',
+      'twice',
+      '--',
+      '/bin/sh',
+      '-c',
+      'exec /bin/true',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const init = readdirSync(join(dir, 'init')).sort();
+    assert.equal(init.length, 2);
+    assert.match(init[0], /^twice\.\d+\.exec2\.maps$/);
+    assert.match(init[1], /^twice\.\d+\.maps$/);
+    assert.match(readFileSync(join(dir, 'init', init[0]), 'utf8'), /\/(dash|bash|sh)\n/);
+    assert.match(readFileSync(join(dir, 'init', init[1]), 'utf8'), /\/true\n/);
+    const c = uvm('replay', join(dir, 'twice.strace'));
+    assert.equal(c.status, 0, c.stdout + c.stderr);
+    assert.match(c.stdout, /0 mismatched calls/);
+    assert.match(c.stdout, /launch > sh > true/);
+    rmSync(dir, { recursive: true });
+  });
+
   it('names a program that does not exist', { skip: !ready && 'strace or cc missing' }, () => {
     const r = uvm('record', '--', '/no/such/program');
     assert.equal(r.status, 2);

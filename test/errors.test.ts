@@ -155,3 +155,21 @@ describe('bad input gets the Linux errno and changes nothing', () => {
     );
   });
 });
+
+describe('a system that cannot be built says which setting is wrong', () => {
+  const cases: [string, ConstructorParameters<typeof VmSystem>[0], string][] = [
+    ['too little memory', { physPages: 8 }, 'physPages'],
+    ['a fractional page count', { physPages: 100.5 }, 'physPages'],
+    ['more memory than one buffer holds', { physPages: 2 ** 21, pageSize: 4096 }, 'physPages'],
+    ['a page size that is no power of two', { pageSize: 1000 }, 'pageSize'],
+    ['negative swap', { swapPages: -1 }, 'swapPages'],
+    ['more swap than memory can hold', { swapPages: 2 ** 21 }, 'pages'],
+  ];
+  for (const [what, config, arg] of cases)
+    it(what, () => {
+      assert.throws(
+        () => new VmSystem(config),
+        (e: unknown) => e instanceof VmError && e.code === 'EINVAL' && e.arg === arg,
+      );
+    });
+});

@@ -9,6 +9,7 @@
  * Exit status: 0 success, 1 a failed run or check, 2 bad usage.
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { plural } from '../dump.ts';
 import { StraceError } from '../strace.ts';
 import { record } from './record.ts';
 import { formatReplay, replayFailed, replayTrace } from './replay.ts';
@@ -111,11 +112,11 @@ function buildProgram(io: Io): Command {
       const r = await record({ out: o.out, name, program: prog, args });
       io.err(
         `recorded ${prog} (exit status ${r.status}): ${r.trace}, ${r.lines} lines; ` +
-          `${plural(r.snapshots.length, 'snapshot')} in ${o.out}/init; final maps: ` +
+          `${plural(r.snapshots, 'snapshot')} in ${o.out}/init; final maps: ` +
           `${r.finalMaps ?? 'none (the program never called kill(getpid(), 0))'}\n` +
           `replay it with: uvm replay ${r.trace}\n`,
       );
-      if (r.snapshots.length === 0) throw new CheckFailed('the program never started');
+      if (r.snapshots === 0) throw new CheckFailed('the program never started');
     });
   return program;
 }
@@ -155,8 +156,4 @@ function pages(value: string): number {
   if (!Number.isInteger(n) || n < 16 || n > 1 << 22)
     throw new InvalidArgumentError(`${value} is not a page count from 16 to 4194304`);
   return n;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

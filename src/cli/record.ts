@@ -6,6 +6,8 @@
  *                            -e inject=execve,kill:signal=SIGSTOP
  *   OUT/init/NAME.PID.maps   /proc/PID/maps right after each execve, read
  *                            while the injected SIGSTOP holds the process
+ *                            (for a pid that execs again, the K-th image
+ *                            moves to NAME.PID.execK.maps; the last stays)
  *   OUT/NAME.maps            the program's maps at its first
  *                            kill(getpid(), 0), the mark the samples use
  *
@@ -24,6 +26,7 @@ import {
   readdirSync,
   readFileSync,
   readSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -46,7 +49,7 @@ export interface RecordOptions {
 export interface RecordResult {
   trace: string;
   lines: number;
-  snapshots: string[];
+  snapshots: number;
   /** NAME.maps, or null when the program never marked its maps */
   finalMaps: string | null;
   /** the program's exit status (128+N when killed by signal N) */
@@ -144,7 +147,11 @@ function runStrace(trace: string, command: string[], follower: LogFollower): Pro
  */
 class LogFollower {
   lines = 0;
-  readonly snapshots: string[] = [];
+  /** how many snapshots were taken */
+  snapshots = 0;
+  /** successful execves per pid, and which of them its NAME.PID.maps holds */
+  private readonly execs = new Map<number, number>();
+  private readonly lastExec = new Map<number, number>();
   finalMaps: string | null = null;
   private fd = -1;
   private pending = '';
@@ -182,6 +189,8 @@ class LogFollower {
     for (const ev of this.events(line)) {
       if (this.main < 0) this.main = ev.pid;
       if (ev.kind === 'call') this.lastCall.set(ev.pid, ev);
+      if (ev.kind === 'call' && ev.name === 'execve' && ev.result === 0)
+        this.execs.set(ev.pid, (this.execs.get(ev.pid) ?? 0) + 1);
       if (ev.kind !== 'stopped') continue;
       this.serveStop(ev.pid, this.lastCall.get(ev.pid));
       this.lastCall.delete(ev.pid);
@@ -198,15 +207,23 @@ class LogFollower {
     }
   }
 
+  /** snapshot: the image of pid's latest execve; an earlier one of the pid moves aside. */
+  private snapshot(pid: number, rows: string): void {
+    const init = join(this.opts.out, 'init');
+    const last = join(init, `${this.opts.name}.${pid}.maps`);
+    const earlier = this.lastExec.get(pid);
+    if (earlier !== undefined && existsSync(last))
+      renameSync(last, join(init, `${this.opts.name}.${pid}.exec${earlier}.maps`));
+    writeFileSync(last, rows);
+    this.lastExec.set(pid, this.execs.get(pid) ?? 0);
+    this.snapshots++;
+  }
+
   /** serveStop: take the maps this stop is for, and let the process go on. */
   private serveStop(pid: number, before: CallEvent | undefined): void {
     const maps = () => readFileSync(`/proc/${pid}/maps`, 'utf8');
     const succeeded = before !== undefined && before.result === 0 && before.errno === null;
-    if (succeeded && before.name === 'execve') {
-      const file = join(this.opts.out, 'init', `${this.opts.name}.${pid}.maps`);
-      writeFileSync(file, maps());
-      this.snapshots.push(file);
-    }
+    if (succeeded && before.name === 'execve') this.snapshot(pid, maps());
     const selfMark = succeeded && before.name === 'kill' && before.args.join() === `${pid},0`;
     if (selfMark && pid === this.main && this.finalMaps === null) {
       this.finalMaps = join(this.opts.out, `${this.opts.name}.maps`);

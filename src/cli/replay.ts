@@ -2,7 +2,7 @@
  * cli/replay.ts: `uvm replay TRACE`: apply a recorded program and report.
  *
  *   TRACE is NAME.strace; the post-execve snapshots are init/NAME.PID.maps
- *   beside it. The report: per-process summaries, the files mapped (real
+ *   beside it (and NAME.PID.execK.maps for a pid's earlier execs). The report: per-process summaries, the files mapped (real
  *   or stand-in), mismatched calls, partial failures, lines not
  *   understood, counters; --maps PID adds that process's maps at its
  *   compare point; --check-maps FILE --pid PID compares them with FILE.
@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SingleBar } from 'cli-progress';
-import { countersDump, table } from '../dump.ts';
+import { countersDump, plural, table } from '../dump.ts';
 import { diffMaps, type MapsDiff, Replay, type ReplayReport } from '../replay.ts';
 import { parseStrace, StraceError } from '../strace.ts';
 import { VmSystem } from '../system.ts';
@@ -91,7 +91,7 @@ export function formatReplay(r: ReplayResult): string[] {
       r.processes.map((p) => [
         p.pid,
         p.parent ?? '-',
-        p.execs.length > 0 ? p.execs.map((x) => basename(x)).join(' > ') : '(no exec)',
+        programOf(p.execs),
         p.calls,
         p.mismatches,
         p.maps.length,
@@ -100,16 +100,7 @@ export function formatReplay(r: ReplayResult): string[] {
       ]),
     ),
   ];
-  if (r.files.length > 0) {
-    out.push('', 'files mapped:');
-    out.push(
-      ...table(
-        ['path', 'bytes', 'from'],
-        r.files.map((f) => [f.path, f.size, f.real ? 'the real file' : 'a stand-in']),
-        '  ',
-      ),
-    );
-  }
+  if (r.files.length > 0) out.push('', ...formatFiles(r.files));
   section(
     out,
     'mismatched calls',
@@ -131,6 +122,24 @@ export function formatReplay(r: ReplayResult): string[] {
   if (r.check) out.push('', ...formatCheck(r.check));
   out.push('', 'counters:', ...countersDump(r.counters, 3, '  '));
   return out;
+}
+
+/** formatFiles: the files mapped; when many, only the stand-ins are listed. */
+function formatFiles(files: ReplayReport['files']): string[] {
+  const standIns = files.filter((f) => !f.real).length;
+  const shown = files.length > 12 ? files.filter((f) => !f.real) : files;
+  const head = `files mapped: ${files.length} (${files.length - standIns} real, ${plural(standIns, 'stand-in')})`;
+  if (shown.length === 0) return [head];
+  const rows = shown.map((f) => [f.path, f.size, f.real ? 'the real file' : 'a stand-in']);
+  return [head, ...table(['path', 'bytes', 'from'], rows, '  ')];
+}
+
+/** programOf: what a process ran: its execs, the middle elided when many. */
+function programOf(execs: string[]): string {
+  const names = execs.map((x) => basename(x));
+  if (names.length === 0) return '(no exec)';
+  if (names.length <= 3) return names.join(' > ');
+  return `${names[0]} > ... > ${names.at(-1)} (${names.length} execs)`;
 }
 
 function formatCheck(c: NonNullable<ReplayResult['check']>): string[] {
@@ -162,13 +171,19 @@ function readInput(file: string, what: string): string {
   }
 }
 
-/** snapshotReader: init/NAME.PID.maps beside NAME.strace. */
-function snapshotReader(trace: string): (pid: number) => string[] | null {
+/**
+ * snapshotReader: init/ beside NAME.strace: NAME.PID.execK.maps for the
+ * K-th execve of a pid that execs again later, NAME.PID.maps for its last.
+ */
+function snapshotReader(trace: string): (pid: number, exec: number) => string[] | null {
   const name = basename(trace).replace(/\.strace$/, '');
   const dir = join(dirname(trace), 'init');
-  return (pid) => {
-    const f = join(dir, `${name}.${pid}.maps`);
-    return existsSync(f) ? readFileSync(f, 'utf8').trimEnd().split('\n') : null;
+  const read = (f: string) => readFileSync(f, 'utf8').trimEnd().split('\n');
+  return (pid, exec) => {
+    const kth = join(dir, `${name}.${pid}.exec${exec}.maps`);
+    if (existsSync(kth)) return read(kth);
+    const last = join(dir, `${name}.${pid}.maps`);
+    return existsSync(last) ? read(last) : null;
   };
 }
 

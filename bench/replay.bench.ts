@@ -1,0 +1,46 @@
+/*
+ * Replay throughput: the largest bundled recording (samples/memops), parsed
+ * and replayed onto one system again and again (the system is emptied
+ * after each pass), in calls per second.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { Replay } from '../src/replay.ts';
+import { parseStrace } from '../src/strace.ts';
+import { VmSystem } from '../src/system.ts';
+import type { Workload } from './harness.ts';
+
+const SAMPLES = new URL('../samples/', import.meta.url).pathname;
+
+export function replayWorkloads(): Workload[] {
+  const name = 'memops';
+  const text = readFileSync(`${SAMPLES}${name}.strace`, 'utf8');
+  const snapshots = new Map<number, string[] | null>();
+  const snapshot = (pid: number) => {
+    if (!snapshots.has(pid)) {
+      const f = `${SAMPLES}init/${name}.${pid}.maps`;
+      snapshots.set(pid, existsSync(f) ? readFileSync(f, 'utf8').trimEnd().split('\n') : null);
+    }
+    return snapshots.get(pid)!;
+  };
+  const events = parseStrace(text);
+  const calls = events.filter((e) => e.kind === 'call').length;
+  const sys = new VmSystem({ physPages: 2048, swapPages: 0 });
+  return [
+    {
+      name: `parse ${name}.strace (per call)`,
+      batch: calls,
+      run: () => parseStrace(text),
+    },
+    {
+      name: `replay ${name}.strace (per call)`,
+      batch: calls,
+      run: () => {
+        const replay = new Replay(sys, parseStrace(text), { snapshot });
+        replay.run();
+        replay.release();
+        sys.close();
+      },
+      teardown: () => sys.audit(),
+    },
+  ];
+}
