@@ -518,8 +518,8 @@ export function amapWipeout(uvm: Uvm, amap: Amap): void {
  * amapCopy: clear an entry's needs-copy by giving it an amap of its own
  * (amap_copy).
  * => an entry without an amap gets a blank one; when chunking is allowed
- *    (no AMAP_COPY_NOCHUNK) and the entry spans UVM_AMAP_CHUNK pages or
- *    more, it is first clipped to the chunk-aligned range around
+ *    (no AMAP_COPY_NOCHUNK) and the entry spans UVM_AMAP_LARGE pages or
+ *    more, it is first clipped to the UVM_AMAP_CHUNK-aligned range around
  *    [startva, endva), and may instead merge into a neighbour's amap
  *    (unless AMAP_COPY_NOMERGE). Both need `map`; with none, no chunking.
  * => an amap only this entry references is simply taken over.
@@ -556,7 +556,7 @@ function copyBlank(
   endva: number,
 ) {
   const canchunk = (flags & AMAP_COPY_NOCHUNK) === 0;
-  if (map !== null && canchunk && (entry.end - entry.start) / uvm.pageSize >= UVM_AMAP_CHUNK) {
+  if (map !== null && canchunk && (entry.end - entry.start) / uvm.pageSize >= UVM_AMAP_LARGE) {
     const chunksize = UVM_AMAP_CHUNK * uvm.pageSize;
     const s = Math.floor(startva / chunksize) * chunksize;
     const e = Math.ceil(endva / chunksize) * chunksize;

@@ -128,25 +128,37 @@ export class Process {
    */
   private access(va: number, n: number, write: boolean, buf: Uint8Array): void {
     if (n === 0) return;
-    const uvm = this.sys.uvm;
-    const ps = uvm.pageSize;
-    const first = Math.floor(va / ps) * ps;
+    const ps = this.sys.uvm.pageSize;
+    const first = va - (va % ps);
     const syscall = write ? 'write' : 'read';
+    if (va + n <= first + ps) {
+      /* one page: a valid translation needs no map lookup (the TLB hit) */
+      const pte = this.vm.pmap.lookup(first);
+      if (pte !== 0 && pte & (write ? PTE_W : PTE_R | PTE_W | PTE_X))
+        return this.copy(pteFrame(pte), first, va, n, write, buf);
+    }
     this.precheck(first, va + n, write, syscall);
     for (let p = first; p < va + n; p += ps) this.present(p, write, syscall);
-    const bytes = uvm.pages.bytes;
-    const attrs = uvm.pages.attrs;
-    const bit = write ? PMAP_REFERENCED | PMAP_MODIFIED : PMAP_REFERENCED;
-    for (let p = first; p < va + n; p += ps) {
-      const pg = pteFrame(this.present(p, write, syscall));
-      const lo = Math.max(p, va);
-      const hi = Math.min(p + ps, va + n);
-      const at = pg * ps + (lo - p);
-      if (write) bytes.set(buf.subarray(lo - va, hi - va), at);
-      else buf.set(bytes.subarray(at, at + (hi - lo)), lo - va);
-      attrs[pg] |= bit;
-    }
+    for (let p = first; p < va + n; p += ps)
+      this.copy(pteFrame(this.present(p, write, syscall)), p, va, n, write, buf);
   }
+
+  /** copy: the part of [va, va+n) in the page at p (frame pg) to or from buf. */
+  private copy(pg: number, p: number, va: number, n: number, write: boolean, buf: Uint8Array) {
+    const ps = this.sys.uvm.pageSize;
+    const bytes = this.sys.uvm.pages.bytes;
+    const lo = Math.max(p, va);
+    const len = Math.min(p + ps, va + n) - lo;
+    const at = pg * ps + (lo - p);
+    const off = lo - va;
+    if (len <= SMALL_COPY) {
+      if (write) for (let i = 0; i < len; i++) bytes[at + i] = buf[off + i];
+      else for (let i = 0; i < len; i++) buf[off + i] = bytes[at + i];
+    } else if (write) bytes.set(buf.subarray(off, off + len), at);
+    else buf.set(bytes.subarray(at, at + len), off);
+    this.sys.uvm.pages.attrs[pg] |= write ? PMAP_REFERENCED | PMAP_MODIFIED : PMAP_REFERENCED;
+  }
+
 
   /**
    * precheck: every page of [start, end) is mapped (or is stack that can
@@ -340,6 +352,9 @@ function checkAccess(call: string, va: number, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) throw vmerr('EINVAL', call, 'n', `${n} is not a length`);
   if (n > 0 && (va < USER_MIN || va + n > USER_MAX)) throw segv(call, va, 'outside the user range');
 }
+
+/** copies up to this many bytes go byte by byte (cheaper than a subarray) */
+const SMALL_COPY = 32;
 
 /** segv: the error of an access the MMU refuses. */
 function segv(call: string, va: number, why: string): VmError {

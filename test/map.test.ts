@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { amapLock, amapLookup, amapUnlock, UVM_AMAP_CHUNK } from '../src/amap.ts';
+import { amapLock, amapLookup, amapUnlock, UVM_AMAP_CHUNK, UVM_AMAP_LARGE } from '../src/amap.ts';
 import { mapDump } from '../src/dump.ts';
 import {
   auditAmapRefs,
@@ -298,8 +298,8 @@ describe('merging (vm_map_simplify_entry, uvm_mapent_trymerge)', () => {
   it('amap_copy chunking: a write fault in a large amap-less entry clips it to the 16-page chunk', () => {
     const map = newMap();
     vmMapInsert(map, null, 0, at(0), at(4), PROT_READ, PROT_ALL, 0);
-    vmMapInsert(map, null, 0, at(4), at(100), RW, PROT_ALL, MAP_COPY_ON_WRITE);
-    vmMapInsert(map, null, 0, at(100), at(104), PROT_READ, PROT_ALL, 0);
+    vmMapInsert(map, null, 0, at(4), at(4 + UVM_AMAP_LARGE), RW, PROT_ALL, MAP_COPY_ON_WRITE);
+    vmMapInsert(map, null, 0, at(260), at(264), PROT_READ, PROT_ALL, 0);
     const va = at(37);
     const out = lookupOut();
     assert.equal(vmMapLookup(map, va, PROT_WRITE, out), 0);
@@ -315,17 +315,28 @@ describe('merging (vm_map_simplify_entry, uvm_mapent_trymerge)', () => {
         '0x100000-0x104000 r--/rwx',
         '0x104000-0x120000 rw-/rwx',
         `0x120000-0x130000 rw-/rwx`,
-        '0x130000-0x164000 rw-/rwx',
-        '0x164000-0x168000 r--/rwx',
+        '0x130000-0x204000 rw-/rwx',
+        '0x204000-0x208000 r--/rwx',
       ],
       'the neighbours are intact',
     );
     check(map);
   });
 
+  it('amap_copy does not chunk an entry smaller than UVM_AMAP_LARGE pages', () => {
+    const map = newMap();
+    vmMapInsert(map, null, 0, at(0), at(UVM_AMAP_LARGE - 1), RW, PROT_ALL, MAP_COPY_ON_WRITE);
+    const out = lookupOut();
+    assert.equal(vmMapLookup(map, at(100), PROT_WRITE, out), 0);
+    vmMapLookupDone(map);
+    assert.equal(map.nentries, 1);
+    assert.equal(out.entry.aref.amap?.nslot, UVM_AMAP_LARGE - 1);
+    check(map);
+  });
+
   it('amap_copy merges a faulting chunk into the neighbour that owns its amap', () => {
     const map = newMap();
-    vmMapInsert(map, null, 0, at(0), at(64), RW, PROT_ALL, MAP_COPY_ON_WRITE);
+    vmMapInsert(map, null, 0, at(0), at(4 * UVM_AMAP_LARGE), RW, PROT_ALL, MAP_COPY_ON_WRITE);
     const out = lookupOut();
     vmMapLookup(map, at(1), PROT_WRITE, out);
     vmMapLookupDone(map);

@@ -189,7 +189,7 @@ function snapshotReader(trace: string): (pid: number, exec: number) => string[] 
 
 function progressBar(): SingleBar {
   return new SingleBar({
-    format: 'replay [{bar}] {percentage}% {value}/{total} lines',
+    format: 'replay [{bar}] {percentage}% {value}/{total} events',
     stream: process.stderr,
     noTTYOutput: false,
     clearOnComplete: true,
