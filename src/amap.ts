@@ -60,7 +60,7 @@ import {
   pageUnwire,
   pageWire,
 } from './page.ts';
-import { KernelPanic, kassert, MAP_ENTRY_NEEDS_COPY, PROT_NONE, vmerr } from './param.ts';
+import { KernelPanic, kassert, kpanic, MAP_ENTRY_NEEDS_COPY, PROT_NONE, vmerr } from './param.ts';
 import type { Uvm } from './uvm.ts';
 
 /* amap flags (am_flags), amap_ref flags */
@@ -400,7 +400,7 @@ function extendCase3(
   forwards: boolean,
 ): void {
   const slotoff = entry.aref.pageoff;
-  const slotalloc = roundupSlots(slotneed);
+  const slotalloc = Math.max(roundupSlots(slotneed), Math.min(UVM_AMAP_LARGE, 2 * amap.maxslot));
   const slotspace = forwards ? 0 : slotalloc - slotmapped;
   const newsl = new Int32Array(slotalloc);
   const newbck = new Int32Array(slotalloc);
@@ -771,7 +771,8 @@ export function ppAdjref(
       len = stopslot - lcv;
     }
     ref += adjval;
-    kassert(ref >= 0 && ref <= amap.ref, `amap_pp_adjref: count ${ref} out of [0, ${amap.ref}]`);
+    if (ref < 0 || ref > amap.ref)
+      kpanic(`amap_pp_adjref: count ${ref} out of [0, ${amap.ref}]`);
     /* as in UVM, only the first changed run can merge with the one before */
     if (lcv === prevlcv + prevlen && ref === prevref)
       ppSetreflen(ppref, prevlcv, ref, prevlen + len);

@@ -48,7 +48,7 @@ import {
   pageFree,
   UVM_PGA_ZERO,
 } from './page.ts';
-import { kassert, PROT_NONE } from './param.ts';
+import { kassert, kpanic, PROT_NONE } from './param.ts';
 import { swapFree, swapGet } from './swap.ts';
 import type { Uvm } from './uvm.ts';
 
@@ -113,8 +113,9 @@ export class AnonPool {
     return mask;
   }
 
+  /** grow: by half again (anons beyond the frames are the swapped-out ones) */
   private grow(): void {
-    const cap = this.capacity * 2;
+    const cap = Math.ceil(this.capacity * 1.5);
     const ref = new Int32Array(cap);
     ref.set(this.ref);
     const page = new Int32Array(cap).fill(NOPAGE);
@@ -154,10 +155,10 @@ export function anonAlloc(uvm: Uvm): number {
  */
 export function anonFree(uvm: Uvm, an: number): void {
   const pool = uvm.anons;
-  kassert(pool.ref[an] === 0, `uvm_anon_free: anon ${an} still referenced`);
-  kassert(pool.lock[an] === null, `uvm_anon_free: anon ${an} still has a lock`);
-  kassert(pool.page[an] === NOPAGE, `uvm_anon_free: anon ${an} still has a page`);
-  kassert(pool.swslot[an] === 0, `uvm_anon_free: anon ${an} still has a swap slot`);
+  if (pool.ref[an] !== 0) kpanic(`uvm_anon_free: anon ${an} still referenced`);
+  if (pool.lock[an] !== null) kpanic(`uvm_anon_free: anon ${an} still has a lock`);
+  if (pool.page[an] !== NOPAGE) kpanic(`uvm_anon_free: anon ${an} still has a page`);
+  if (pool.swslot[an] !== 0) kpanic(`uvm_anon_free: anon ${an} still has a swap slot`);
   pool.flags[an] = 0;
   pool.give(an);
   pool.nlive--;
@@ -174,7 +175,7 @@ export function anonFree(uvm: Uvm, an: number): void {
 function anonDispose(uvm: Uvm, an: number): boolean {
   const pool = uvm.anons;
   const pm = uvm.pages;
-  kassert(pool.lock[an]?.owned === true, `uvm_anon_dispose: anon ${an} not locked`);
+  if (pool.lock[an]?.owned !== true) kpanic(`uvm_anon_dispose: anon ${an} not locked`);
   let pg = pool.page[an];
   if (pg !== NOPAGE && pm.loanCount[pg] > 0) pg = anonLockLoanPage(uvm, an);
   if (pg !== NOPAGE) {
@@ -235,7 +236,7 @@ export function anonFreelst(uvm: Uvm, amap: AnonOwner, head: number): void {
 export function anonLockLoanPage(uvm: Uvm, an: number): number {
   const pool = uvm.anons;
   const pm = uvm.pages;
-  kassert(pool.lock[an]?.owned === true, `uvm_anon_lockloanpg: anon ${an} not locked`);
+  if (pool.lock[an]?.owned !== true) kpanic(`uvm_anon_lockloanpg: anon ${an} not locked`);
   const pg = pool.page[an];
   if (pg === NOPAGE || pm.loanCount[pg] === 0) return pg;
   if (pm.uobject[pg] !== 0) {

@@ -12,7 +12,7 @@
  * is allowed to fail (try, timed, upgrade), which then reports failure.
  * The audit checks that no lock is left held between operations.
  */
-import { kassert } from './param.ts';
+import { kassert, kpanic } from './param.ts';
 
 let nextMutexId = 1;
 
@@ -53,7 +53,7 @@ export function mutexObjFree(m: VmMutex): void {
  * => panics if it is already held (mutexes do not recurse).
  */
 export function mutexEnter(m: VmMutex): void {
-  kassert(!m.owned, `mutex_enter: mutex ${m.id} already held`);
+  if (m.owned) kpanic(`mutex_enter: mutex ${m.id} already held`);
   m.owned = true;
 }
 
@@ -61,7 +61,7 @@ export function mutexEnter(m: VmMutex): void {
  * mutexExit: release the mutex.
  */
 export function mutexExit(m: VmMutex): void {
-  kassert(m.owned, `mutex_exit: mutex ${m.id} not held`);
+  if (!m.owned) kpanic(`mutex_exit: mutex ${m.id} not held`);
   m.owned = false;
 }
 

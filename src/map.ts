@@ -120,18 +120,25 @@ export const MAP_CLIP_NO_HOLES = 0x0001;
 export const SGROWSIZ = 128 * 1024;
 
 /** A map entry (struct vm_map_entry). */
+/** What few entries need: a stack's room to grow, a special mapping's name. */
+interface EntryAux {
+  availSsize: number;
+  name: string | null;
+}
+
 export class VmMapEntry implements TreeEntry, AmapEntry {
   prev: VmMapEntry = this;
   next: VmMapEntry = this;
   /** the tree leaf holding this entry (-1: not in a tree) */
   leaf = -1;
-  /** aux.avail_ssize: how much further a stack entry may grow down */
-  availSsize = 0;
-  aref: VmAref = { amap: null, pageoff: 0 };
-  /** object.vm_object: the object layer (null: zero-fill) */
-  object: UvmObject | null = null;
-  /** object.sub_map: set when maptype is VM_MAPTYPE_SUBMAP */
-  submap: VmMap | null = null;
+  /** aref.ar_amap: the anon layer, or null while the entry has none */
+  amap: Amap | null = null;
+  /** aref.ar_pageoff: the amap slot of the entry's first page */
+  pageoff = 0;
+  /** the union `object`: a vm_object, or the sub_map of a submap entry */
+  private backing: UvmObject | VmMap | null = null;
+  /** the union `aux` and the name: fields few entries use, kept apart */
+  private rare: EntryAux | null = null;
   /** offset into the object, bytes */
   offset = 0;
   eflags = 0;
@@ -140,8 +147,6 @@ export class VmMapEntry implements TreeEntry, AmapEntry {
   maxProtection: number;
   inheritance = MAP_INHERIT_COPY;
   wiredCount = 0;
-  /** a special mapping's name ([vdso], [vvar], ...): shown in maps, never merged away */
-  name: string | null = null;
 
   constructor(
     public start: number,
@@ -151,6 +156,52 @@ export class VmMapEntry implements TreeEntry, AmapEntry {
   ) {
     this.protection = prot;
     this.maxProtection = maxprot;
+  }
+
+  /** object.vm_object: the object layer (null: zero-fill) */
+  get object(): UvmObject | null {
+    return this.maptype === VM_MAPTYPE_SUBMAP ? null : (this.backing as UvmObject | null);
+  }
+  set object(o: UvmObject | null) {
+    this.backing = o;
+  }
+
+  /** object.sub_map: set when maptype is VM_MAPTYPE_SUBMAP */
+  get submap(): VmMap | null {
+    return this.maptype === VM_MAPTYPE_SUBMAP ? (this.backing as VmMap | null) : null;
+  }
+  set submap(m: VmMap | null) {
+    this.backing = m;
+  }
+
+  /** aux.avail_ssize: how much further a stack entry may grow down */
+  get availSsize(): number {
+    return this.rare?.availSsize ?? 0;
+  }
+  set availSsize(n: number) {
+    if (this.rare !== null) this.rare.availSsize = n;
+    else if (n !== 0) this.rare = { availSsize: n, name: null };
+  }
+
+  /** a special mapping's name ([vdso], [vvar], ...): shown in maps, never merged away */
+  get name(): string | null {
+    return this.rare?.name ?? null;
+  }
+  set name(s: string | null) {
+    if (this.rare !== null) this.rare.name = s;
+    else if (s !== null) this.rare = { availSsize: 0, name: s };
+  }
+
+  /**
+   * aref: the entry's vm_aref. It is embedded, as in the C struct: the
+   * entry is its own aref (no object of its own), and setting it copies.
+   */
+  get aref(): VmAref {
+    return this;
+  }
+  set aref(a: VmAref) {
+    this.amap = a.amap;
+    this.pageoff = a.pageoff;
   }
 
   /** behavior: the advice bits (vm_map_entry_behavior). */
@@ -540,12 +591,12 @@ function rekey(map: VmMap, e: VmMapEntry): void {
 function cloneEntry(e: VmMapEntry): VmMapEntry {
   const n = new VmMapEntry(e.start, e.end, e.protection, e.maxProtection);
   n.availSsize = e.availSsize;
-  n.aref = { amap: e.aref.amap, pageoff: e.aref.pageoff };
-  n.object = e.object;
-  n.submap = e.submap;
+  n.aref = e;
+  n.maptype = e.maptype;
+  if (e.submap !== null) n.submap = e.submap;
+  else n.object = e.object;
   n.offset = e.offset;
   n.eflags = e.eflags;
-  n.maptype = e.maptype;
   n.inheritance = e.inheritance;
   n.wiredCount = e.wiredCount;
   n.name = e.name;
@@ -628,7 +679,7 @@ export function vmMapInsert(
   e.offset = offset;
   e.name = name;
   if (object !== null) objectReference(object);
-  if (cow & MAP_OVERLAY) e.aref = { amap: amapAlloc(map.uvm, end - start), pageoff: 0 };
+  if (cow & MAP_OVERLAY) e.amap = amapAlloc(map.uvm, end - start);
   link(map, prev, e);
   setHint(map, e);
   if (cow & (MAP_PREFAULT | MAP_PREFAULT_PARTIAL | MAP_PREFAULT_MADVISE))
@@ -654,7 +705,8 @@ function insertFlags(cow: number): number {
  */
 export function vmMapEntryAllocateObject(map: VmMap, entry: VmMapEntry): void {
   if (entry.aref.amap !== null) return;
-  entry.aref = { amap: amapAlloc(map.uvm, entry.end - entry.start), pageoff: 0 };
+  entry.amap = amapAlloc(map.uvm, entry.end - entry.start);
+  entry.pageoff = 0;
 }
 
 /**
@@ -971,19 +1023,44 @@ function mergeInto(map: VmMap, entry: VmMapEntry, n: VmMapEntry, nIsBefore: bool
  * => unmapping a hole is not an error.
  */
 export function vmMapDelete(map: VmMap, start: number, end: number): void {
+  const first = map.header.next;
+  if (first !== map.header && start <= first.start && end >= map.header.prev.end)
+    return deleteAll(map);
   let e = clipRange(map, start, end);
   while (e !== map.header && e.start < end) {
     const next = e.next;
-    kassert((e.eflags & MAP_ENTRY_IN_TRANSITION) === 0, 'vm_map_delete: entry in transition');
-    if (e.wiredCount > 0) {
-      map.hooks.unwire(map, e.start, e.end);
-      e.wiredCount = 0;
-    }
-    map.pmap.remove(e.start, e.end);
     unlink(map, e);
-    releaseEntry(map, e);
+    dropEntry(map, e);
     e = next;
   }
+}
+
+/** deleteAll: vm_map_delete of every entry: the tree is emptied at once. */
+function deleteAll(map: VmMap): void {
+  const h = map.header;
+  map.tree.clear();
+  for (let e = h.next; e !== h; ) {
+    const next = e.next;
+    e.prev = e.next = e;
+    dropEntry(map, e);
+    e = next;
+  }
+  h.next = h.prev = h;
+  map.nentries = 0;
+  map.size = 0;
+  map.hint = h;
+  map.changed();
+}
+
+/** dropEntry: unwire, unmap and release an entry already out of the map. */
+function dropEntry(map: VmMap, e: VmMapEntry): void {
+  kassert((e.eflags & MAP_ENTRY_IN_TRANSITION) === 0, 'vm_map_delete: entry in transition');
+  if (e.wiredCount > 0) {
+    map.hooks.unwire(map, e.start, e.end);
+    e.wiredCount = 0;
+  }
+  map.pmap.remove(e.start, e.end);
+  releaseEntry(map, e);
 }
 
 /** releaseEntry: drop what a removed entry referenced. */
@@ -993,7 +1070,8 @@ function releaseEntry(map: VmMap, e: VmMapEntry): void {
     amapUnref(map.uvm, amap, e.aref.pageoff, (e.end - e.start) / map.uvm.pageSize, false);
   if (e.object !== null) objectDetach(map.uvm, e.object);
   if (e.submap !== null) vmMapDeallocate(e.submap);
-  e.aref = { amap: null, pageoff: 0 };
+  e.amap = null;
+  e.pageoff = 0;
   e.object = null;
   e.submap = null;
 }

@@ -25,7 +25,8 @@
  * descending only into subtrees with a big enough gap: O(log n).
  *
  * Invariants (audit): keys sorted; an inner key equals its child's lo;
- * parent links; leaves at one depth; non-root nodes at least half full;
+ * parent links; leaves at one depth; non-root nodes at least half full
+ * (but the rightmost of each level, which an in-order build leaves short);
  * lo/hi/maxGap and leaf ends recomputed from scratch agree; entry.leaf is
  * the leaf holding the entry.
  */
@@ -103,6 +104,7 @@ export class MapTree {
    * insert: add an entry (its range must not overlap any other).
    */
   insert(e: TreeEntry): void {
+    const lastEnd = this.size > 0 ? this.hi[this.root] : Number.NaN;
     let n = this.root;
     while (this.isLeaf[n] === 0) {
       const i = upper(this.keys, n * B, this.count[n], e.start);
@@ -120,8 +122,21 @@ export class MapTree {
     this.count[n] = cnt + 1;
     e.leaf = n;
     this.size++;
-    if (cnt + 1 === B) this.split(n);
+    if (cnt + 1 === B) this.split(n, e.start >= lastEnd);
+    else if (e.start >= lastEnd) this.fixUpAppended(n, e.end, e.start - lastEnd);
     else this.fixUp(n);
+  }
+
+  /**
+   * fixUpAppended: an entry went in after every other (as fork builds a
+   * map): on the rightmost path hi becomes its end and the one new gap can
+   * only raise maxGap; nothing else changes.
+   */
+  private fixUpAppended(n: number, end: number, gap: number): void {
+    for (; n !== NONE; n = this.parent[n]) {
+      this.hi[n] = end;
+      if (gap > this.maxGap[n]) this.maxGap[n] = gap;
+    }
   }
 
   /**
@@ -141,6 +156,23 @@ export class MapTree {
     e.leaf = NONE;
     this.size--;
     this.rebalance(n);
+  }
+
+  /**
+   * clear: empty the tree; every entry in it leaves at once (a map torn
+   * down whole: exit, exec).
+   */
+  clear(): void {
+    for (let k = 0; k < this.nextNode * B; k++) {
+      const e = this.items[k];
+      if (e === undefined) continue;
+      e.leaf = NONE;
+      this.items[k] = undefined;
+    }
+    this.freeNode = NONE;
+    this.nextNode = 0;
+    this.size = 0;
+    this.root = this.newNode(true);
   }
 
   /**
@@ -250,14 +282,21 @@ export class MapTree {
     }
   }
 
-  private split(n: number): void {
+  /**
+   * split: a full node gives its upper part to a new right sibling: half,
+   * or, when entries arrive in order (`appending`, as fork builds a map),
+   * only its last one, so sequential building fills nodes instead of
+   * leaving them half empty.
+   */
+  private split(n: number, appending: boolean): void {
+    const keep = appending ? B - 1 : HALF;
     const m = this.newNode(this.isLeaf[n] === 1);
-    const from = n * B + HALF;
+    const from = n * B + keep;
     const to = m * B;
     this.keys.copyWithin(to, from, n * B + B);
     if (this.isLeaf[n]) {
       this.ends.copyWithin(to, from, n * B + B);
-      for (let k = 0; k < B - HALF; k++) {
+      for (let k = 0; k < B - keep; k++) {
         const e = this.items[from + k]!;
         this.items[to + k] = e;
         this.items[from + k] = undefined;
@@ -265,10 +304,10 @@ export class MapTree {
       }
     } else {
       this.kids.copyWithin(to, from, n * B + B);
-      for (let k = 0; k < B - HALF; k++) this.parent[this.kids[to + k]] = m;
+      for (let k = 0; k < B - keep; k++) this.parent[this.kids[to + k]] = m;
     }
-    this.count[m] = B - HALF;
-    this.count[n] = HALF;
+    this.count[m] = B - keep;
+    this.count[n] = keep;
     this.recompute(n);
     this.recompute(m);
     let p = this.parent[n];
@@ -289,7 +328,7 @@ export class MapTree {
     this.kids[base + i + 1] = m;
     this.count[p] = cnt + 1;
     this.parent[m] = p;
-    if (cnt + 1 === B) this.split(p);
+    if (cnt + 1 === B) this.split(p, appending && i + 1 === cnt);
     else this.fixUp(p);
   }
 
@@ -467,14 +506,20 @@ export class MapTree {
   audit(): void {
     if (this.parent[this.root] !== NONE) fail('root has a parent');
     const depth = { leaves: -1 };
-    const count = this.auditNode(this.root, NONE, 0, depth);
+    const count = this.auditNode(this.root, NONE, 0, depth, true);
     if (count !== this.size) fail(`size ${this.size} but ${count} entries`);
   }
 
-  private auditNode(n: number, parent: number, level: number, depth: { leaves: number }): number {
+  private auditNode(
+    n: number,
+    parent: number,
+    level: number,
+    depth: { leaves: number },
+    rightmost: boolean,
+  ): number {
     if (this.parent[n] !== parent) fail('bad parent link');
     const cnt = this.count[n];
-    if (parent !== NONE && cnt < HALF) fail(`underfull node (${cnt})`);
+    if (parent !== NONE && cnt < (rightmost ? 1 : HALF)) fail(`underfull node (${cnt})`);
     if (cnt >= B) fail('overfull node');
     const base = n * B;
     if (cnt > 0) {
@@ -501,7 +546,7 @@ export class MapTree {
       const c = this.kids[k];
       if (this.keys[k] !== this.lo[c]) fail('stale inner key');
       if (k > base && this.lo[c] < this.hi[this.kids[k - 1]]) fail('children overlap');
-      total += this.auditNode(c, n, level + 1, depth);
+      total += this.auditNode(c, n, level + 1, depth, rightmost && k === base + cnt - 1);
     }
     return total;
   }

@@ -27,7 +27,7 @@ import {
   pageFree,
   UVM_PGA_ZERO,
 } from './page.ts';
-import { KernelPanic, kassert, PROT_NONE } from './param.ts';
+import { KernelPanic, kpanic, PROT_NONE } from './param.ts';
 import type { ObjectRef, Uvm } from './uvm.ts';
 
 /** What getting an object's page can report instead of a frame. */
@@ -140,7 +140,7 @@ export class UvmObject implements ObjectRef {
    */
   releasePage(idx: number): void {
     const pg = this.pages.get(idx);
-    kassert(pg !== undefined, `object ${this.id}: no page ${idx} to release`);
+    if (pg === undefined) kpanic(`object ${this.id}: no page ${idx} to release`);
     this.uvm.pmap.pageProtect(pg, PROT_NONE);
     this.pages.delete(idx);
     pageFree(this.uvm, pg);
@@ -158,7 +158,7 @@ export class UvmObject implements ObjectRef {
  * objectReference: add a reference (pgo_reference).
  */
 export function objectReference(obj: UvmObject): void {
-  kassert(obj.refs > 0, `pgo_reference: object ${obj.id} is dead`);
+  if (obj.refs <= 0) kpanic(`pgo_reference: object ${obj.id} is dead`);
   obj.refs++;
 }
 
@@ -167,7 +167,7 @@ export function objectReference(obj: UvmObject): void {
  * object's pages and takes it off the kernel's list.
  */
 export function objectDetach(uvm: Uvm, obj: UvmObject): void {
-  kassert(obj.refs > 0, `pgo_detach: object ${obj.id} is dead`);
+  if (obj.refs <= 0) kpanic(`pgo_detach: object ${obj.id} is dead`);
   if (--obj.refs > 0) return;
   obj.terminate();
   uvm.objectTerminate(obj);

@@ -26,7 +26,7 @@
  *
  * Running out of frames is not an error: pageAlloc returns NOPAGE.
  */
-import { KernelPanic, kassert } from './param.ts';
+import { KernelPanic, kassert, kpanic } from './param.ts';
 import type { Uvm } from './uvm.ts';
 
 export const NOPAGE = -1;
@@ -201,8 +201,8 @@ export function pageAlloc(
  */
 export function pageFree(uvm: Uvm, pg: number): void {
   const pm = uvm.pages;
-  kassert((pm.pqflags[pg] & PQ_FREE) === 0, `uvm_pagefree: page ${pg} already free`);
-  kassert(uvm.pmap.pageMappings(pg) === 0, `uvm_pagefree: page ${pg} still mapped`);
+  if ((pm.pqflags[pg] & PQ_FREE) !== 0) kpanic(`uvm_pagefree: page ${pg} already free`);
+  if (uvm.pmap.pageMappings(pg) !== 0) kpanic(`uvm_pagefree: page ${pg} still mapped`);
   if (pm.wireCount[pg] > 0) {
     pm.wireCount[pg] = 0;
     uvm.exp.wired--;
@@ -295,7 +295,7 @@ export function pageWire(uvm: Uvm, pg: number): void {
  */
 export function pageUnwire(uvm: Uvm, pg: number): void {
   const pm = uvm.pages;
-  kassert(pm.wireCount[pg] > 0, `uvm_pageunwire: page ${pg} not wired`);
+  if (pm.wireCount[pg] <= 0) kpanic(`uvm_pageunwire: page ${pg} not wired`);
   pm.wireCount[pg]--;
   if (pm.wireCount[pg] === 0) {
     uvm.exp.wired--;

@@ -112,7 +112,15 @@ export class KernelPanic extends Error {
  * => throws KernelPanic with `what` when `cond` is false.
  */
 export function kassert(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new KernelPanic(`KASSERT failed: ${what}`);
+  if (!cond) kpanic(what);
+}
+
+/**
+ * kpanic: a broken invariant. Hot paths test their condition first and
+ * build the message only here: `if (!ok) kpanic(\`...${detail}\`)`.
+ */
+export function kpanic(what: string): never {
+  throw new KernelPanic(`KASSERT failed: ${what}`);
 }
 
 /**

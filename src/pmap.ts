@@ -7,8 +7,9 @@
  *     Ptp.pte[vpn % 512]               0: no translation, else
  *                                      (frame + 1) * 16 | R | W | X | WIRED
  *   PvTable (one per kernel): for each frame, the (pmap, va) pairs that map
- *   it (a pv list), in struct-of-arrays pools; this is how
- *   pmap_page_protect(pg) reaches every mapping of a page.
+ *   it: the first embedded per frame, further ones in a list (a pv list)
+ *   in struct-of-arrays pools; this is how pmap_page_protect(pg) reaches
+ *   every mapping of a page.
  *
  *   referenced/modified bits are per frame (PhysMem.attrs), set by accesses
  *   through read/write as an MMU sets them, and cleared by the pagedaemon.
@@ -23,7 +24,7 @@
  *   - a table's live count equals its valid PTEs; empty tables are freed
  */
 import { type PhysMem, PMAP_MODIFIED, PMAP_REFERENCED } from './page.ts';
-import { hex, KernelPanic, kassert, PROT_ALL, PROT_NONE } from './param.ts';
+import { hex, KernelPanic, kpanic, PROT_ALL, PROT_NONE } from './param.ts';
 import type { PmapPageOps } from './uvm.ts';
 
 export const PTE_R = 1;
@@ -43,47 +44,76 @@ export class Ptp {
   live = 0;
 }
 
-/** The reverse map: for each frame, who maps it. */
+/**
+ * A pv key: one (pmap, virtual page) pair in one double, pmap id times
+ * 2^36 plus the page number (page numbers stay below 2^36; keys below
+ * 2^53, so exact). 0 is no mapping (pmap ids start at 1).
+ */
+const PV_SPAN = 2 ** 36;
+const pvKey = (pmapId: number, vpn: number) => pmapId * PV_SPAN + vpn;
+const keyPmap = (key: number) => Math.floor(key / PV_SPAN);
+const keyVpn = (key: number) => key % PV_SPAN;
+
+/**
+ * The reverse map: for each frame, who maps it. As the x86 pmap embeds a
+ * page's first pv entry in its vm_page, the first mapping of a frame sits
+ * in `first`; only further ones (shared pages) take list entries.
+ */
 export class PvTable implements PmapPageOps {
+  /** the frame's first mapping (a pv key), or 0 */
+  readonly first: Float64Array;
+  /** the frame's further mappings: a list through keyOf/nextOf, or -1 */
   readonly head: Int32Array;
-  pmapOf: Int32Array;
-  vpnOf: Float64Array;
+  keyOf: Float64Array;
   nextOf: Int32Array;
   private free = -1;
   private used = 0;
   readonly pmaps: (Pmap | null)[] = [null];
 
   constructor(private readonly pages: PhysMem) {
+    this.first = new Float64Array(pages.npages);
     this.head = new Int32Array(pages.npages).fill(-1);
-    const cap = Math.max(1024, pages.npages);
-    this.pmapOf = new Int32Array(cap);
-    this.vpnOf = new Float64Array(cap);
-    this.nextOf = new Int32Array(cap);
+    this.keyOf = new Float64Array(1024);
+    this.nextOf = new Int32Array(1024);
   }
 
   /** add: record that pmap maps pg at virtual page vpn. */
   add(pg: number, pmapId: number, vpn: number): void {
+    const key = pvKey(pmapId, vpn);
+    if (this.first[pg] === 0) {
+      this.first[pg] = key;
+      return;
+    }
     let pv = this.free;
     if (pv >= 0) this.free = this.nextOf[pv];
     else {
-      if (this.used === this.pmapOf.length) this.grow();
+      if (this.used === this.keyOf.length) this.grow();
       pv = this.used++;
     }
-    this.pmapOf[pv] = pmapId;
-    this.vpnOf[pv] = vpn;
+    this.keyOf[pv] = key;
     this.nextOf[pv] = this.head[pg];
     this.head[pg] = pv;
   }
 
   /** remove: forget that pmap maps pg at vpn. */
   remove(pg: number, pmapId: number, vpn: number): void {
+    const key = pvKey(pmapId, vpn);
+    if (this.first[pg] === key) {
+      const pv = this.head[pg];
+      if (pv < 0) this.first[pg] = 0;
+      else {
+        this.first[pg] = this.keyOf[pv];
+        this.head[pg] = this.nextOf[pv];
+        this.release(pv);
+      }
+      return;
+    }
     let prev = -1;
     for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) {
-      if (this.pmapOf[pv] === pmapId && this.vpnOf[pv] === vpn) {
+      if (this.keyOf[pv] === key) {
         if (prev < 0) this.head[pg] = this.nextOf[pv];
         else this.nextOf[prev] = this.nextOf[pv];
-        this.nextOf[pv] = this.free;
-        this.free = pv;
+        this.release(pv);
         return;
       }
       prev = pv;
@@ -91,52 +121,76 @@ export class PvTable implements PmapPageOps {
     throw new KernelPanic(`pmap: no pv entry for page ${pg} at vpn ${vpn}`);
   }
 
+  /** keys: every mapping of pg, as pv keys (for the audit and reports). */
+  keys(pg: number): number[] {
+    if (this.first[pg] === 0) return [];
+    const out = [this.first[pg]];
+    for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) out.push(this.keyOf[pv]);
+    return out;
+  }
+
+  /** next: the first mapping of pg once `done` has left it (a loop that empties pg). */
+  private next(pg: number, done: number): number {
+    const key = this.first[pg];
+    if (key === done) kpanic(`pmap: the mapping of page ${pg} at vpn ${keyVpn(key)} stayed`);
+    return key;
+  }
+
+  private release(pv: number): void {
+    this.nextOf[pv] = this.free;
+    this.free = pv;
+  }
+
   private grow(): void {
-    const cap = this.pmapOf.length * 2;
-    const p = new Int32Array(cap);
-    p.set(this.pmapOf);
-    const v = new Float64Array(cap);
-    v.set(this.vpnOf);
+    const cap = this.keyOf.length * 2;
+    const k = new Float64Array(cap);
+    k.set(this.keyOf);
     const n = new Int32Array(cap);
     n.set(this.nextOf);
-    this.pmapOf = p;
-    this.vpnOf = v;
+    this.keyOf = k;
     this.nextOf = n;
+  }
+
+  /** pmapOfKey: the pmap of a pv key. */
+  private pmapOfKey(key: number): Pmap {
+    return this.pmaps[keyPmap(key)]!;
   }
 
   /* PmapPageOps */
 
   pageProtect(pg: number, prot: number): void {
-    let pv = this.head[pg];
-    while (pv >= 0) {
-      const next = this.nextOf[pv];
-      const pmap = this.pmaps[this.pmapOf[pv]]!;
-      const va = this.vpnOf[pv] * pmap.pageSize;
-      if (prot === PROT_NONE) pmap.removeOne(va);
-      else pmap.lowerOne(va, prot);
-      pv = next;
+    if (prot === PROT_NONE) {
+      /* each removal takes the frame's first mapping away */
+      for (let key = this.first[pg]; key !== 0; key = this.next(pg, key)) {
+        const pmap = this.pmapOfKey(key);
+        pmap.removeOne(keyVpn(key) * pmap.pageSize);
+      }
+      return;
+    }
+    for (const key of this.keys(pg)) {
+      const pmap = this.pmapOfKey(key);
+      pmap.lowerOne(keyVpn(key) * pmap.pageSize, prot);
     }
   }
 
   pageReplace(oldpg: number, newpg: number): number {
     let moved = 0;
-    let pv = this.head[oldpg];
-    while (pv >= 0) {
-      const next = this.nextOf[pv];
-      const pmap = this.pmaps[this.pmapOf[pv]]!;
-      const va = this.vpnOf[pv] * pmap.pageSize;
+    /* every mapping leaves oldpg: re-entered at newpg when wired, else removed */
+    for (let key = this.first[oldpg]; key !== 0; key = this.next(oldpg, key)) {
+      const pmap = this.pmapOfKey(key);
+      const va = keyVpn(key) * pmap.pageSize;
       const pte = pmap.lookup(va);
       if (pte & PTE_WIRED) {
         pmap.enter(va, newpg, pte & PTE_PROT, PMAP_WIRED);
         moved++;
       } else pmap.removeOne(va);
-      pv = next;
     }
     return moved;
   }
 
   pageMappings(pg: number): number {
-    let n = 0;
+    if (this.first[pg] === 0) return 0;
+    let n = 1;
     for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) n++;
     return n;
   }
@@ -163,12 +217,9 @@ export class PvTable implements PmapPageOps {
 
   /** spacesMapping: the number of distinct pmaps mapping pg. */
   spacesMapping(pg: number): number {
-    const seen: number[] = [];
-    for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) {
-      if (!seen.includes(this.pmapOf[pv])) seen.push(this.pmapOf[pv]);
-    }
-    return seen.length;
+    return new Set(this.keys(pg).map(keyPmap)).size;
   }
+
 }
 
 /** A physical map: the translations of one address space. */
@@ -375,13 +426,13 @@ export function pteProt(pte: number): number {
 export function auditPmaps(pv: PvTable, npages: number): void {
   let pvCount = 0;
   for (let pg = 0; pg < npages; pg++) {
-    for (let e = pv.head[pg]; e >= 0; e = pv.nextOf[e]) {
+    for (const key of pv.keys(pg)) {
       pvCount++;
-      const pmap = pv.pmaps[pv.pmapOf[e]];
+      const pmap = pv.pmaps[Math.floor(key / PV_SPAN)];
       if (!pmap) fail(`pv entry of page ${pg} names a destroyed pmap`);
-      const pte = pmap.lookup(pv.vpnOf[e] * pmap.pageSize);
-      if (pte === 0 || pteFrame(pte) !== pg)
-        fail(`pv entry of page ${pg} at ${hex(pv.vpnOf[e] * pmap.pageSize)} has no PTE`);
+      const va = (key % PV_SPAN) * pmap.pageSize;
+      const pte = pmap.lookup(va);
+      if (pte === 0 || pteFrame(pte) !== pg) fail(`pv entry of page ${pg} at ${hex(va)} has no PTE`);
     }
   }
   let pteCount = 0;
@@ -406,7 +457,7 @@ export function auditPmaps(pv: PvTable, npages: number): void {
       fail(`pmap ${pmap.id}: wired ${pmap.wiredCount} but ${wired} wired PTEs`);
     pteCount += resident;
   }
-  kassert(pteCount === pvCount, `audit: pmap: ${pteCount} PTEs but ${pvCount} pv entries`);
+  if (pteCount !== pvCount) kpanic(`audit: pmap: ${pteCount} PTEs but ${pvCount} pv entries`);
 }
 
 function fail(what: string): never {

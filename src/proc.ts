@@ -133,9 +133,12 @@ export class Process {
     const syscall = write ? 'write' : 'read';
     if (va + n <= first + ps) {
       /* one page: a valid translation needs no map lookup (the TLB hit) */
-      const pte = this.vm.pmap.lookup(first);
-      if (pte !== 0 && pte & (write ? PTE_W : PTE_R | PTE_W | PTE_X))
-        return this.copy(pteFrame(pte), first, va, n, write, buf);
+      let pte = this.vm.pmap.lookup(first);
+      if (pte === 0 || !(pte & (write ? PTE_W : PTE_R | PTE_W | PTE_X))) {
+        this.precheck(first, va + n, write, syscall);
+        pte = this.fault(first, write, syscall);
+      }
+      return this.copy(pteFrame(pte), first, va, n, write, buf);
     }
     this.precheck(first, va + n, write, syscall);
     for (let p = first; p < va + n; p += ps) this.present(p, write, syscall);
@@ -158,7 +161,6 @@ export class Process {
     else buf.set(bytes.subarray(at, at + len), off);
     this.sys.uvm.pages.attrs[pg] |= write ? PMAP_REFERENCED | PMAP_MODIFIED : PMAP_REFERENCED;
   }
-
 
   /**
    * precheck: every page of [start, end) is mapped (or is stack that can
@@ -183,15 +185,18 @@ export class Process {
 
   /** present: the PTE for page va with the needed right, faulting if need be. */
   private present(va: number, write: boolean, syscall: string): number {
-    const pmap = this.vm.pmap;
-    const bit = write ? PTE_W : PTE_R | PTE_W | PTE_X;
-    let pte = pmap.lookup(va);
-    if (pte !== 0 && pte & bit) return pte;
+    const pte = this.vm.pmap.lookup(va);
+    if (pte !== 0 && pte & (write ? PTE_W : PTE_R | PTE_W | PTE_X)) return pte;
+    return this.fault(va, write, syscall);
+  }
+
+  /** fault: take the fault an access at va raises; returns the PTE it leaves. */
+  private fault(va: number, write: boolean, syscall: string): number {
     const r = uvmFault(this.sys.uvm, this.vm.map, va, write ? PROT_WRITE : PROT_READ);
     if (r !== 0) throw faultError(r, syscall, va);
-    pte = pmap.lookup(va);
-    return pte;
+    return this.vm.pmap.lookup(va);
   }
+
 
   /* ---- the mmap family -------------------------------------------------- */
 

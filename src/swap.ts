@@ -22,7 +22,7 @@
 import { amapSwapOff } from './amap.ts';
 import type { HostFile } from './host.ts';
 import { PG_CLEAN, PQ_ACTIVE, PQ_INACTIVE } from './page.ts';
-import { KernelPanic, kassert, MAX_MEMORY_BYTES, vmerr } from './param.ts';
+import { KernelPanic, kassert, kpanic, MAX_MEMORY_BYTES, vmerr } from './param.ts';
 import type { Uvm } from './uvm.ts';
 
 /** A page-granular block store: where a swap device keeps its pages. */
@@ -225,8 +225,8 @@ export function swapFree(uvm: Uvm, slot: number, nslots = 1): void {
   for (let i = 0; i < nslots; i++) {
     const s = slot + i;
     const dev = uvm.swap.deviceOf(s);
-    kassert(dev !== undefined, `uvm_swap_free: slot ${s} has no device`);
-    kassert(dev.inuse[s - dev.base] === 1, `uvm_swap_free: slot ${s} is not in use`);
+    if (dev === undefined) kpanic(`uvm_swap_free: slot ${s} has no device`);
+    if (dev.inuse[s - dev.base] !== 1) kpanic(`uvm_swap_free: slot ${s} is not in use`);
     dev.inuse[s - dev.base] = 0;
     dev.nfree++;
     uvm.exp.swpginuse--;

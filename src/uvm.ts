@@ -22,7 +22,7 @@ import { FaultCtx } from './fault.ts';
 import type { VmMutex } from './lock.ts';
 import type { VmMap } from './map.ts';
 import { PhysMem } from './page.ts';
-import { checkPageSize, DEFAULT_PAGE_SIZE, kassert, MAX_MEMORY_BYTES, vmerr } from './param.ts';
+import { checkPageSize, DEFAULT_PAGE_SIZE, kpanic, MAX_MEMORY_BYTES, vmerr } from './param.ts';
 import { PvTable } from './pmap.ts';
 import { MemoryStore, Swap } from './swap.ts';
 import type { Vmspace } from './vmspace.ts';
@@ -142,7 +142,8 @@ export class Uvm {
   readonly pageSize: number;
   readonly pageShift: number;
   readonly pages: PhysMem;
-  readonly anons = new AnonPool();
+  /** the anons: sized for one per frame at first (most anons hold a page) */
+  readonly anons: AnonPool;
   /** amap_list: every live amap (a Set keeps insertion order, like the LIST) */
   readonly amaps = new Set<import('./amap.ts').Amap>();
   readonly swap = new Swap();
@@ -188,6 +189,7 @@ export class Uvm {
     this.poisonFreed = config.poisonFreed ?? false;
     this.pprefEnabled = config.ppref ?? true;
     this.pages = new PhysMem(physPages, this.pageSize);
+    this.anons = new AnonPool(physPages + 1);
     this.freemin = Math.max(4, Math.floor(physPages / 64));
     this.pv = new PvTable(this.pages);
     this.pmap = this.pv;
@@ -214,7 +216,7 @@ export class Uvm {
   /** objectLock: the lock of object `id` (vmobjlock). */
   objectLock(id: number): VmMutex {
     const obj = this.objects.get(id);
-    kassert(obj !== undefined, `no object ${id}`);
+    if (obj === undefined) kpanic(`no object ${id}`);
     return obj.vmobjlock;
   }
 }
