@@ -136,6 +136,8 @@ export interface AmapCopyMap {
   clipEnd(entry: AmapEntry, va: number): void;
   /** uvm_mapent_trymerge(map, entry, UVM_MERGE_COPYING): true if merged */
   tryMergeCopying(entry: AmapEntry): boolean;
+  /** clipEnd(entry, end) then that merge into the previous entry, in one step */
+  absorbChunk(entry: AmapEntry, end: number): boolean;
 }
 
 /*
@@ -561,7 +563,10 @@ function copyBlank(
     const s = Math.floor(startva / chunksize) * chunksize;
     const e = Math.ceil(endva / chunksize) * chunksize;
     if (s > entry.start) map.clipStart(entry, s);
-    if (e >= s && e < entry.end) map.clipEnd(entry, e);
+    if (e >= s && e < entry.end) {
+      if ((flags & AMAP_COPY_NOMERGE) === 0 && map.absorbChunk(entry, e)) return;
+      map.clipEnd(entry, e);
+    }
   }
   if (map !== null && (flags & AMAP_COPY_NOMERGE) === 0 && map.tryMergeCopying(entry)) return;
   entry.aref.pageoff = 0;

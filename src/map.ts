@@ -298,6 +298,9 @@ export class VmMap implements AmapCopyMap {
   tryMergeCopying(entry: AmapEntry): boolean {
     return tryMergeCopying(this, entry as VmMapEntry);
   }
+  absorbChunk(entry: AmapEntry, end: number): boolean {
+    return absorbChunk(this, entry as VmMapEntry, end);
+  }
 }
 
 /*
@@ -953,15 +956,8 @@ export function vmMapSimplifyEntry(map: VmMap, entry: VmMapEntry): VmMapEntry {
  */
 function tryMergeCopying(map: VmMap, entry: VmMapEntry): boolean {
   if (entry.aref.amap !== null) return false;
-  const want = entry.eflags & ~MAP_ENTRY_NEEDS_COPY;
-  const fits = (n: VmMapEntry) =>
-    n !== map.header &&
-    n.aref.amap !== null &&
-    amapRefs(n.aref.amap) === 1 &&
-    n.eflags === want &&
-    sameAttrs(n, entry);
   const next = entry.next;
-  if (fits(next) && next.start === entry.end && objectsMeet(entry, next)) {
+  if (copyingMergeFits(map, next, entry) && next.start === entry.end && objectsMeet(entry, next)) {
     const size = entry.end - entry.start;
     if (amapExtend(map.uvm, next, size, AMAP_EXTEND_BACKWARDS | AMAP_EXTEND_NOWAIT) === 0) {
       mergeInto(map, entry, next, false);
@@ -969,7 +965,7 @@ function tryMergeCopying(map: VmMap, entry: VmMapEntry): boolean {
     }
   }
   const prev = entry.prev;
-  if (fits(prev) && prev.end === entry.start && objectsMeet(prev, entry)) {
+  if (copyingMergeFits(map, prev, entry) && prev.end === entry.start && objectsMeet(prev, entry)) {
     const size = entry.end - entry.start;
     if (amapExtend(map.uvm, prev, size, AMAP_EXTEND_FORWARDS | AMAP_EXTEND_NOWAIT) === 0) {
       mergeInto(map, entry, prev, true);
@@ -977,6 +973,40 @@ function tryMergeCopying(map: VmMap, entry: VmMapEntry): boolean {
     }
   }
   return false;
+}
+
+/** copyingMergeFits: can neighbour n take in (amap-less, needs-copy) entry's pages? */
+function copyingMergeFits(map: VmMap, n: VmMapEntry, entry: VmMapEntry): boolean {
+  return (
+    n !== map.header &&
+    n.aref.amap !== null &&
+    amapRefs(n.aref.amap) === 1 &&
+    n.eflags === (entry.eflags & ~MAP_ENTRY_NEEDS_COPY) &&
+    sameAttrs(n, entry)
+  );
+}
+
+/**
+ * absorbChunk: what clipping entry at `end` and merging the front part
+ * into the previous entry (tryMergeCopying) would do, without making the
+ * front part: prev's amap grows forwards, prev ends at `end`, entry starts
+ * there. Sequential faults in a large entry take this path once a chunk.
+ * => false, changing nothing, when prev cannot take it.
+ */
+function absorbChunk(map: VmMap, entry: VmMapEntry, end: number): boolean {
+  const prev = entry.prev;
+  if (entry.aref.amap !== null || !copyingMergeFits(map, prev, entry)) return false;
+  if (prev.end !== entry.start || !objectsMeet(prev, entry)) return false;
+  const size = end - entry.start;
+  if (amapExtend(map.uvm, prev, size, AMAP_EXTEND_FORWARDS | AMAP_EXTEND_NOWAIT) !== 0)
+    return false;
+  prev.end = end;
+  if (entry.object !== null) entry.offset += size;
+  entry.start = end;
+  map.tree.update(prev);
+  map.tree.update(entry);
+  map.changed();
+  return true;
 }
 
 function sameAttrs(a: VmMapEntry, b: VmMapEntry): boolean {
