@@ -19,14 +19,55 @@ export interface Workload {
   teardown?: () => void;
 }
 
+/** A row of the report (bench/results.json holds an array of them). */
 export interface Row {
   workload: string;
-  ours_ns: number;
+  /** ns per operation; null for a size row */
+  ours_ns: number | null;
+  /** the Linux kernel doing the same, ns per operation, when measured */
+  linux_ns: number | null;
+  /** ours / Linux (or ours / reference) */
+  ratio: number | null;
+  /** the largest ratio allowed; for a size row, the most bytes */
+  target: number | null;
+  met: boolean | null;
+  /** what the ratio compares with when it is not Linux */
   reference?: string;
-  reference_ns?: number | null;
-  ratio?: number | null;
-  target?: number | null;
-  met?: boolean | null;
+  reference_ns?: number;
+  /** a size row: bytes */
+  ours_bytes?: number;
+}
+
+/**
+ * compare: a row of ours beside another figure (Linux, or a named
+ * reference), with its target ratio.
+ */
+export function compare(
+  workload: string,
+  ours: number,
+  other: number | null,
+  target: number | null,
+  reference?: string,
+): Row {
+  const ratio = other === null || other === 0 ? null : round(ours / other, 3);
+  const row: Row = {
+    workload,
+    ours_ns: round(ours, 1),
+    linux_ns: reference === undefined ? other : null,
+    ratio,
+    target,
+    met: target === null || ratio === null ? null : ratio <= target,
+  };
+  if (reference !== undefined && other !== null) {
+    row.reference = reference;
+    row.reference_ns = round(other, 1);
+  }
+  return row;
+}
+
+export function round(x: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
 }
 
 /**

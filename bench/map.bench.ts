@@ -14,7 +14,7 @@ import {
 import { PROT_ALL } from '../src/param.ts';
 import { Pmap } from '../src/pmap.ts';
 import { Uvm } from '../src/uvm.ts';
-import { measure, type Row } from './harness.ts';
+import { compare, measure, type Row } from './harness.ts';
 
 const PS = 4096;
 const BASE = 0x100000000;
@@ -71,7 +71,7 @@ export async function mapRows(quick: boolean): Promise<Row[]> {
     let k = 0;
     let sink = 0;
     const batch = 1000;
-    const ref = await measure(
+    const refNs = await measure(
       {
         name: `binary search ${n}`,
         batch,
@@ -118,24 +118,13 @@ export async function mapRows(quick: boolean): Promise<Row[]> {
       quick,
     );
     if (sink === 0.5) console.log('unreachable');
-    const row = (workload: string, ours: number, target: number | null): Row => ({
-      workload,
-      ours_ns: round(ours),
-      reference: 'binary search, sorted Float64Array',
-      reference_ns: round(ref),
-      ratio: round(ours / ref, 2),
-      target,
-      met: target === null ? null : ours / ref <= target,
-    });
+    const ref = 'binary search, sorted Float64Array';
+    const row = (workload: string, ours: number, target: number | null): Row =>
+      compare(workload, ours, refNs, target, ref);
     const label = n.toLocaleString('en-US');
     rows.push(row(`map lookupEntry, ${label} entries`, lookup, n === 1e6 ? 4 : null));
     rows.push(row(`map findSpace, ${label} entries`, find, null));
     rows.push(row(`map insert+delete (1 page), ${label} entries`, insdel / 2, null));
   }
   return rows;
-}
-
-function round(x: number, digits = 1): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }

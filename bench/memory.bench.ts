@@ -10,40 +10,50 @@ import { VmSystem } from '../src/system.ts';
 const PS = 4096;
 const ONE = new Uint8Array([1]);
 
-/** used: heap and array buffers after a full collection. */
-function used(): number {
+/**
+ * used: heap and array buffers after full collections. Array buffers are
+ * released after a collection, off the main thread, so collect and wait
+ * until two readings agree.
+ */
+async function used(): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with node --expose-gc');
-  gc();
-  gc();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
+  let last = -1;
+  for (let i = 0; i < 20; i++) {
+    gc();
+    await new Promise((done) => setTimeout(done, 20));
+    const m = process.memoryUsage();
+    const now = m.heapUsed + m.arrayBuffers;
+    if (Math.abs(now - last) < 64 * 1024) return now;
+    last = now;
+  }
+  return last;
 }
 
 /** perResidentPage: metadata bytes per resident anonymous page (`pages` of them). */
-export function perResidentPage(pages: number): number {
-  const before = used();
+export async function perResidentPage(pages: number): Promise<number> {
+  const before = await used();
   const sys = new VmSystem({ physPages: pages, swapPages: 0 });
   const p = sys.spawn();
   const a = p.mmap(0, pages * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON);
   for (let i = 0; i < pages; i++) p.write(a + i * PS, ONE);
   if (p.rss !== pages) throw new Error(`expected ${pages} resident pages, got ${p.rss}`);
-  const bytes = used() - before - pages * PS;
+  const bytes = (await used()) - before - pages * PS;
   sys.close();
   return bytes / pages;
 }
 
 /** perMapEntry: bytes per map entry (`entries` one-page mappings that do not merge). */
-export function perMapEntry(entries: number): number {
+export async function perMapEntry(entries: number): Promise<number> {
   const sys = new VmSystem({ physPages: 64, swapPages: 0 });
   const p = sys.spawn();
-  const before = used();
+  const before = await used();
   for (let i = 0; i < entries; i++) {
     const prot = i & 1 ? PROT_READ : PROT_READ | PROT_WRITE;
     p.mmap(0x100000000 + i * PS, PS, prot, MAP_PRIVATE | MAP_ANON | MAP_FIXED);
   }
   if (p.vm.map.nentries !== entries) throw new Error('entries merged');
-  const bytes = used() - before;
+  const bytes = (await used()) - before;
   sys.close();
   return bytes / entries;
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { NodeHost } from '../src/node/host.ts';
 import { MAP_ANON, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/param.ts';
 import { VmSystem } from '../src/system.ts';
-import type { Row } from './harness.ts';
+import { compare, type Row } from './harness.ts';
 
 const PS = 4096;
 
@@ -83,15 +83,8 @@ export function pagingBench(quick: boolean): PagingResult {
     const med = (a: number[]) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
     const perOut = med(outTimes) / out;
     const perIn = med(inTimes) / inn;
-    const row = (workload: string, ours: number, reference: string, refNs: number): Row => ({
-      workload,
-      ours_ns: Math.round(ours),
-      reference,
-      reference_ns: Math.round(refNs),
-      ratio: Math.round((ours / refNs) * 100) / 100,
-      target: null,
-      met: null,
-    });
+    const row = (workload: string, ours: number, reference: string, refNs: number): Row =>
+      compare(workload, ours, refNs, null, reference);
     return {
       rows: [
         row(

@@ -1,17 +1,93 @@
 /*
- * run.ts: `npm run bench` — runs every benchmark, prints a table and
- * writes the rows as JSON (bench/results.json, or --out PATH).
- * --quick shortens each measurement.
+ * run.ts: `npm run bench`: every benchmark, beside the Linux kernel of this
+ * machine doing the same workloads (bench/native/linux.c, built with cc)
+ * or beside a plain JS reference, in one run. Prints a table and writes
+ * the rows as JSON (bench/results.json, or --out PATH). --quick shortens
+ * every measurement (under a minute in all).
+ *
+ * Needs node --expose-gc (the npm script passes it) for the memory rows.
  */
 import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { table } from '../src/dump.ts';
 import { amapWorkloads } from './amap.bench.ts';
-import { formatNs, measure, type Row } from './harness.ts';
+import { compare, formatNs, measure, type Row } from './harness.ts';
+import { KERNEL_WORKLOADS } from './kernel.bench.ts';
+import { linuxFigures } from './linux.ts';
 import { mapRows } from './map.bench.ts';
+import { perMapEntry, perResidentPage } from './memory.bench.ts';
 import { pagingBench } from './paging.bench.ts';
 import { replayWorkloads } from './replay.bench.ts';
 import { systemWorkloads } from './system.bench.ts';
+
+function log(text: string): void {
+  process.stderr.write(`  ${text}\n`);
+}
+
+/** kernelRows: our kernel workloads beside Linux's. */
+function kernelRows(quick: boolean): Row[] {
+  log('Linux: building and running bench/native/linux.c ...');
+  const linux = linuxFigures(quick);
+  const reps = quick ? 5 : 9;
+  return KERNEL_WORKLOADS.map((w) => {
+    const ours = w.ours(reps, quick);
+    const row = compare(w.label, ours, linux.get(w.key) ?? null, w.target);
+    log(`${w.label}: ours ${formatNs(ours)}, Linux ${formatNs(row.linux_ns)}`);
+    return row;
+  });
+}
+
+/** workloadRows: the JS workloads, each beside its named reference if any. */
+async function workloadRows(quick: boolean): Promise<Row[]> {
+  const measured = new Map<string, number>();
+  const rows: Row[] = [];
+  for (const w of [...systemWorkloads(), ...amapWorkloads(), ...replayWorkloads()]) {
+    const ns = await measure(w, quick);
+    measured.set(w.name, ns);
+    const reference = 'reference' in w ? (w.reference as string) : undefined;
+    const refNs = reference === undefined ? null : (measured.get(reference) ?? null);
+    rows.push(compare(w.name, ns, refNs, null, reference));
+    log(`${w.name}: ${formatNs(ns)}`);
+  }
+  return rows;
+}
+
+/** memoryRows: metadata bytes per resident anonymous page and per map entry. */
+async function memoryRows(): Promise<Row[]> {
+  const size = (workload: string, bytes: number, target: number): Row => ({
+    workload,
+    ours_ns: null,
+    linux_ns: null,
+    ratio: null,
+    target,
+    met: bytes <= target,
+    ours_bytes: Math.round(bytes * 10) / 10,
+  });
+  /* sizes large enough that fixed costs vanish; both take well under a second */
+  const entry = await perMapEntry(100000);
+  const page = await perResidentPage(65536);
+  return [
+    size('metadata bytes per resident anonymous page', page, 64),
+    size('bytes per map entry', entry, 256),
+  ];
+}
+
+function formatRow(r: Row): string[] {
+  const ours = r.ours_bytes !== undefined ? `${r.ours_bytes} B` : formatNs(r.ours_ns);
+  const other = r.reference !== undefined ? `${formatNs(r.reference_ns)} (${r.reference})` : '-';
+  const target =
+    r.target === null ? '-' : r.ours_bytes !== undefined ? `<= ${r.target} B` : `<= ${r.target}x`;
+  return [
+    r.workload,
+    ours,
+    formatNs(r.linux_ns),
+    other,
+    r.ratio === null ? '-' : `${r.ratio}x`,
+    target,
+    r.met === null ? '-' : r.met ? 'yes' : 'NO',
+  ];
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -21,39 +97,27 @@ async function main(): Promise<void> {
     },
   });
   const quick = values.quick ?? false;
-  const rows: Row[] = [];
-  for (const w of [...amapWorkloads(), ...systemWorkloads(quick), ...replayWorkloads()]) {
-    const ns = await measure(w, quick);
-    rows.push({
-      workload: w.name,
-      ours_ns: Number(ns.toFixed(1)),
-      reference_ns: null,
-      ratio: null,
-      target: null,
-      met: null,
-    });
-    process.stderr.write(`  ${w.name}: ${formatNs(ns)}\n`);
-  }
+  const started = Date.now();
+  /* memory first, before the big workloads leave buffers to release */
+  const memory = await memoryRows();
+  const rows = [...kernelRows(quick), ...memory];
   rows.push(...(await mapRows(quick)));
+  rows.push(...(await workloadRows(quick)));
   const paging = pagingBench(quick);
   rows.push(...paging.rows);
-  const lines = table(
-    ['workload', 'ours', 'reference', 'ratio', 'target', 'met?'],
-    rows.map((r) => [
-      r.workload,
-      formatNs(r.ours_ns),
-      formatNs(r.reference_ns),
-      r.ratio == null ? '-' : `${r.ratio}x`,
-      r.target == null ? '-' : `<= ${r.target}x`,
-      r.met == null ? '-' : r.met ? 'yes' : 'NO',
-    ]),
-  );
-  console.log(lines.join('\n'));
-  console.log(`\na workload 4x larger than memory: ${JSON.stringify(paging.workload)}`);
+  const header = ['workload', 'ours', 'Linux', 'reference', 'ratio', 'target', 'met?'];
+  console.log(table(header, rows.map(formatRow)).join('\n'));
   const replay = rows.find((r) => r.workload.startsWith('replay '));
-  if (replay) console.log(`replay throughput: ${Math.round(1e9 / replay.ours_ns)} calls/s`);
+  if (replay?.ours_ns)
+    console.log(`\nreplay throughput: ${Math.round(1e9 / replay.ours_ns)} calls/s`);
+  console.log(`a workload 4x larger than memory: ${JSON.stringify(paging.workload)}`);
+  console.log(
+    `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ` +
+      `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ` +
+      `${((Date.now() - started) / 1000).toFixed(0)} s${quick ? ' (--quick)' : ''}`,
+  );
   writeFileSync(values.out!, `${JSON.stringify(rows, null, 2)}\n`);
-  console.log(`\nwrote ${values.out}`);
+  console.log(`wrote ${values.out}`);
 }
 
 await main();

@@ -776,8 +776,7 @@ export function ppAdjref(
       len = stopslot - lcv;
     }
     ref += adjval;
-    if (ref < 0 || ref > amap.ref)
-      kpanic(`amap_pp_adjref: count ${ref} out of [0, ${amap.ref}]`);
+    if (ref < 0 || ref > amap.ref) kpanic(`amap_pp_adjref: count ${ref} out of [0, ${amap.ref}]`);
     /* as in UVM, only the first changed run can merge with the one before */
     if (lcv === prevlcv + prevlen && ref === prevref)
       ppSetreflen(ppref, prevlcv, ref, prevlen + len);

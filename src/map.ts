@@ -1054,8 +1054,10 @@ function mergeInto(map: VmMap, entry: VmMapEntry, n: VmMapEntry, nIsBefore: bool
  */
 export function vmMapDelete(map: VmMap, start: number, end: number): void {
   const first = map.header.next;
-  if (first !== map.header && start <= first.start && end >= map.header.prev.end)
-    return deleteAll(map);
+  if (first !== map.header && start <= first.start && end >= map.header.prev.end) {
+    deleteAll(map);
+    return;
+  }
   let e = clipRange(map, start, end);
   while (e !== map.header && e.start < end) {
     const next = e.next;

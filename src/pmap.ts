@@ -219,7 +219,6 @@ export class PvTable implements PmapPageOps {
   spacesMapping(pg: number): number {
     return new Set(this.keys(pg).map(keyPmap)).size;
   }
-
 }
 
 /** A physical map: the translations of one address space. */
@@ -432,7 +431,8 @@ export function auditPmaps(pv: PvTable, npages: number): void {
       if (!pmap) fail(`pv entry of page ${pg} names a destroyed pmap`);
       const va = (key % PV_SPAN) * pmap.pageSize;
       const pte = pmap.lookup(va);
-      if (pte === 0 || pteFrame(pte) !== pg) fail(`pv entry of page ${pg} at ${hex(va)} has no PTE`);
+      if (pte === 0 || pteFrame(pte) !== pg)
+        fail(`pv entry of page ${pg} at ${hex(va)} has no PTE`);
     }
   }
   let pteCount = 0;

@@ -138,7 +138,8 @@ export class Process {
         this.precheck(first, va + n, write, syscall);
         pte = this.fault(first, write, syscall);
       }
-      return this.copy(pteFrame(pte), first, va, n, write, buf);
+      this.copy(pteFrame(pte), first, va, n, write, buf);
+      return;
     }
     this.precheck(first, va + n, write, syscall);
     for (let p = first; p < va + n; p += ps) this.present(p, write, syscall);
@@ -196,7 +197,6 @@ export class Process {
     if (r !== 0) throw faultError(r, syscall, va);
     return this.vm.pmap.lookup(va);
   }
-
 
   /* ---- the mmap family -------------------------------------------------- */
 

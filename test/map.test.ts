@@ -600,3 +600,39 @@ describe('entries by hand', () => {
     assert.equal(map.nentries, 2);
   });
 });
+
+describe('building and tearing down whole maps', () => {
+  it('a map built in order keeps a valid tree through deletions anywhere', () => {
+    const map = newMap();
+    const n = 3000;
+    for (let i = 0; i < n; i++)
+      vmMapInsert(map, null, 0, at(2 * i), at(2 * i + 1), 1 + (i & 1), PROT_ALL, MAP_OVERLAY);
+    check(map);
+    let seed = 7;
+    for (let k = 0; k < n; k++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const i = seed % n;
+      vmMapRemove(map, at(2 * i), at(2 * i + 1));
+      if (k % 250 === 0) check(map);
+    }
+    check(map);
+    const left = new Set<number>();
+    for (let e = map.header.next; e !== map.header; e = e.next) left.add(e.start);
+    assert.equal(map.nentries, left.size);
+  });
+
+  it('deleting every entry at once frees every amap and leaves an empty map', () => {
+    const map = newMap();
+    for (let i = 0; i < 200; i++)
+      vmMapInsert(map, null, 0, at(2 * i), at(2 * i + 1), 1 + (i & 1), PROT_ALL, MAP_OVERLAY);
+    assert.equal(map.uvm.amaps.size, 200);
+    vmMapRemove(map, at(0), at(400));
+    assert.equal(map.nentries, 0);
+    assert.equal(map.size, 0);
+    assert.equal(map.uvm.amaps.size, 0);
+    assert.equal(vmMapLookupEntry(map, at(10)), map.header);
+    vmMapInsert(map, null, 0, at(4), at(8), PROT_READ, PROT_ALL, 0);
+    check(map);
+    assert.equal(map.nentries, 1);
+  });
+});
