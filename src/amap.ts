@@ -33,14 +33,7 @@
  *     was discarded after MADV_FREE)
  *   - every live anon is held by some amap (no leaks); no lock left held
  */
-import {
-  AN_LAZYFREE,
-  type AnonOwner,
-  anonAlloc,
-  anonFree,
-  anonFreelst,
-  anonPagein,
-} from './anon.ts';
+import { AN_LAZYFREE, type AnonOwner, anonAllocPage, anonFreelst, anonPagein } from './anon.ts';
 import {
   mutexEnter,
   mutexExit,
@@ -55,7 +48,6 @@ import {
   PG_FAKE,
   PG_RELEASED,
   pageActivate,
-  pageAlloc,
   pageCopy,
   pageUnwire,
   pageWire,
@@ -635,18 +627,13 @@ export function amapCowNow(uvm: Uvm, entry: AmapEntry): 0 | 'ENOMEM' {
     if (pg === NOPAGE || pm.wireCount[pg] === 0) continue;
     if (pm.loanCount[pg] !== 0) continue;
     kassert((pm.flags[pg] & PG_BUSY) === 0, 'amap_cow_now: busy page (nothing runs concurrently)');
-    const nanon = anonAlloc(uvm);
-    pool.lock[nanon] = amap.lock;
-    const npg = pageAlloc(uvm, 0, 0, nanon, 0);
-    if (npg === NOPAGE) {
-      pool.lock[nanon] = null;
-      pool.ref[nanon] = 0;
-      anonFree(uvm, nanon);
+    const nanon = anonAllocPage(uvm, amap.lock, 0);
+    if (nanon === 0) {
       amapUnlock(amap);
       if (!uvm.waitForMemory()) return 'ENOMEM';
       return amapCowNow(uvm, entry);
     }
-    pool.page[nanon] = npg;
+    const npg = pool.page[nanon];
     pageCopy(uvm, pg, npg);
     pool.ref[an]--;
     amap.anon[slot] = nanon;

@@ -150,6 +150,26 @@ export function anonAlloc(uvm: Uvm): number {
 }
 
 /**
+ * anonAllocPage: a new anon under `lock` with a frame of its own (`flags`
+ * as pageAlloc's: UVM_PGA_ZERO for a zeroed frame); the frame is busy.
+ * => 0, with nothing allocated, when no frame is free.
+ */
+export function anonAllocPage(uvm: Uvm, lock: VmMutex, flags: number): number {
+  const pool = uvm.anons;
+  const an = anonAlloc(uvm);
+  pool.lock[an] = lock;
+  const pg = pageAlloc(uvm, 0, 0, an, flags);
+  if (pg === NOPAGE) {
+    pool.lock[an] = null;
+    pool.ref[an] = 0;
+    anonFree(uvm, an);
+    return 0;
+  }
+  pool.page[an] = pg;
+  return an;
+}
+
+/**
  * anonFree: free a single anon (uvm_anon_free).
  * => the anon must already be disposed: no references, lock, page or slot.
  */

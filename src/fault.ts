@@ -25,7 +25,7 @@
  * closures and no arrays.
  */
 import { amapAdd, amapLock, amapUnlock } from './amap.ts';
-import { anonAlloc, anonDropswap, anonFree, anonGet } from './anon.ts';
+import { anonAllocPage, anonDropswap, anonGet } from './anon.ts';
 import {
   type MapLookup,
   type VmMap,
@@ -38,7 +38,6 @@ import {
   PG_BUSY,
   PG_FAKE,
   pageActivate,
-  pageAlloc,
   pageCopy,
   pageUnwire,
   pageWire,
@@ -243,16 +242,9 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
   if (wasOut) uvm.exp.fltanget++;
   let pg = pool.page[an];
   if (flt.cowNow && pool.ref[an] > 1) {
-    const nanon = anonAlloc(uvm);
-    pool.lock[nanon] = amap.lock;
-    const npg = pageAlloc(uvm, 0, 0, nanon, 0);
-    if (npg === NOPAGE) {
-      pool.lock[nanon] = null;
-      pool.ref[nanon] = 0;
-      anonFree(uvm, nanon);
-      return outOfMemory(uvm, flt);
-    }
-    pool.page[nanon] = npg;
+    const nanon = anonAllocPage(uvm, amap.lock, 0);
+    if (nanon === 0) return outOfMemory(uvm, flt);
+    const npg = pool.page[nanon];
     pageCopy(uvm, pg, npg);
     uvm.pages.flags[npg] &= ~(PG_BUSY | PG_FAKE);
     amapAdd(uvm, entry.aref, flt.va - entry.start, nanon, true);
@@ -329,16 +321,9 @@ function lowerPromote(uvm: Uvm, flt: FaultCtx, src: number): FaultResult | typeo
   const pool = uvm.anons;
   const entry = flt.lk.entry;
   const amap = entry.aref.amap!;
-  const an = anonAlloc(uvm);
-  pool.lock[an] = amap.lock;
-  const pg = pageAlloc(uvm, 0, 0, an, src === NOPAGE ? UVM_PGA_ZERO : 0);
-  if (pg === NOPAGE) {
-    pool.lock[an] = null;
-    pool.ref[an] = 0;
-    anonFree(uvm, an);
-    return outOfMemory(uvm, flt);
-  }
-  pool.page[an] = pg;
+  const an = anonAllocPage(uvm, amap.lock, src === NOPAGE ? UVM_PGA_ZERO : 0);
+  if (an === 0) return outOfMemory(uvm, flt);
+  const pg = pool.page[an];
   if (src !== NOPAGE) {
     pageCopy(uvm, src, pg);
     uvm.exp.flt_prcopy++;

@@ -459,6 +459,21 @@ function bits(arg: string): number {
 
 type Handler = (r: Replay, p: Process, ev: CallEvent) => number | null;
 
+/**
+ * rangeCall: the handler of a call on (addr, len[, flags]) that returns 0;
+ * `flags` says whether the third argument is a flag word to decode.
+ */
+function rangeCall(
+  apply: (p: Process, addr: number, len: number, flags: number) => unknown,
+  flags = true,
+): Handler {
+  return (_r, p, ev) => {
+    const [addr, len, third] = ev.args;
+    apply(p, parseNumber(addr), parseNumber(len), flags ? bits(third) : 0);
+    return 0;
+  };
+}
+
 /** the memory calls, applied with what the kernel chose as fixed placements */
 const HANDLERS: Record<string, Handler> = {
   mmap(r, p, ev) {
@@ -476,30 +491,12 @@ const HANDLERS: Record<string, Handler> = {
     p.munmap(parseNumber(ev.args[0]), parseNumber(ev.args[1]));
     return 0;
   },
-  mprotect(_r, p, ev) {
-    p.mprotect(parseNumber(ev.args[0]), parseNumber(ev.args[1]), bits(ev.args[2]));
-    return 0;
-  },
-  pkey_mprotect(_r, p, ev) {
-    p.mprotect(parseNumber(ev.args[0]), parseNumber(ev.args[1]), bits(ev.args[2]));
-    return 0;
-  },
-  madvise(_r, p, ev) {
-    p.madvise(parseNumber(ev.args[0]), parseNumber(ev.args[1]), bits(ev.args[2]));
-    return 0;
-  },
-  mlock(_r, p, ev) {
-    p.mlock(parseNumber(ev.args[0]), parseNumber(ev.args[1]));
-    return 0;
-  },
-  mlock2(_r, p, ev) {
-    p.mlock(parseNumber(ev.args[0]), parseNumber(ev.args[1]));
-    return 0;
-  },
-  munlock(_r, p, ev) {
-    p.munlock(parseNumber(ev.args[0]), parseNumber(ev.args[1]));
-    return 0;
-  },
+  mprotect: rangeCall((p, a, len, prot) => p.mprotect(a, len, prot)),
+  pkey_mprotect: rangeCall((p, a, len, prot) => p.mprotect(a, len, prot)),
+  madvise: rangeCall((p, a, len, advice) => p.madvise(a, len, advice)),
+  mlock: rangeCall((p, a, len) => p.mlock(a, len), false),
+  mlock2: rangeCall((p, a, len) => p.mlock(a, len), false),
+  munlock: rangeCall((p, a, len) => p.munlock(a, len), false),
   mlockall(_r, p, ev) {
     p.mlockall(bits(ev.args[0]));
     return 0;
@@ -508,14 +505,8 @@ const HANDLERS: Record<string, Handler> = {
     p.munlockall();
     return 0;
   },
-  msync(_r, p, ev) {
-    p.msync(parseNumber(ev.args[0]), parseNumber(ev.args[1]), bits(ev.args[2]));
-    return 0;
-  },
-  mincore(_r, p, ev) {
-    p.mincore(parseNumber(ev.args[0]), parseNumber(ev.args[1]));
-    return 0;
-  },
+  msync: rangeCall((p, a, len, flags) => p.msync(a, len, flags)),
+  mincore: rangeCall((p, a, len) => p.mincore(a, len), false),
   brk(r, p, ev) {
     const addr = parseNumber(ev.args[0]);
     if (addr === 0) r.brkStart(ev.pid, p, ev.result);

@@ -176,30 +176,21 @@ function parseBody(
 }
 
 function parseExit(pid: number, time: string, body: string, line: number): ExitEvent {
+  const exit = (status: number | null, killedBy: string | null, by: number | null): ExitEvent => ({
+    kind: 'exit',
+    line,
+    pid,
+    time,
+    status,
+    killedBy,
+    supersededBy: by,
+  });
   let m = /^\+\+\+ exited with (\d+) \+\+\+$/.exec(body);
-  if (m)
-    return {
-      kind: 'exit',
-      line,
-      pid,
-      time,
-      status: Number(m[1]),
-      killedBy: null,
-      supersededBy: null,
-    };
+  if (m) return exit(Number(m[1]), null, null);
   m = /^\+\+\+ killed by (SIG[A-Z0-9]+)(?: \(core dumped\))? \+\+\+$/.exec(body);
-  if (m) return { kind: 'exit', line, pid, time, status: null, killedBy: m[1], supersededBy: null };
+  if (m) return exit(null, m[1], null);
   m = /^\+\+\+ superseded by execve in pid (\d+) \+\+\+$/.exec(body);
-  if (m)
-    return {
-      kind: 'exit',
-      line,
-      pid,
-      time,
-      status: null,
-      killedBy: null,
-      supersededBy: Number(m[1]),
-    };
+  if (m) return exit(null, null, Number(m[1]));
   throw new StraceError(line, 'malformed exit line');
 }
 
