@@ -33,7 +33,7 @@ import { coalesce } from './model.ts';
 const PS = 4096;
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANON;
-const SAMPLES = new URL('../../shared/samples/', import.meta.url);
+const SAMPLES = new URL('../samples/', import.meta.url);
 
 function system(physPages = 1024): VmSystem {
   return new VmSystem({ physPages, swapPages: 1024 });
