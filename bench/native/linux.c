@@ -122,13 +122,14 @@ static double fork_exit(void *arg)
 	return now_ns() - s;
 }
 
-/* many_entries: n one-page mappings, each resident, with holes between */
-static char *many_entries(long n)
+/* many_entries: n mappings of `pages` resident pages, a one-page hole after each */
+static char *many_entries(long n, long pages)
 {
-	char *p = map_anon(2 * n * PAGE);
+	long stride = (pages + 1) * PAGE;
+	char *p = map_anon(n * stride);
 	for (long i = 0; i < n; i++) {
-		p[2 * i * PAGE] = 1;
-		munmap(p + (2 * i + 1) * PAGE, PAGE);
+		touch(p + i * stride, pages * PAGE);
+		munmap(p + i * stride + pages * PAGE, PAGE);
 	}
 	return p;
 }
@@ -186,9 +187,13 @@ int main(int argc, char **argv)
 	run("fork-exit-1g", fork_exit, NULL, 1);
 	munmap(large, 1024 * MIB);
 
-	char *many = many_entries(10000);
+	char *many = many_entries(10000, 1);
 	run("fork-exit-10k-entries", fork_exit, NULL, 1);
-	munmap(many, 2 * 10000 * PAGE);
+	munmap(many, 10000 * 2 * PAGE);
+
+	char *thousand = many_entries(1000, 16);
+	run("fork-exit-1k-entries-64m", fork_exit, NULL, 1);
+	munmap(thousand, 1000 * 17 * PAGE);
 
 	long n = quick ? 20000 : 100000;
 	run("mmap-munmap", mmap_munmap, &n, n);
