@@ -818,8 +818,9 @@ export function vmMapClipRange(map: VmMap, start: number, end: number, flags: nu
 /**
  * checkNoHoles: throw ENOMEM (naming `call`) unless [start, end) is mapped
  * without a hole.
+ * => the map is locked (or, in one thread, quiet).
  */
-function checkNoHoles(map: VmMap, start: number, end: number, call: string): void {
+export function checkNoHoles(map: VmMap, start: number, end: number, call: string): void {
   let e = vmMapLookupEntry(map, start);
   if (!entryContains(map, e, start))
     throw vmerr('ENOMEM', call, 'addr', `${hex(start)} is not mapped`);

@@ -17,6 +17,7 @@ import { AMAP_COPY_NOCHUNK, amapCopy, amapLock, amapUnlock, amapWiperange } from
 import { AN_LAZYFREE, anonDropswap, anonFreelst, anonGet } from './anon.ts';
 import { uvmFault } from './fault.ts';
 import {
+  checkNoHoles,
   entryContains,
   MAP_COPY_ON_WRITE,
   MAP_IS_STACK,
@@ -129,25 +130,14 @@ function checkProt(call: string, prot: number): void {
 }
 
 /**
- * mappedRange: throw ENOMEM unless [start, end) is mapped without holes.
+ * requireMapped: throw ENOMEM unless [start, end) lies in the address space
+ * and is mapped without holes.
  */
 function requireMapped(vm: Vmspace, call: string, start: number, end: number): void {
   const map = vm.map;
   if (start < map.minOffset || end > map.maxOffset)
     throw vmerr('ENOMEM', call, 'addr', `${hex(start)} is outside the address space`);
-  let e = vmMapLookupEntry(map, start);
-  if (!entryContains(map, e, start))
-    throw vmerr('ENOMEM', call, 'addr', `${hex(start)} is not mapped`);
-  while (e.end < end) {
-    if (e.next === map.header || e.next.start !== e.end)
-      throw vmerr(
-        'ENOMEM',
-        call,
-        'len',
-        `[${hex(start)}, ${hex(end)}) is not fully mapped (hole at ${hex(e.end)})`,
-      );
-    e = e.next;
-  }
+  checkNoHoles(map, start, end, call);
 }
 
 /** entriesIn: the entries overlapping [start, end). */
