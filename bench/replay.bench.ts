@@ -3,7 +3,8 @@
  * and replayed onto one system again and again (the system is emptied
  * after each pass), in calls per second.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { snapshotReader } from '../src/cli/replay.ts';
 import { Replay } from '../src/replay.ts';
 import { parseStrace } from '../src/strace.ts';
 import { VmSystem } from '../src/system.ts';
@@ -14,13 +15,13 @@ const SAMPLES = new URL('../samples/', import.meta.url).pathname;
 export function replayWorkloads(): Workload[] {
   const name = 'memops';
   const text = readFileSync(`${SAMPLES}${name}.strace`, 'utf8');
-  const snapshots = new Map<number, string[] | null>();
-  const snapshot = (pid: number) => {
-    if (!snapshots.has(pid)) {
-      const f = `${SAMPLES}init/${name}.${pid}.maps`;
-      snapshots.set(pid, existsSync(f) ? readFileSync(f, 'utf8').trimEnd().split('\n') : null);
-    }
-    return snapshots.get(pid)!;
+  /* the snapshots are read once, not inside the timed replays */
+  const read = snapshotReader(`${SAMPLES}${name}.strace`);
+  const snapshots = new Map<string, string[] | null>();
+  const snapshot = (pid: number, exec: number) => {
+    const key = `${pid}.${exec}`;
+    if (!snapshots.has(key)) snapshots.set(key, read(pid, exec));
+    return snapshots.get(key)!;
   };
   const events = parseStrace(text);
   const calls = events.filter((e) => e.kind === 'call').length;

@@ -4,8 +4,9 @@
  * agreement, partial failures, unknown lines, clone sharing, vfork+execve.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { snapshotReader } from '../src/cli/replay.ts';
 import { coalesceMaps, diffMaps, Replay, type ReplayReport } from '../src/replay.ts';
 import { parseStrace } from '../src/strace.ts';
 import { VmSystem } from '../src/system.ts';
@@ -40,12 +41,7 @@ describe('replay: the bundled samples', () => {
       const replay = new Replay(
         sys,
         parseStrace(readFileSync(`${SAMPLES}${name}.strace`, 'utf8')),
-        {
-          snapshot: (pid) => {
-            const f = `${SAMPLES}init/${name}.${pid}.maps`;
-            return existsSync(f) ? lines(f) : null;
-          },
-        },
+        { snapshot: snapshotReader(`${SAMPLES}${name}.strace`) },
       );
       const report = replay.run();
       assert.deepEqual(report.mismatches, []);

@@ -154,6 +154,8 @@ class LogFollower {
   private readonly lastExec = new Map<number, number>();
   finalMaps: string | null = null;
   private fd = -1;
+  /** what poll reads into, every 5 ms while the program runs */
+  private readonly buf = Buffer.alloc(1 << 16);
   private pending = '';
   private main = -1;
   private readonly reader = new StraceReader();
@@ -170,7 +172,7 @@ class LogFollower {
       if (!existsSync(this.trace)) return;
       this.fd = openSync(this.trace, 'r');
     }
-    const buf = Buffer.alloc(1 << 16);
+    const buf = this.buf;
     for (let n = readSync(this.fd, buf); n > 0; n = readSync(this.fd, buf))
       this.pending += buf.toString('utf8', 0, n);
     const parts = this.pending.split('\n');

@@ -14,7 +14,7 @@ import { countersDump, plural, table } from '../dump.ts';
 import { diffMaps, type MapsDiff, Replay, type ReplayReport } from '../replay.ts';
 import { parseStrace, StraceError } from '../strace.ts';
 import { VmSystem } from '../system.ts';
-import { UsageError } from './usage.ts';
+import { readInput, UsageError } from './usage.ts';
 
 export interface ReplayCommandOptions {
   /** print this process's maps */
@@ -163,19 +163,11 @@ function mapsOf(replay: Replay, pid: number): string[] {
   return rows;
 }
 
-function readInput(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read the ${what} ${file}: ${(e as NodeJS.ErrnoException).code}`);
-  }
-}
-
 /**
  * snapshotReader: init/ beside NAME.strace: NAME.PID.execK.maps for the
  * K-th execve of a pid that execs again later, NAME.PID.maps for its last.
  */
-function snapshotReader(trace: string): (pid: number, exec: number) => string[] | null {
+export function snapshotReader(trace: string): (pid: number, exec: number) => string[] | null {
   const name = basename(trace).replace(/\.strace$/, '');
   const dir = join(dirname(trace), 'init');
   const read = (f: string) => readFileSync(f, 'utf8').trimEnd().split('\n');

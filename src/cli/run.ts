@@ -5,11 +5,11 @@
  *   echo lines become section headers; every other command is printed
  *   as `$ command` with its output indented under it
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ScenarioError, ScenarioRunner, type StepResult } from '../scenario.ts';
-import { UsageError } from './usage.ts';
+import { readInput } from './usage.ts';
 
 /** where the bundled scenarios live (beside src/ and dist/ alike) */
 export const SCENARIO_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url));
@@ -30,12 +30,7 @@ export interface RunResult {
  */
 export function runScenario(file: string): RunResult {
   const path = existsSync(file) ? file : bundled(file);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
+  const text = readInput(path);
   const runner = new ScenarioRunner(file);
   const result: RunResult = { file, steps: runner.steps, counters: {} };
   try {
