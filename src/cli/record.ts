@@ -32,6 +32,7 @@ import {
 } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import { type CallEvent, StraceError, type StraceEvent, StraceReader } from '../strace.ts';
 import { UsageError } from './usage.ts';
@@ -156,6 +157,8 @@ class LogFollower {
   private fd = -1;
   /** what poll reads into, every 5 ms while the program runs */
   private readonly buf = Buffer.alloc(1 << 16);
+  /** keeps a UTF-8 character split across two reads whole (paths may hold any) */
+  private readonly decoder = new StringDecoder('utf8');
   private pending = '';
   private main = -1;
   private readonly reader = new StraceReader();
@@ -174,7 +177,7 @@ class LogFollower {
     }
     const buf = this.buf;
     for (let n = readSync(this.fd, buf); n > 0; n = readSync(this.fd, buf))
-      this.pending += buf.toString('utf8', 0, n);
+      this.pending += this.decoder.write(buf.subarray(0, n));
     const parts = this.pending.split('\n');
     this.pending = parts.pop()!;
     for (const line of parts) this.line(line);
