@@ -52,7 +52,7 @@ import {
   pageUnwire,
   pageWire,
 } from './page.ts';
-import { KernelPanic, kassert, kpanic, MAP_ENTRY_NEEDS_COPY, PROT_NONE, vmerr } from './param.ts';
+import { KernelPanic, kassert, kpanic, MAP_ENTRY_NEEDS_COPY, vmerr } from './param.ts';
 import type { Uvm } from './uvm.ts';
 
 /* amap flags (am_flags), amap_ref flags */
@@ -928,7 +928,7 @@ export function amapAdd(
     throw vmerr('EEXIST', 'amap_add', 'offset', `slot ${slot} already holds anon ${old}`);
   if (replace) {
     const opg = uvm.anons.page[old];
-    if (opg !== NOPAGE && amap.flags & AMAP_SHARED) unmapReplaced(uvm, opg, uvm.anons.page[anon]);
+    if (opg !== NOPAGE) amapSlotMoved(uvm, amap, slot, opg, uvm.anons.page[anon]);
     amap.anon[slot] = anon;
   } else {
     insertSlot(amap, slot, anon);
@@ -936,17 +936,16 @@ export function amapAdd(
 }
 
 /**
- * unmapReplaced: in a shared amap a replaced page may be mapped by other
- * spaces: remove those mappings (pmap_page_protect(NONE)). A wired one
- * (memory another sharer locked) moves to the new page with its wiring,
- * so the lock keeps covering that address (UVM leaves this an XXX).
+ * amapSlotMoved: the page at `slot` changed from opg to npg (a copy-on-write
+ * replaced the anon, or a fault promoted the object page opg into a new
+ * anon). In a shared amap other spaces may map opg through the same slot:
+ * those mappings leave it (wired ones move to npg with their wiring, so the
+ * lock keeps covering that address; UVM leaves this an XXX).
+ * => amap locked; nothing to do unless AMAP_SHARED.
  */
-function unmapReplaced(uvm: Uvm, opg: number, npg: number): void {
-  if (npg === NOPAGE) {
-    uvm.pmap.pageProtect(opg, PROT_NONE);
-    return;
-  }
-  const moved = uvm.pmap.pageReplace(opg, npg);
+export function amapSlotMoved(uvm: Uvm, amap: Amap, slot: number, opg: number, npg: number): void {
+  if ((amap.flags & AMAP_SHARED) === 0) return;
+  const moved = uvm.pmap.pageLeaveSlot(opg, npg, amap, slot);
   for (let i = 0; i < moved; i++) {
     pageUnwire(uvm, opg);
     pageWire(uvm, npg);

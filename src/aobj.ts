@@ -17,7 +17,7 @@
 import { type PagerError, UvmObject } from './object.ts';
 import { PG_CLEAN, PQ_AOBJ } from './page.ts';
 import { KernelPanic } from './param.ts';
-import { swapAlloc, swapFree, swapGet, swapPut } from './swap.ts';
+import { swapAlloc, swapFree, swapGet, swapPut, swapSlotLive } from './swap.ts';
 import type { Uvm } from './uvm.ts';
 
 /** An anonymous object. */
@@ -55,14 +55,16 @@ export class Aobj extends UvmObject {
    * pageout); a clean one just goes. 'kept' when swap is full.
    */
   override pageout(idx: number, pg: number): 'freed' | 'kept' | 'EIO' {
-    if (this.isDirty(pg)) {
-      let slot = this.swslots.get(idx) ?? 0;
-      if (slot === 0) slot = swapAlloc(this.uvm);
+    const old = this.swslots.get(idx) ?? 0;
+    const live = old !== 0 && swapSlotLive(this.uvm, old);
+    if (this.isDirty(pg) || (old !== 0 && !live)) {
+      const slot = live ? old : swapAlloc(this.uvm);
       if (slot === 0) return 'kept';
       if (!swapPut(this.uvm, slot, pg)) {
-        if (!this.swslots.has(idx)) swapFree(this.uvm, slot);
+        if (!live) swapFree(this.uvm, slot);
         return 'EIO';
       }
+      if (old !== 0 && !live) swapFree(this.uvm, old);
       this.swslots.set(idx, slot);
       this.markClean(pg);
       this.uvm.exp.pageouts++;

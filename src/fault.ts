@@ -24,7 +24,7 @@
  * The context is one object per kernel, reused: a fault allocates no
  * closures and no arrays.
  */
-import { amapAdd, amapLock, amapUnlock } from './amap.ts';
+import { amapAdd, amapLock, amapSlotMoved, amapUnlock } from './amap.ts';
 import { anonAllocPage, anonDropswap, anonGet } from './anon.ts';
 import {
   type MapLookup,
@@ -42,6 +42,7 @@ import {
   pageUnwire,
   pageWire,
   UVM_PGA_ZERO,
+  WIRE_MAX,
 } from './page.ts';
 import {
   MAP_ENTRY_BEHAV_MASK,
@@ -55,13 +56,19 @@ import { PMAP_WIRED, PTE_WIRED, pteFrame } from './pmap.ts';
 import type { Uvm } from './uvm.ts';
 
 /** What a fault reports: 0, or why it failed. */
-export type FaultResult = 0 | 'EFAULT' | 'EACCES' | 'ENOMEM' | 'EIO' | 'SIGBUS';
+export type FaultResult = 0 | 'EFAULT' | 'EACCES' | 'ENOMEM' | 'EIO' | 'SIGBUS' | 'EAGAIN';
 
 /* fault flags */
 export const UVM_FAULT_WIRE = 0x01;
 
 const RESTART = 'restart';
 const MAXWIN = 16;
+/*
+ * A fault that waited for memory this many times without finishing reports
+ * ENOMEM: each wait freed frames, yet something took them first. (The
+ * fault's own source page is held while it waits, so that is not it.)
+ */
+const MAX_NORAM_WAITS = 8;
 
 /** uvmadvice: pages behind and ahead of the fault, by behaviour. */
 function advice(entry: VmMapEntry): number {
@@ -86,6 +93,8 @@ export class FaultCtx {
   enterProt = 0;
   wirePaging = false;
   cowNow = false;
+  /** waits for memory in this fault */
+  noramWaits = 0;
   startva = 0;
   npages = 0;
   centeridx = 0;
@@ -113,6 +122,7 @@ export function uvmFault(
   uvm.exp.faults++;
   if (uvm.reclaim !== null && uvm.pages.freeCount < uvm.freemin) uvm.reclaim();
   flt.va = Math.floor(va / uvm.pageSize) * uvm.pageSize;
+  flt.noramWaits = 0;
   for (;;) {
     flt.wirePaging = (flags & UVM_FAULT_WIRE) !== 0;
     flt.accessType = accessType;
@@ -177,13 +187,36 @@ function unlockAll(flt: FaultCtx): void {
 /**
  * outOfMemory: give up the locks, try to reclaim; RESTART if that helped,
  * else ENOMEM, or EIO when pageouts failed on I/O errors.
+ * => `hold`: the page the fault copies from (or NOPAGE): it is kept busy
+ *    while the pagedaemon runs, so the daemon cannot take the very page the
+ *    restarted fault would then have to bring back (a livelock).
  */
-function outOfMemory(uvm: Uvm, flt: FaultCtx): 'ENOMEM' | 'EIO' | typeof RESTART {
+function outOfMemory(
+  uvm: Uvm,
+  flt: FaultCtx,
+  hold = NOPAGE,
+): 'ENOMEM' | 'EIO' | typeof RESTART {
   unlockAll(flt);
   uvm.exp.fltnoram++;
+  if (++flt.noramWaits > MAX_NORAM_WAITS) return 'ENOMEM';
   const errs = uvm.exp.swapioerrs + uvm.exp.vnodeioerrs;
-  if (uvm.waitForMemory()) return RESTART;
+  const pm = uvm.pages;
+  const held = hold !== NOPAGE && (pm.flags[hold] & PG_BUSY) === 0;
+  if (held) pm.flags[hold] |= PG_BUSY;
+  const freed = uvm.waitForMemory();
+  if (held) pm.flags[hold] &= ~PG_BUSY;
+  if (freed) return RESTART;
   return uvm.exp.swapioerrs + uvm.exp.vnodeioerrs > errs ? 'EIO' : 'ENOMEM';
+}
+
+/**
+ * wireFull: this fault would wire pg (a wiring fault, or a fault in a wired
+ * entry) and pg already has WIRE_MAX wirings.
+ */
+function wireFull(uvm: Uvm, flt: FaultCtx, pg: number): boolean {
+  if (!flt.wirePaging || uvm.pages.wireCount[pg] < WIRE_MAX) return false;
+  const old = flt.lk.map.pmap.lookup(flt.va);
+  return !(old & PTE_WIRED && pteFrame(old) === pg);
 }
 
 /**
@@ -243,7 +276,7 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
   let pg = pool.page[an];
   if (flt.cowNow && pool.ref[an] > 1) {
     const nanon = anonAllocPage(uvm, amap.lock, 0);
-    if (nanon === 0) return outOfMemory(uvm, flt);
+    if (nanon === 0) return outOfMemory(uvm, flt, pg);
     const npg = pool.page[nanon];
     pageCopy(uvm, pg, npg);
     uvm.pages.flags[npg] &= ~(PG_BUSY | PG_FAKE);
@@ -253,6 +286,10 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
     pg = npg;
     uvm.exp.flt_acow++;
   } else {
+    if (wireFull(uvm, flt, pg)) {
+      unlockAll(flt);
+      return 'EAGAIN';
+    }
     if (pool.ref[an] > 1) flt.enterProt &= ~PROT_WRITE;
     uvm.exp.flt_anon++;
   }
@@ -304,6 +341,10 @@ function faultLower(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
     src = got;
   }
   if (!promote) {
+    if (wireFull(uvm, flt, src)) {
+      unlockAll(flt);
+      return 'EAGAIN';
+    }
     const prot = entry.eflags & MAP_ENTRY_COW ? flt.enterProt & ~PROT_WRITE : flt.enterProt;
     enterPage(uvm, flt, src, prot);
     uvm.exp.flt_obj++;
@@ -322,7 +363,7 @@ function lowerPromote(uvm: Uvm, flt: FaultCtx, src: number): FaultResult | typeo
   const entry = flt.lk.entry;
   const amap = entry.aref.amap!;
   const an = anonAllocPage(uvm, amap.lock, src === NOPAGE ? UVM_PGA_ZERO : 0);
-  if (an === 0) return outOfMemory(uvm, flt);
+  if (an === 0) return outOfMemory(uvm, flt, src);
   const pg = pool.page[an];
   if (src !== NOPAGE) {
     pageCopy(uvm, src, pg);
@@ -330,6 +371,9 @@ function lowerPromote(uvm: Uvm, flt: FaultCtx, src: number): FaultResult | typeo
   } else uvm.exp.flt_przero++;
   uvm.pages.flags[pg] &= ~(PG_BUSY | PG_FAKE);
   amapAdd(uvm, entry.aref, flt.va - entry.start, an, false);
+  /* promoted into a shared amap: other sharers must stop seeing the object page */
+  if (src !== NOPAGE)
+    amapSlotMoved(uvm, amap, entry.aref.pageoff + (flt.va - entry.start) / uvm.pageSize, src, pg);
   enterPage(uvm, flt, pg, flt.enterProt);
   unlockAll(flt);
   return 0;

@@ -80,7 +80,7 @@ import {
   PROT_WRITE,
   vmerr,
 } from './param.ts';
-import type { Pmap } from './pmap.ts';
+import { type Pmap, type PmapOwner, VA_LIMIT } from './pmap.ts';
 import type { Uvm } from './uvm.ts';
 
 /* entry map types (vm_maptype_t) */
@@ -215,6 +215,16 @@ export class VmMapEntry implements TreeEntry, AmapEntry {
   }
 }
 
+/** What vm_map_insert sets on a new entry besides protection and flags. */
+export interface EntryAttrs {
+  /** MAP_INHERIT_SHARE, _COPY (the default) or _NONE */
+  inherit?: number;
+  /** behaviour bits (MAP_ENTRY_BEHAV_*) */
+  advice?: number;
+  /** a special mapping's name */
+  name?: string | null;
+}
+
 /** Hooks by which the layers above serve the map (the fault handler's wiring, prefault). */
 export interface MapHooks {
   /** fault in and wire [start, end) of entry (uvm_fault_wire); returns 0 or an errno */
@@ -232,7 +242,7 @@ const NO_HOOKS: MapHooks = {
 };
 
 /** An address map (struct vm_map). */
-export class VmMap implements AmapCopyMap {
+export class VmMap implements AmapCopyMap, PmapOwner {
   readonly header: VmMapEntry;
   readonly tree = new MapTree();
   readonly lock = new Lockmgr();
@@ -301,6 +311,14 @@ export class VmMap implements AmapCopyMap {
   absorbChunk(entry: AmapEntry, end: number): boolean {
     return absorbChunk(this, entry as VmMapEntry, end);
   }
+
+  /* PmapOwner: does the translation at va go through this amap slot? */
+  mapsSlot(va: number, amap: object, slot: number): boolean {
+    const e = vmMapLookupEntry(this, va);
+    if (!entryContains(this, e, va)) return false;
+    if (e.submap !== null) return e.submap.mapsSlot(va, amap, slot);
+    return e.amap === amap && e.pageoff + (va - e.start) / this.uvm.pageSize === slot;
+  }
 }
 
 /*
@@ -315,14 +333,15 @@ export function vmMapCreate(uvm: Uvm, pmap: Pmap, min: number, max: number): VmM
   const ps = uvm.pageSize;
   if (!(Number.isSafeInteger(min) && min >= 0 && min % ps === 0))
     throw vmerr('EINVAL', 'vm_map_create', 'min', `${hex(min)} is not a page-aligned address`);
-  if (!(Number.isSafeInteger(max) && max > min && max % ps === 0))
+  if (!(Number.isSafeInteger(max) && max > min && max % ps === 0 && max <= VA_LIMIT))
     throw vmerr(
       'EINVAL',
       'vm_map_create',
       'max',
-      `${hex(max)} is not a page-aligned address above min`,
+      `${hex(max)} is not a page-aligned address above min, at most ${hex(VA_LIMIT)}`,
     );
   const map = new VmMap(uvm, pmap, min, max);
+  if (pmap.owner === null) pmap.owner = map; /* a submap shares its parent's pmap */
   uvm.maps.add(map);
   return map;
 }
@@ -642,8 +661,11 @@ function checkRange(map: VmMap, start: number, end: number, call: string): void 
  *    MAP_DISABLE_COREDUMP, MAP_IS_STACK, MAP_IS_KSTACK set their entry
  *    flags; MAP_PREFAULT* map resident pages at once; MAP_OVERLAY gives it
  *    an amap now.
- * => `name` names a special mapping ([vdso], ...; Linux's special
- *    mappings): it never merges with differently named neighbours.
+ * => `attrs` gives the entry's inheritance (default MAP_INHERIT_COPY), its
+ *    advice (behaviour bits) and the name of a special mapping ([vdso],
+ *    ...; Linux's special mappings: never merged with differently named
+ *    neighbours). They are set before merging, so a merge never joins
+ *    entries that differ in them (as UVM_MAPFLAG carries them into uvm_map).
  * => the entry merges with compatible neighbours; returns the entry that
  *    covers the range afterwards.
  */
@@ -656,7 +678,7 @@ export function vmMapInsert(
   prot: number,
   maxprot: number,
   cow: number,
-  name: string | null = null,
+  attrs: EntryAttrs = {},
 ): VmMapEntry {
   checkRange(map, start, end, 'vm_map_insert');
   if ((prot & maxprot) !== prot)
@@ -677,10 +699,11 @@ export function vmMapInsert(
       `[${hex(start)}, ${hex(end)}) overlaps a mapping`,
     );
   const e = new VmMapEntry(start, end, prot, maxprot);
-  e.eflags = insertFlags(cow);
+  e.eflags = insertFlags(cow) | ((attrs.advice ?? 0) & MAP_ENTRY_BEHAV_MASK);
+  e.inheritance = attrs.inherit ?? MAP_INHERIT_COPY;
   e.object = object;
   e.offset = offset;
-  e.name = name;
+  e.name = attrs.name ?? null;
   if (object !== null) objectReference(object);
   if (cow & MAP_OVERLAY) e.amap = amapAlloc(map.uvm, end - start);
   link(map, prev, e);
@@ -1502,17 +1525,12 @@ export function vmMapStack(
  *    stackGuard bytes of the mapping below.
  */
 export function vmMapGrowstack(map: VmMap, addr: number): 0 | 'ENOMEM' {
-  const ps = map.uvm.pageSize;
   const prev = vmMapLookupEntry(map, addr);
   if (entryContains(map, prev, addr)) return 0;
+  if (!vmMapCanGrowstack(map, addr)) return 'ENOMEM';
   const stack = prev.next;
-  if (stack === map.header || !(stack.eflags & MAP_ENTRY_STACK)) return 'ENOMEM';
-  const newStart = Math.floor(addr / ps) * ps;
-  const grow = stack.start - newStart;
-  if (grow > stack.availSsize) return 'ENOMEM';
-  const floor = prev === map.header ? map.minOffset : prev.end + map.stackGuard;
-  if (newStart < floor) return 'ENOMEM';
-  const avail = stack.availSsize - grow;
+  const newStart = Math.floor(addr / map.uvm.pageSize) * map.uvm.pageSize;
+  const avail = stack.availSsize - (stack.start - newStart);
   const piece = vmMapInsert(
     map,
     null,
@@ -1522,11 +1540,25 @@ export function vmMapGrowstack(map: VmMap, addr: number): 0 | 'ENOMEM' {
     stack.protection,
     stack.maxProtection,
     (stack.eflags & MAP_ENTRY_COW ? MAP_COPY_ON_WRITE : 0) | MAP_IS_STACK,
+    { inherit: stack.inheritance, advice: stack.behavior() },
   );
-  piece.inheritance = stack.inheritance;
-  const merged = vmMapSimplifyEntry(map, piece);
-  merged.availSsize = avail;
+  piece.availSsize = avail;
   return 0;
+}
+
+/**
+ * vmMapCanGrowstack: unmapped addr lies just below a stack entry that may
+ * grow down over it (the conditions of vmMapGrowstack), changing nothing.
+ */
+export function vmMapCanGrowstack(map: VmMap, addr: number): boolean {
+  const prev = vmMapLookupEntry(map, addr);
+  if (entryContains(map, prev, addr)) return false;
+  const stack = prev.next;
+  if (stack === map.header || !(stack.eflags & MAP_ENTRY_STACK)) return false;
+  const newStart = Math.floor(addr / map.uvm.pageSize) * map.uvm.pageSize;
+  if (stack.start - newStart > stack.availSsize) return false;
+  const floor = prev === map.header ? map.minOffset : prev.end + map.stackGuard;
+  return newStart >= floor;
 }
 
 /*
@@ -1588,9 +1620,10 @@ export function vmMapMove(map: VmMap, start: number, end: number, to: number): V
  * => both maps are locked by the caller.
  */
 export function vmMapFork(parent: VmMap, child: VmMap): 0 | 'ENOMEM' {
-  for (let e = parent.header.next; e !== parent.header; e = e.next) {
+  for (let e = parent.header.next; e !== parent.header; e = e.next)
     if (e.maptype === VM_MAPTYPE_SUBMAP)
       throw vmerr('EINVAL', 'fork', 'map', 'cannot fork a map holding a submap');
+  for (let e = parent.header.next; e !== parent.header; e = e.next) {
     if (e.inheritance === MAP_INHERIT_NONE) continue;
     if (e.inheritance === MAP_INHERIT_SHARE) forkShared(parent, child, e);
     else if (forkCopy(parent, child, e) !== 0) return 'ENOMEM';
@@ -1611,24 +1644,36 @@ function cloneForChild(parent: VmMap, child: VmMap, e: VmMapEntry, amapFlags: nu
   return n;
 }
 
+/** forkShared: uvm_mapent_forkshared: the parent's needs-copy is resolved first, so both share one amap. */
 function forkShared(parent: VmMap, child: VmMap, e: VmMapEntry): void {
   if (e.eflags & MAP_ENTRY_NEEDS_COPY) amapCopy(parent.uvm, parent, e, AMAP_COPY_NOCHUNK, 0, 0);
   cloneForChild(parent, child, e, AMAP_SHARED);
 }
 
+/**
+ * forkCopy: uvm_mapent_forkcopy: the child's entry is copy-on-write.
+ * => shared memory, or a wired parent entry: the child's amap is copied now;
+ *    a wired parent's pages are copied for the child too (amap_cow_now).
+ * => shared memory: the anons the child's copy holds stay in the amap
+ *    every sharer writes, so no sharer may write them in place any more:
+ *    their translations lose write permission everywhere (only that: a
+ *    wired one stays mapped, locked memory stays locked).
+ * => otherwise both sides become needs-copy, the parent write-protected.
+ */
 function forkCopy(parent: VmMap, child: VmMap, e: VmMapEntry): 0 | 'ENOMEM' {
   const n = cloneForChild(parent, child, e, 0);
   n.eflags |= MAP_ENTRY_COW | MAP_ENTRY_NEEDS_COPY;
   const amap = e.aref.amap;
   if (amap === null) return 0;
   const sharedMemory = (amap.flags & AMAP_SHARED) !== 0 || (e.eflags & MAP_ENTRY_COW) === 0;
-  if (sharedMemory || e.wiredCount > 0) amapCopy(child.uvm, child, n, AMAP_COPY_NOCHUNK, 0, 0);
-  if (e.wiredCount > 0) return amapCowNow(child.uvm, n);
+  const wired = e.wiredCount > 0;
+  if (sharedMemory || wired) amapCopy(child.uvm, child, n, AMAP_COPY_NOCHUNK, 0, 0);
+  if (wired && amapCowNow(child.uvm, n) !== 0) return 'ENOMEM';
   if (sharedMemory) {
     amapLock(amap);
-    amapShareProtect(parent.uvm, e, e.protection & ~PROT_WRITE);
+    amapShareProtect(parent.uvm, e, PROT_ALL & ~PROT_WRITE);
     amapUnlock(amap);
-  } else if (!(e.eflags & MAP_ENTRY_NEEDS_COPY)) {
+  } else if (!wired && !(e.eflags & MAP_ENTRY_NEEDS_COPY)) {
     if (e.maxProtection & PROT_WRITE)
       parent.pmap.protect(e.start, e.end, e.protection & ~PROT_WRITE);
     e.eflags |= MAP_ENTRY_NEEDS_COPY;

@@ -324,6 +324,7 @@ export class MapTree {
     const cnt = this.count[p];
     this.keys.copyWithin(base + i + 2, base + i + 1, base + cnt);
     this.kids.copyWithin(base + i + 2, base + i + 1, base + cnt);
+    this.keys[base + i] = this.lo[n]; /* an entry inserted below all others moved n's lo */
     this.keys[base + i + 1] = this.lo[m];
     this.kids[base + i + 1] = m;
     this.count[p] = cnt + 1;

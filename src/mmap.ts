@@ -13,7 +13,15 @@
  * over a range with a hole: it changes everything up to the hole, then
  * fails with ENOMEM.
  */
-import { AMAP_COPY_NOCHUNK, amapCopy, amapLock, amapUnlock, amapWiperange } from './amap.ts';
+import {
+  AMAP_COPY_NOCHUNK,
+  AMAP_SHARED,
+  amapCopy,
+  amapLock,
+  amapSlotMoved,
+  amapUnlock,
+  amapWiperange,
+} from './amap.ts';
 import { AN_LAZYFREE, anonDropswap, anonFreelst, anonGet } from './anon.ts';
 import { uvmFault } from './fault.ts';
 import {
@@ -80,7 +88,6 @@ import {
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
-  USER_MAX,
   USER_MIN,
   VmError,
   vmerr,
@@ -198,7 +205,7 @@ export function sysMmap(
   checkInt('mmap', 'offset', offset);
   if (len === 0) throw vmerr('EINVAL', 'mmap', 'len', 'length 0');
   const size = roundPage(vm, len);
-  if (size > USER_MAX - USER_MIN)
+  if (size > vm.map.maxOffset - USER_MIN)
     throw vmerr('ENOMEM', 'mmap', 'len', `${len} bytes cannot fit in the address space`);
   const type = flags & MAP_TYPE;
   if (type !== MAP_SHARED && type !== MAP_PRIVATE && type !== 3)
@@ -232,8 +239,9 @@ export function sysMmap(
   try {
     if (flags & MAP_FIXED) vmMapDelete(vm.map, start, start + size);
     const obj = anon ? null : file!.object();
-    const e = vmMapInsert(vm.map, obj, anon ? 0 : offset, start, start + size, prot, maxprot, cow);
-    if (shared) e.inheritance = MAP_INHERIT_SHARE;
+    const e = vmMapInsert(vm.map, obj, anon ? 0 : offset, start, start + size, prot, maxprot, cow, {
+      inherit: shared ? MAP_INHERIT_SHARE : MAP_INHERIT_COPY,
+    });
     if (flags & MAP_GROWSDOWN) e.availSsize = Math.max(0, vm.stackLimit - size);
   } finally {
     vmMapUnlock(vm.map);
@@ -265,7 +273,7 @@ function placeMmap(vm: Vmspace, addr: number, size: number, flags: number): numb
         'addr',
         `${hex(addr)} is below the lowest mappable address ${hex(USER_MIN)}`,
       );
-    if (addr + size > USER_MAX)
+    if (addr + size > map.maxOffset)
       throw vmerr(
         'ENOMEM',
         'mmap',
@@ -282,7 +290,11 @@ function placeMmap(vm: Vmspace, addr: number, size: number, flags: number): numb
     return addr;
   }
   const hint = Math.floor(addr / ps) * ps;
-  if (hint >= USER_MIN && hint + size <= USER_MAX && entriesIn(map, hint, hint + size).length === 0)
+  if (
+    hint >= USER_MIN &&
+    hint + size <= map.maxOffset &&
+    entriesIn(map, hint, hint + size).length === 0
+  )
     return hint;
   const at = vmMapFindspace(map, map.mmapBase || map.maxOffset, size, ps, true);
   if (at < 0) throw vmerr('ENOMEM', 'mmap', 'len', `no free range of ${size} bytes`);
@@ -314,7 +326,7 @@ export function sysMunmap(vm: Vmspace, addr: number, len: number): void {
   checkInt('munmap', 'len', len);
   if (len === 0) throw vmerr('EINVAL', 'munmap', 'len', 'length 0');
   const end = addr + roundPage(vm, len);
-  if (addr > USER_MAX || end > USER_MAX)
+  if (addr > vm.map.maxOffset || end > vm.map.maxOffset)
     throw vmerr(
       'EINVAL',
       'munmap',
@@ -428,6 +440,8 @@ export function sysMadvise(vm: Vmspace, addr: number, len: number, advice: numbe
   const entries = entriesIn(vm.map, addr, end);
   if (advice === MADV_DONTNEED && entries.some((e) => e.wiredCount > 0))
     throw vmerr('EINVAL', 'madvise', 'addr', 'MADV_DONTNEED on locked memory');
+  if (advice === MADV_DONTNEED && sharerLocked(vm, addr, end))
+    throw vmerr('EINVAL', 'madvise', 'addr', 'MADV_DONTNEED on memory a sharing process locked');
   if (advice === MADV_FREE && entries.some((e) => !isPrivate(e) || e.object !== null))
     throw vmerr('EINVAL', 'madvise', 'addr', 'MADV_FREE needs private anonymous memory');
   if (advice in BEHAVIOUR) vmMapMadvise(vm.map, addr, end, BEHAVIOUR[advice]);
@@ -478,32 +492,51 @@ function willNeed(vm: Vmspace, start: number, end: number): void {
 }
 
 /**
+ * sharerLocked: a page of [start, end) in a share-inherited private amap is
+ * locked by another space sharing it (its wired translation goes through
+ * the same slot): MADV_DONTNEED would pull the page from under the lock.
+ */
+function sharerLocked(vm: Vmspace, start: number, end: number): boolean {
+  const uvm = vm.uvm;
+  let locked = false;
+  forEachWindow(vm, start, end, (e, slot, n) => {
+    const amap = e.aref.amap!;
+    if (!isPrivate(e) || (amap.flags & AMAP_SHARED) === 0) return;
+    for (let s = slot; s < slot + n && !locked; s++) {
+      const pg = amap.anon[s] === 0 ? NOPAGE : uvm.anons.page[amap.anon[s]];
+      locked = pg !== NOPAGE && uvm.pmap.wiredThrough(pg, amap, s);
+    }
+  });
+  return locked;
+}
+
+/**
  * dontNeed: drop the range's translations; private memory also drops its
  * anons (after taking its own amap if it still shared one: a child's view
- * must not change), so it reads as zeros or the file again.
+ * must not change), so it reads as zeros or the file again. In an amap
+ * shared by inheritance the anons go for every sharer, and so do their
+ * translations of those pages.
  */
 function dontNeed(vm: Vmspace, start: number, end: number): void {
   const map = vm.map;
+  const uvm = vm.uvm;
   vmMapLock(map);
   try {
     for (const e of entriesIn(map, start, end)) {
       if (isPrivate(e) && e.aref.amap !== null && e.eflags & MAP_ENTRY_NEEDS_COPY)
-        amapCopy(vm.uvm, map, e, AMAP_COPY_NOCHUNK, 0, 0);
+        amapCopy(uvm, map, e, AMAP_COPY_NOCHUNK, 0, 0);
     }
     map.pmap.remove(start, end);
-    const uvm = vm.uvm;
-    for (const e of entriesIn(map, start, end)) {
-      if (!isPrivate(e) || e.aref.amap === null) continue;
-      const s = Math.max(e.start, start);
-      const n = (Math.min(e.end, end) - s) / uvm.pageSize;
-      const amap = e.aref.amap;
+    forEachWindow(vm, start, end, (e, slot, n) => {
+      if (!isPrivate(e)) return;
+      const amap = e.aref.amap!;
       amapLock(amap);
-      anonFreelst(
-        uvm,
-        amap,
-        amapWiperange(uvm, amap, e.aref.pageoff + (s - e.start) / uvm.pageSize, n, 0),
-      );
-    }
+      for (let s = slot; s < slot + n; s++) {
+        const pg = amap.anon[s] === 0 ? NOPAGE : uvm.anons.page[amap.anon[s]];
+        if (pg !== NOPAGE) amapSlotMoved(uvm, amap, s, pg, NOPAGE);
+      }
+      anonFreelst(uvm, amap, amapWiperange(uvm, amap, slot, n, 0));
+    });
   } finally {
     vmMapUnlock(map);
   }
@@ -722,7 +755,7 @@ export function sysBrk(vm: Vmspace, addr: number): number {
     vm.brk = addr;
     return addr;
   }
-  if (newEnd > USER_MAX || brkCollides(vm, oldEnd, newEnd)) return vm.brk;
+  if (newEnd > map.maxOffset || brkCollides(vm, oldEnd, newEnd)) return vm.brk;
   vmMapLock(map);
   try {
     vmMapInsert(map, null, 0, oldEnd, newEnd, PROT_READ | PROT_WRITE, PROT_ALL, MAP_COPY_ON_WRITE);
@@ -800,7 +833,7 @@ export function sysMremap(
   const tail = oldAddr + oldSize;
   if (
     !(flags & MREMAP_DONTUNMAP) &&
-    tail + newSize - oldSize <= USER_MAX &&
+    tail + newSize - oldSize <= vm.map.maxOffset &&
     entriesIn(vm.map, tail, oldAddr + newSize).length === 0
   ) {
     growInPlace(vm, first, oldAddr, oldSize, newSize);
@@ -866,7 +899,7 @@ function growInPlace(
     const cow =
       (isPrivate(first) ? MAP_COPY_ON_WRITE : 0) |
       (obj === null && !isPrivate(first) ? MAP_OVERLAY : 0);
-    const e = vmMapInsert(
+    vmMapInsert(
       map,
       obj,
       off,
@@ -875,8 +908,8 @@ function growInPlace(
       first.protection,
       first.maxProtection,
       cow,
+      { inherit: last.inheritance, advice: last.behavior() },
     );
-    e.inheritance = first.inheritance;
   } finally {
     vmMapUnlock(map);
   }
@@ -896,7 +929,7 @@ function remapFixed(
   const ps = pageSize(vm);
   if (newAddr % ps !== 0)
     throw vmerr('EINVAL', 'mremap', 'new_addr', `${hex(newAddr)} is not page aligned`);
-  if (newAddr < USER_MIN || newAddr + newSize > USER_MAX)
+  if (newAddr < USER_MIN || newAddr + newSize > vm.map.maxOffset)
     throw vmerr('EINVAL', 'mremap', 'new_addr', `${hex(newAddr)} is outside the user range`);
   if (newAddr < oldAddr + oldSize && oldAddr < newAddr + newSize)
     throw vmerr('EINVAL', 'mremap', 'new_addr', 'the new range overlaps the old one');

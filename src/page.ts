@@ -52,6 +52,9 @@ export const PQ_SWAPBACKED = PQ_ANON | PQ_AOBJ;
 export const PMAP_REFERENCED = 0x01;
 export const PMAP_MODIFIED = 0x02;
 
+/** the most wirings a frame can hold (its wire count is 16 bits, as in NetBSD) */
+export const WIRE_MAX = 0xffff;
+
 /* uvm_pagealloc flags */
 export const UVM_PGA_ZERO = 0x01;
 
@@ -279,14 +282,15 @@ export function pageDequeue(uvm: Uvm, pg: number): void {
 
 /**
  * pageWire: add a wiring (uvm_pagewire); the first one takes it off the queues.
+ * => the caller checked that the page has fewer than WIRE_MAX wirings.
  */
 export function pageWire(uvm: Uvm, pg: number): void {
   const pm = uvm.pages;
+  if (pm.wireCount[pg] >= WIRE_MAX) kpanic(`uvm_pagewire: page ${pg}: wire count overflow`);
   if (pm.wireCount[pg] === 0) {
     pm.dequeue(pg);
     uvm.exp.wired++;
   }
-  kassert(pm.wireCount[pg] < 0xffff, 'uvm_pagewire: wire count overflow');
   pm.wireCount[pg]++;
 }
 

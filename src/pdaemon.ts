@@ -25,7 +25,7 @@
  * daemon where no lock is held: when a fault starts with fewer than
  * freemin frames free, when an allocation fails (uvm_wait), and on demand.
  */
-import { AN_LAZYFREE } from './anon.ts';
+import { AN_LAZYFREE, anonDropswap } from './anon.ts';
 import { mutexEnter, mutexExit } from './lock.ts';
 import type { UvmObject } from './object.ts';
 import {
@@ -39,7 +39,7 @@ import {
   pageFree,
 } from './page.ts';
 import { PROT_NONE } from './param.ts';
-import { swapAlloc, swapFree, swapPut } from './swap.ts';
+import { swapAlloc, swapFree, swapPut, swapSlotLive } from './swap.ts';
 import type { Uvm } from './uvm.ts';
 
 /** What one run of the pagedaemon did. */
@@ -166,7 +166,8 @@ function reclaimAnon(uvm: Uvm, pg: number, r: PdaemonReport): Outcome {
   mutexEnter(lock);
   try {
     const dirty = (uvm.pages.flags[pg] & PG_CLEAN) === 0 || uvm.pmap.isModified(pg);
-    if (!dirty && pool.swslot[an] !== 0) {
+    const slot = pool.swslot[an];
+    if (!dirty && slot !== 0 && swapSlotLive(uvm, slot)) {
       dropPage(uvm, an, pg);
       uvm.exp.swpgonly++;
       return 'freed';
@@ -183,11 +184,15 @@ function reclaimAnon(uvm: Uvm, pg: number, r: PdaemonReport): Outcome {
   }
 }
 
-/** swapOutAnon: write a dirty anon page to a swap slot, then free it. */
+/**
+ * swapOutAnon: write an anon page to a swap slot, then free it: its own
+ * slot, or a fresh one when it has none or its slot's device is being
+ * swapped off (the old slot goes once the new copy is written).
+ */
 function swapOutAnon(uvm: Uvm, an: number, pg: number, r: PdaemonReport): Outcome {
   const pool = uvm.anons;
   let slot = pool.swslot[an];
-  const fresh = slot === 0;
+  const fresh = slot === 0 || !swapSlotLive(uvm, slot);
   if (fresh) slot = swapAlloc(uvm);
   if (slot === 0) return 'kept';
   uvm.pages.flags[pg] |= PG_BUSY;
@@ -197,6 +202,7 @@ function swapOutAnon(uvm: Uvm, an: number, pg: number, r: PdaemonReport): Outcom
     if (fresh) swapFree(uvm, slot);
     return 'EIO';
   }
+  if (fresh) anonDropswap(uvm, an);
   pool.swslot[an] = slot;
   pool.flags[an] &= ~AN_LAZYFREE;
   dropPage(uvm, an, pg);

@@ -24,7 +24,7 @@
  *   - a table's live count equals its valid PTEs; empty tables are freed
  */
 import { type PhysMem, PMAP_MODIFIED, PMAP_REFERENCED } from './page.ts';
-import { hex, KernelPanic, kpanic, PROT_ALL, PROT_NONE } from './param.ts';
+import { hex, KernelPanic, kpanic, PROT_ALL, PROT_NONE, vmerr } from './param.ts';
 import type { PmapPageOps } from './uvm.ts';
 
 export const PTE_R = 1;
@@ -46,13 +46,13 @@ export class Ptp {
 
 /**
  * A pv key: one (pmap, virtual page) pair in one double, pmap id times
- * 2^36 plus the page number (page numbers stay below 2^36; keys below
- * 2^53, so exact). 0 is no mapping (pmap ids start at 1).
+ * the span of page numbers below VA_LIMIT plus the page number, so keys
+ * stay below 2^53 (exact). That bounds the pmaps alive at once (ids are
+ * reused): 2^53 / (VA_LIMIT / pageSize), 2^18 with 4 KiB pages, 2^15 with
+ * 512-byte ones. 0 is no mapping (pmap ids start at 1).
  */
-const PV_SPAN = 2 ** 36;
-const pvKey = (pmapId: number, vpn: number) => pmapId * PV_SPAN + vpn;
-const keyPmap = (key: number) => Math.floor(key / PV_SPAN);
-const keyVpn = (key: number) => key % PV_SPAN;
+/** every address a pmap maps lies below this (x86-64's user half) */
+export const VA_LIMIT = 2 ** 47;
 
 /**
  * The reverse map: for each frame, who maps it. As the x86 pmap embeds a
@@ -68,18 +68,58 @@ export class PvTable implements PmapPageOps {
   nextOf: Int32Array;
   private free = -1;
   private used = 0;
+  /** live pmaps by id (null: a free id) */
   readonly pmaps: (Pmap | null)[] = [null];
+  private readonly freeIds: number[] = [];
+  /** page numbers per pmap in a key */
+  readonly span: number;
+  /** the most pmaps alive at once */
+  readonly maxPmaps: number;
 
   constructor(private readonly pages: PhysMem) {
+    this.span = VA_LIMIT / pages.pageSize;
+    this.maxPmaps = Math.floor(2 ** 53 / this.span) - 1;
     this.first = new Float64Array(pages.npages);
     this.head = new Int32Array(pages.npages).fill(-1);
     this.keyOf = new Float64Array(1024);
     this.nextOf = new Int32Array(1024);
   }
 
+  /**
+   * attach: a new pmap's id (reused once its pmap is destroyed).
+   * => EAGAIN when maxPmaps are alive (as fork fails at a process limit).
+   */
+  attach(pmap: Pmap): number {
+    const id = this.freeIds.pop() ?? this.pmaps.length;
+    if (id > this.maxPmaps) {
+      throw vmerr('EAGAIN', 'pmap_create', undefined, `${this.maxPmaps} address spaces exist`);
+    }
+    this.pmaps[id] = pmap;
+    return id;
+  }
+
+  /** detach: a destroyed pmap's id becomes free. */
+  detach(id: number): void {
+    this.pmaps[id] = null;
+    this.freeIds.push(id);
+  }
+
+  /** key: the pv key of (pmap, vpn). */
+  private key(pmapId: number, vpn: number): number {
+    return pmapId * this.span + vpn;
+  }
+
+  /** keyPmap, keyVpn: a pv key's pmap id and page number. */
+  keyPmap(key: number): number {
+    return Math.floor(key / this.span);
+  }
+  keyVpn(key: number): number {
+    return key % this.span;
+  }
+
   /** add: record that pmap maps pg at virtual page vpn. */
   add(pg: number, pmapId: number, vpn: number): void {
-    const key = pvKey(pmapId, vpn);
+    const key = this.key(pmapId, vpn);
     if (this.first[pg] === 0) {
       this.first[pg] = key;
       return;
@@ -97,7 +137,7 @@ export class PvTable implements PmapPageOps {
 
   /** remove: forget that pmap maps pg at vpn. */
   remove(pg: number, pmapId: number, vpn: number): void {
-    const key = pvKey(pmapId, vpn);
+    const key = this.key(pmapId, vpn);
     if (this.first[pg] === key) {
       const pv = this.head[pg];
       if (pv < 0) this.first[pg] = 0;
@@ -132,7 +172,7 @@ export class PvTable implements PmapPageOps {
   /** next: the first mapping of pg once `done` has left it (a loop that empties pg). */
   private next(pg: number, done: number): number {
     const key = this.first[pg];
-    if (key === done) kpanic(`pmap: the mapping of page ${pg} at vpn ${keyVpn(key)} stayed`);
+    if (key === done) kpanic(`pmap: the mapping of page ${pg} at vpn ${this.keyVpn(key)} stayed`);
     return key;
   }
 
@@ -153,7 +193,7 @@ export class PvTable implements PmapPageOps {
 
   /** pmapOfKey: the pmap of a pv key. */
   private pmapOfKey(key: number): Pmap {
-    return this.pmaps[keyPmap(key)]!;
+    return this.pmaps[this.keyPmap(key)]!;
   }
 
   /* PmapPageOps */
@@ -163,29 +203,39 @@ export class PvTable implements PmapPageOps {
       /* each removal takes the frame's first mapping away */
       for (let key = this.first[pg]; key !== 0; key = this.next(pg, key)) {
         const pmap = this.pmapOfKey(key);
-        pmap.removeOne(keyVpn(key) * pmap.pageSize);
+        pmap.removeOne(this.keyVpn(key) * pmap.pageSize);
       }
       return;
     }
     for (const key of this.keys(pg)) {
       const pmap = this.pmapOfKey(key);
-      pmap.lowerOne(keyVpn(key) * pmap.pageSize, prot);
+      pmap.lowerOne(this.keyVpn(key) * pmap.pageSize, prot);
     }
   }
 
-  pageReplace(oldpg: number, newpg: number): number {
+  pageLeaveSlot(pg: number, newpg: number, amap: object, slot: number): number {
     let moved = 0;
-    /* every mapping leaves oldpg: re-entered at newpg when wired, else removed */
-    for (let key = this.first[oldpg]; key !== 0; key = this.next(oldpg, key)) {
+    for (const key of this.keys(pg)) {
       const pmap = this.pmapOfKey(key);
-      const va = keyVpn(key) * pmap.pageSize;
+      const va = this.keyVpn(key) * pmap.pageSize;
       const pte = pmap.lookup(va);
-      if (pte & PTE_WIRED) {
+      if ((pte & PTE_WIRED) === 0) pmap.removeOne(va);
+      else if (pmap.owner?.mapsSlot(va, amap, slot)) {
+        if (newpg < 0) kpanic(`pmap: page ${pg} leaves slot ${slot} under a wired mapping`);
         pmap.enter(va, newpg, pte & PTE_PROT, PMAP_WIRED);
         moved++;
-      } else pmap.removeOne(va);
+      }
     }
     return moved;
+  }
+
+  wiredThrough(pg: number, amap: object, slot: number): boolean {
+    for (const key of this.keys(pg)) {
+      const pmap = this.pmapOfKey(key);
+      const va = this.keyVpn(key) * pmap.pageSize;
+      if (pmap.lookup(va) & PTE_WIRED && pmap.owner?.mapsSlot(va, amap, slot)) return true;
+    }
+    return false;
   }
 
   pageMappings(pg: number): number {
@@ -217,13 +267,23 @@ export class PvTable implements PmapPageOps {
 
   /** spacesMapping: the number of distinct pmaps mapping pg. */
   spacesMapping(pg: number): number {
-    return new Set(this.keys(pg).map(keyPmap)).size;
+    return new Set(this.keys(pg).map((k) => this.keyPmap(k))).size;
   }
+}
+
+/**
+ * What a pmap's owner (its map) tells the reverse map: whether the
+ * translation at va goes through slot `slot` of `amap`.
+ */
+export interface PmapOwner {
+  mapsSlot(va: number, amap: object, slot: number): boolean;
 }
 
 /** A physical map: the translations of one address space. */
 export class Pmap {
   readonly id: number;
+  /** the map whose translations these are (set when the map is made) */
+  owner: PmapOwner | null = null;
   readonly tables = new Map<number, Ptp>();
   residentCount = 0;
   wiredCount = 0;
@@ -234,8 +294,7 @@ export class Pmap {
     readonly pv: PvTable,
     readonly pageSize: number,
   ) {
-    this.id = pv.pmaps.length;
-    pv.pmaps.push(this);
+    this.id = pv.attach(this);
   }
 
   /** ptp: the table holding vpn (created when `create`), or null. */
@@ -405,7 +464,7 @@ export class Pmap {
     this.tables.clear();
     this.lastKey = -1;
     this.lastPtp = null;
-    this.pv.pmaps[this.id] = null;
+    this.pv.detach(this.id);
   }
 }
 
@@ -427,9 +486,9 @@ export function auditPmaps(pv: PvTable, npages: number): void {
   for (let pg = 0; pg < npages; pg++) {
     for (const key of pv.keys(pg)) {
       pvCount++;
-      const pmap = pv.pmaps[Math.floor(key / PV_SPAN)];
+      const pmap = pv.pmaps[pv.keyPmap(key)];
       if (!pmap) fail(`pv entry of page ${pg} names a destroyed pmap`);
-      const va = (key % PV_SPAN) * pmap.pageSize;
+      const va = pv.keyVpn(key) * pmap.pageSize;
       const pte = pmap.lookup(va);
       if (pte === 0 || pteFrame(pte) !== pg)
         fail(`pv entry of page ${pg} at ${hex(va)} has no PTE`);

@@ -21,6 +21,7 @@ import {
   MAP_COPY_ON_WRITE,
   MAP_IS_STACK,
   MAP_OVERLAY,
+  vmMapCanGrowstack,
   vmMapGrowstack,
   vmMapInsert,
   vmMapLock,
@@ -44,10 +45,10 @@ import {
   sysMunmap,
 } from './mmap.ts';
 import { objectDetach, type UvmObject } from './object.ts';
-import { PMAP_MODIFIED, PMAP_REFERENCED } from './page.ts';
+import { PMAP_MODIFIED, PMAP_REFERENCED, pageUnwire, pageWire, WIRE_MAX } from './page.ts';
 import {
   hex,
-  MAP_ENTRY_STACK,
+  MAP_INHERIT_COPY,
   MAP_INHERIT_SHARE,
   PROT_ALL,
   PROT_EXEC,
@@ -60,6 +61,7 @@ import {
 } from './param.ts';
 import { PTE_R, PTE_W, PTE_X, pteFrame } from './pmap.ts';
 import type { VmSystem } from './system.ts';
+import type { Uvm } from './uvm.ts';
 import {
   formatMapsRow,
   type MapsRow,
@@ -82,7 +84,8 @@ export class Process {
     readonly sys: VmSystem,
     readonly pid: number,
     public vm: Vmspace,
-    readonly parent: Process | null,
+    /** the parent's pid, 0 for none (a pid, not the process: dead ancestors must not stay reachable) */
+    readonly ppid: number,
   ) {}
 
   private tick(): void {
@@ -106,29 +109,46 @@ export class Process {
     this.check();
     checkAccess('read', va, n);
     const out = new Uint8Array(n);
-    this.access(va, n, false, out);
+    try {
+      this.access(va, n, false, out);
+    } catch (e) {
+      throw this.sys.survive(e);
+    }
     return out;
   }
 
   /**
    * write: store `bytes` at virtual address `va`, through the pmap.
-   * => errors as read (SIGSEGV also for a read-only page); the whole range
-   *    is checked before any byte is written.
+   * => errors as read (SIGSEGV also for a read-only page); every page is
+   *    made present before any byte is written, so a failed write stores
+   *    nothing.
    */
   write(va: number, bytes: Uint8Array | ArrayLike<number>): void {
     this.check();
     const data = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
     checkAccess('write', va, data.length);
-    this.access(va, data.length, true, data);
+    try {
+      this.access(va, data.length, true, data);
+    } catch (e) {
+      throw this.sys.survive(e);
+    }
   }
 
   /**
    * access: move bytes between `buf` and [va, va+n): first make every page
-   * present with the needed right (faulting as an MMU would), then copy.
+   * present with the needed right (faulting as an MMU would) and hold its
+   * frame, then copy: a failed access moves no byte.
+   * => a range of more pages than memory could ever hold at once (its
+   *    frames less the wired ones and the daemon's reserve) is faulted in
+   *    page by page first (so that a bad page or a lack of memory is found
+   *    before any byte moves), then copied page by page, faulting again
+   *    where the pagedaemon took a page meanwhile; only an error in that
+   *    second pass can leave it half done.
    */
   private access(va: number, n: number, write: boolean, buf: Uint8Array): void {
     if (n === 0) return;
-    const ps = this.sys.uvm.pageSize;
+    const uvm = this.sys.uvm;
+    const ps = uvm.pageSize;
     const first = va - (va % ps);
     const syscall = write ? 'write' : 'read';
     if (va + n <= first + ps) {
@@ -142,9 +162,41 @@ export class Process {
       return;
     }
     this.precheck(first, va + n, write, syscall);
+    const pm = uvm.pages;
+    if (Math.ceil((va + n - first) / ps) <= pm.npages - uvm.exp.wired - uvm.freemin) {
+      const held = this.hold(first, va + n, write, syscall);
+      for (let i = 0; i < held.length; i++) this.copy(held[i], first + i * ps, va, n, write, buf);
+      release(uvm, held);
+      return;
+    }
     for (let p = first; p < va + n; p += ps) this.present(p, write, syscall);
     for (let p = first; p < va + n; p += ps)
       this.copy(pteFrame(this.present(p, write, syscall)), p, va, n, write, buf);
+  }
+
+  /**
+   * hold: make each page of [start, end) present and hold its frame (a
+   * wiring for the time of the access, as uvm_vslock does for physio), so
+   * that the fault of a later page cannot page an earlier one out.
+   * => the held frames, in order; on a failure every hold is released and
+   *    the error thrown.
+   */
+  private hold(start: number, end: number, write: boolean, syscall: string): number[] {
+    const uvm = this.sys.uvm;
+    const held: number[] = [];
+    try {
+      for (let p = start; p < end; p += uvm.pageSize) {
+        const pg = pteFrame(this.present(p, write, syscall));
+        if (uvm.pages.wireCount[pg] >= WIRE_MAX)
+          throw new VmError('EAGAIN', syscall, 'va', `page at ${hex(p)} is wired too often`);
+        pageWire(uvm, pg);
+        held.push(pg);
+      }
+    } catch (e) {
+      release(uvm, held);
+      throw e;
+    }
+    return held;
   }
 
   /** copy: the part of [va, va+n) in the page at p (frame pg) to or from buf. */
@@ -164,12 +216,14 @@ export class Process {
   }
 
   /**
-   * precheck: every page of [start, end) is mapped (or is stack that can
-   * grow there) with the right, so that a bad access changes nothing.
+   * precheck: every page of [start, end) is mapped, or is stack that can
+   * grow there, with the right, so that a bad access changes nothing; then
+   * the stack grows where it must.
    */
   private precheck(start: number, end: number, write: boolean, syscall: string): void {
     const map = this.vm.map;
     const need = write ? PROT_WRITE : PROT_READ;
+    const grow: number[] = [];
     for (let p = start; p < end; ) {
       const e = vmMapLookupEntry(map, p);
       if (entryContains(map, e, p)) {
@@ -177,11 +231,12 @@ export class Process {
         p = e.end;
         continue;
       }
-      const next = e.next;
-      if (next !== map.header && next.eflags & MAP_ENTRY_STACK && vmMapGrowstack(map, p) === 0)
-        continue;
-      throw segv(syscall, p, 'not mapped');
+      if (!vmMapCanGrowstack(map, p)) throw segv(syscall, p, 'not mapped');
+      if (!allows(e.next.protection, need)) throw segv(syscall, p, 'protection');
+      grow.push(p);
+      p = e.next.start;
     }
+    for (const p of grow) vmMapGrowstack(map, p);
   }
 
   /** present: the PTE for page va with the needed right, faulting if need be. */
@@ -209,67 +264,52 @@ export class Process {
     file: MappableFile | null = null,
     offset = 0,
   ): number {
-    this.check();
-    return sysMmap(this.vm, addr, len, prot, flags, file, offset);
+    return this.syscall(() => sysMmap(this.vm, addr, len, prot, flags, file, offset));
   }
   munmap(addr: number, len: number): void {
-    this.check();
-    sysMunmap(this.vm, addr, len);
+    this.syscall(() => sysMunmap(this.vm, addr, len));
   }
   mprotect(addr: number, len: number, prot: number): void {
-    this.check();
-    sysMprotect(this.vm, addr, len, prot);
+    this.syscall(() => sysMprotect(this.vm, addr, len, prot));
   }
   minherit(addr: number, len: number, inherit: number): void {
-    this.check();
-    sysMinherit(this.vm, addr, len, inherit);
+    this.syscall(() => sysMinherit(this.vm, addr, len, inherit));
   }
   madvise(addr: number, len: number, advice: number): void {
-    this.check();
-    sysMadvise(this.vm, addr, len, advice);
+    this.syscall(() => sysMadvise(this.vm, addr, len, advice));
   }
   mlock(addr: number, len: number): void {
-    this.check();
-    sysMlock(this.vm, addr, len);
+    this.syscall(() => sysMlock(this.vm, addr, len));
   }
   munlock(addr: number, len: number): void {
-    this.check();
-    sysMunlock(this.vm, addr, len);
+    this.syscall(() => sysMunlock(this.vm, addr, len));
   }
   mlockall(flags: number): void {
-    this.check();
-    sysMlockall(this.vm, flags);
+    this.syscall(() => sysMlockall(this.vm, flags));
   }
   munlockall(): void {
-    this.check();
-    sysMunlockall(this.vm);
+    this.syscall(() => sysMunlockall(this.vm));
   }
   msync(addr: number, len: number, flags: number): void {
-    this.check();
-    sysMsync(this.vm, addr, len, flags);
+    this.syscall(() => sysMsync(this.vm, addr, len, flags));
   }
   mincore(addr: number, len: number): Uint8Array {
-    this.check();
-    return sysMincore(this.vm, addr, len);
+    return this.syscall(() => sysMincore(this.vm, addr, len));
   }
   brk(addr: number): number {
-    this.check();
-    return sysBrk(this.vm, addr);
+    return this.syscall(() => sysBrk(this.vm, addr));
   }
   mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
-    this.check();
-    return sysMremap(this.vm, oldAddr, oldLen, newLen, flags, newAddr);
+    return this.syscall(() => sysMremap(this.vm, oldAddr, oldLen, newLen, flags, newAddr));
   }
 
   /** shmat: attach System V segment `id` (at `addr`, or where there is room). */
   shmat(id: number, addr = 0): number {
-    this.check();
-    return this.sys.shm.shmat(this.vm, id, addr);
+    return this.syscall(() => this.sys.shm.shmat(this.vm, id, addr));
   }
   /** shmdt: detach the segment attached at `addr`. */
   shmdt(addr: number): void {
-    this.check();
-    this.sys.shm.shmdt(this.vm, addr);
+    this.syscall(() => this.sys.shm.shmdt(this.vm, addr));
   }
 
   /* ---- process life ----------------------------------------------------- */
@@ -280,10 +320,9 @@ export class Process {
    * => ENOMEM (no child) if copying wired memory runs out of frames.
    */
   fork(): Process {
-    this.check();
-    const child = this.sys.adopt(vmspaceFork(this.vm), this);
+    const vm = this.syscall(() => vmspaceFork(this.vm));
     this.sys.uvm.exp.forks++;
-    return child;
+    return this.sys.adopt(vm, this.pid);
   }
 
   /**
@@ -291,10 +330,9 @@ export class Process {
    * made with CLONE_VM) until it execs or exits.
    */
   vfork(): Process {
-    this.check();
-    vmspaceRef(this.vm);
+    this.syscall(() => vmspaceRef(this.vm));
     this.sys.uvm.exp.forks_sharevm++;
-    return this.sys.adopt(this.vm, this);
+    return this.sys.adopt(this.vm, this.pid);
   }
 
   /**
@@ -309,14 +347,15 @@ export class Process {
    * => EINVAL (nothing changed) for a malformed row, naming its line.
    */
   exec(rows: string[] | MapsRow[], identity?: string): void {
-    this.check();
-    const parsed = rows.map((r, i) => (typeof r === 'string' ? parseMapsRow(r, i + 1) : r));
-    const path = identity ?? parsed.find((r) => r.name.startsWith('/'))?.name ?? '';
-    const resident = path ? this.sys.residents.lookup(path) : undefined;
-    const vm = resident ? vmspaceFork(resident.vmspace) : this.sys.buildSpace(parsed);
-    const old = this.vm;
-    this.vm = vm;
-    vmspaceFree(old);
+    this.syscall(() => {
+      const parsed = rows.map((r, i) => (typeof r === 'string' ? parseMapsRow(r, i + 1) : r));
+      const path = identity ?? parsed.find((r) => r.name.startsWith('/'))?.name ?? '';
+      const resident = path ? this.sys.residents.lookup(path) : undefined;
+      const vm = resident ? vmspaceFork(resident.vmspace) : this.sys.buildSpace(parsed);
+      const old = this.vm;
+      this.vm = vm;
+      vmspaceFree(old);
+    });
     this.sys.uvm.exp.execs++;
   }
 
@@ -324,12 +363,26 @@ export class Process {
    * exit: end the process; its space goes with its last user.
    */
   exit(): void {
-    this.check();
-    this.alive = false;
-    vmspaceFree(this.vm);
-    this.sys.processes.delete(this.pid);
-    this.sys.shm.sweep();
+    this.syscall(() => {
+      this.alive = false;
+      this.sys.processes.delete(this.pid);
+      vmspaceFree(this.vm);
+      this.sys.shm.sweep();
+    });
     this.sys.uvm.exp.exits++;
+  }
+
+  /**
+   * syscall: run a call on this process: ESRCH once it has exited; a
+   * KernelPanic escaping the call leaves no lock held (VmSystem.survive).
+   */
+  private syscall<T>(call: () => T): T {
+    this.check();
+    try {
+      return call();
+    } catch (e) {
+      throw this.sys.survive(e);
+    }
   }
 
   /**
@@ -348,6 +401,11 @@ export class Process {
   get pss(): number {
     return vmspacePresidentCount(this.vm);
   }
+}
+
+/** release: drop the holds of an access. */
+function release(uvm: Uvm, held: number[]): void {
+  for (const pg of held) pageUnwire(uvm, pg);
 }
 
 /** checkAccess: va and n must be non-negative integers inside the user range. */
@@ -381,6 +439,8 @@ function faultError(r: string, call: string, va: number): VmError {
     return new VmError('ENOMEM', call, 'va', `out of memory at ${hex(va)}`, undefined, va);
   if (r === 'EIO')
     return new VmError('EIO', call, 'va', `I/O error paging in ${hex(va)}`, 'SIGBUS', va);
+  if (r === 'EAGAIN')
+    return new VmError('EAGAIN', call, 'va', `the page at ${hex(va)} is wired too often`);
   return segv(call, va, r === 'EACCES' ? 'protection' : 'not mapped');
 }
 
@@ -439,8 +499,8 @@ export function buildSpaceFromRows(
   vmMapLock(map);
   try {
     for (const r of rows) {
-      if (r.start < USER_MIN || r.end > USER_MAX || r.start % ps || r.end % ps || r.end <= r.start)
-        continue;
+      const inside = r.start >= map.minOffset && r.end <= map.maxOffset && r.end > r.start;
+      if (!inside || r.start % ps || r.end % ps) continue;
       const e = mapRow(vm, r, sizes, fileObject);
       if (r.name === '[heap]') {
         vm.brkStart = r.start;
@@ -486,9 +546,8 @@ function mapRow(
     prot,
     PROT_ALL,
     cow,
-    special,
+    { name: special, inherit: shared ? MAP_INHERIT_SHARE : MAP_INHERIT_COPY },
   );
   if (obj !== null) objectDetach(vm.uvm, obj); /* the entry holds its own reference */
-  if (shared) e.inheritance = MAP_INHERIT_SHARE;
   return e;
 }

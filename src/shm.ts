@@ -75,8 +75,9 @@ export class ShmRegistry {
     if (at < 0) throw vmerr('ENOMEM', 'shmat', 'shmid', 'no room');
     vmMapLock(map);
     try {
-      const e = vmMapInsert(map, seg.aobj, 0, at, at + size, PROT_READ | PROT_WRITE, PROT_ALL, 0);
-      e.inheritance = MAP_INHERIT_SHARE;
+      vmMapInsert(map, seg.aobj, 0, at, at + size, PROT_READ | PROT_WRITE, PROT_ALL, 0, {
+        inherit: MAP_INHERIT_SHARE,
+      });
     } finally {
       vmMapUnlock(map);
     }

@@ -20,8 +20,9 @@
  *   - uvmexp.swpages equals the slots of all enabled devices
  */
 import { amapSwapOff } from './amap.ts';
+import type { Aobj } from './aobj.ts';
 import type { HostFile } from './host.ts';
-import { PG_CLEAN, PQ_ACTIVE, PQ_INACTIVE } from './page.ts';
+import { PG_CLEAN, PQ_ACTIVE, PQ_INACTIVE, PQ_SWAPBACKED } from './page.ts';
 import { KernelPanic, kassert, kpanic, MAX_MEMORY_BYTES, vmerr } from './param.ts';
 import type { Uvm } from './uvm.ts';
 
@@ -234,6 +235,15 @@ export function swapFree(uvm: Uvm, slot: number, nslots = 1): void {
 }
 
 /**
+ * swapSlotLive: `slot` is on an enabled device (not one being swapped off),
+ * so a copy there can stand in for a page.
+ */
+export function swapSlotLive(uvm: Uvm, slot: number): boolean {
+  const dev = uvm.swap.deviceOf(slot);
+  return dev !== undefined && (dev.flags & SWF_ENABLE) !== 0;
+}
+
+/**
  * swapPut: write frame `pg` to `slot` (uvm_swap_put).
  * => returns true on success, false on an I/O error (nothing changed).
  */
@@ -290,8 +300,9 @@ function fail(what: string): never {
 
 /**
  * swapOffFits: could memory hold the pages of `dev`? Free frames above
- * the daemon's reserve, plus queued pages that could make room: clean ones,
- * and dirty ones as far as the other devices have free slots.
+ * the daemon's reserve, plus queued pages that could make room: clean ones
+ * whose copy stays (a file, or a slot on another device), and the others
+ * as far as the other devices have free slots.
  */
 function swapOffFits(uvm: Uvm, dev: SwapDevice): boolean {
   const pm = uvm.pages;
@@ -299,13 +310,22 @@ function swapOffFits(uvm: Uvm, dev: SwapDevice): boolean {
   let dirty = 0;
   for (let pg = 0; pg < pm.npages; pg++) {
     if ((pm.pqflags[pg] & (PQ_ACTIVE | PQ_INACTIVE)) === 0) continue;
-    if (pm.flags[pg] & PG_CLEAN && !uvm.pmap.isModified(pg)) clean++;
+    const copy = backingSlot(uvm, pg);
+    const kept = copy === 0 ? (pm.pqflags[pg] & PQ_SWAPBACKED) === 0 : !dev.owns(copy);
+    if (pm.flags[pg] & PG_CLEAN && !uvm.pmap.isModified(pg) && kept) clean++;
     else dirty++;
   }
   let otherFree = 0;
   for (const d of uvm.swap.devices) if (d !== dev && d.flags & SWF_ENABLE) otherFree += d.nfree;
-  const reserve = Math.max(4, Math.floor(pm.npages / 64));
-  return dev.inuseCount <= pm.freeCount - reserve + clean + Math.min(dirty, otherFree);
+  return dev.inuseCount <= pm.freeCount - uvm.freemin + clean + Math.min(dirty, otherFree);
+}
+
+/** backingSlot: the swap slot holding a copy of swap-backed page pg, or 0. */
+function backingSlot(uvm: Uvm, pg: number): number {
+  const pm = uvm.pages;
+  if (pm.uanon[pg] !== 0) return uvm.anons.swslot[pm.uanon[pg]];
+  const obj = uvm.objects.get(pm.uobject[pg]) as Aobj | undefined;
+  return obj !== undefined && uvm.aobjs.has(obj) ? (obj.swslots.get(pm.offset[pg]) ?? 0) : 0;
 }
 
 /**
@@ -313,11 +333,14 @@ function swapOffFits(uvm: Uvm, dev: SwapDevice): boolean {
  * memory (amap_swap_off, then the anonymous objects' uao_swap_off) and
  * remove it (swapoff(2)).
  * => ENOMEM, changing nothing, when memory cannot hold those pages; EIO
- *    when the device fails a read (the device stays, holding what it still
- *    holds, and is used again).
+ *    when a read from the device (or a write to another) fails; then the
+ *    device stays, holding what it still holds, and is used again. (The
+ *    pagedaemon never drops a page whose copy is on a device being
+ *    drained: it moves it to another device or keeps it.)
  */
 export function uvmSwapOff(uvm: Uvm, dev: SwapDevice): 0 | 'ENOMEM' | 'EIO' {
   if (!swapOffFits(uvm, dev)) return 'ENOMEM';
+  const errs = uvm.exp.swapioerrs;
   dev.flags &= ~SWF_ENABLE;
   uvm.exp.swpages -= dev.npages;
   const end = dev.base + dev.npages;
@@ -326,7 +349,7 @@ export function uvmSwapOff(uvm: Uvm, dev: SwapDevice): 0 | 'ENOMEM' | 'EIO' {
   if (!ok || dev.inuseCount > 0) {
     dev.flags |= SWF_ENABLE;
     uvm.exp.swpages += dev.npages;
-    return 'EIO';
+    return uvm.exp.swapioerrs > errs ? 'EIO' : 'ENOMEM';
   }
   uvm.swap.removeDevice(uvm, dev);
   return 0;

@@ -45,7 +45,13 @@ import { buildSpaceFromRows, DEFAULT_MMAP_BASE, Process } from './proc.ts';
 import { ShmRegistry } from './shm.ts';
 import { auditSwap, FileStore, MemoryStore, type SwapDevice, uvmSwapOff } from './swap.ts';
 import { Uvm, type UvmConfig } from './uvm.ts';
-import { type MapsRow, VmResidentRegistry, type Vmspace, vmspaceAlloc } from './vmspace.ts';
+import {
+  type MapsRow,
+  VmResidentRegistry,
+  type Vmspace,
+  vmspaceAlloc,
+  vmspaceFree,
+} from './vmspace.ts';
 import { FileHandle, VnodeCache } from './vnode.ts';
 
 /** Configuration of a system: the kernel's, plus where files live. */
@@ -102,7 +108,8 @@ export class VmSystem {
 
   /** newSpace: an empty address space over the user range. */
   newSpace(): Vmspace {
-    const vm = vmspaceAlloc(this.uvm, USER_MIN, USER_MAX);
+    const ps = this.uvm.pageSize;
+    const vm = vmspaceAlloc(this.uvm, USER_MIN, Math.floor(USER_MAX / ps) * ps);
     vm.map.hooks = this.hooks;
     vm.map.topdown = true;
     vm.map.mmapBase = DEFAULT_MMAP_BASE;
@@ -113,12 +120,12 @@ export class VmSystem {
    * spawn: a process with an empty address space.
    */
   spawn(): Process {
-    return this.adopt(this.newSpace(), null);
+    return this.adopt(this.newSpace(), 0);
   }
 
-  /** adopt: a new process with pid, space and parent. */
-  adopt(vm: Vmspace, parent: Process | null): Process {
-    const p = new Process(this, this.nextPid++, vm, parent);
+  /** adopt: a new process with pid, space and parent pid (0: none). */
+  adopt(vm: Vmspace, ppid: number): Process {
+    const p = new Process(this, this.nextPid++, vm, ppid);
     this.processes.set(p.pid, p);
     return p;
   }
@@ -128,8 +135,25 @@ export class VmSystem {
    */
   buildSpace(rows: MapsRow[]): Vmspace {
     const vm = this.newSpace();
-    buildSpaceFromRows(vm, rows, (path, size) => this.fileObject(path, size));
+    try {
+      buildSpaceFromRows(vm, rows, (path, size) => this.fileObject(path, size));
+    } catch (e) {
+      vmspaceFree(vm);
+      throw e;
+    }
     return vm;
+  }
+
+  /**
+   * survive: what the system does with an error escaping a call: a
+   * KernelPanic (our bug) unwound the call midway, with locks still held;
+   * they are released (Uvm.breakLocks) so that exit, close and the audit
+   * still work, and the audit names whatever the panic left broken.
+   * => returns the error, for the caller to throw.
+   */
+  survive(e: unknown): unknown {
+    if (e instanceof KernelPanic) this.uvm.breakLocks();
+    return e;
   }
 
   /**
@@ -178,7 +202,11 @@ export class VmSystem {
    * pagedaemon: run the pagedaemon once, as when memory runs low.
    */
   pagedaemon(): PdaemonReport {
-    return uvmPageout(this.uvm);
+    try {
+      return uvmPageout(this.uvm);
+    } catch (e) {
+      throw this.survive(e);
+    }
   }
 
   /**
@@ -210,7 +238,12 @@ export class VmSystem {
     for (const d of devs) {
       if (!this.uvm.swap.devices.includes(d))
         throw vmerr('EINVAL', 'swapoff', 'device', 'not a swap device in use');
-      const r = uvmSwapOff(this.uvm, d);
+      let r: 0 | 'ENOMEM' | 'EIO';
+      try {
+        r = uvmSwapOff(this.uvm, d);
+      } catch (e) {
+        throw this.survive(e);
+      }
       if (r !== 0)
         throw vmerr(
           r,

@@ -22,7 +22,15 @@ import { FaultCtx } from './fault.ts';
 import type { VmMutex } from './lock.ts';
 import type { VmMap } from './map.ts';
 import { PhysMem } from './page.ts';
-import { checkPageSize, DEFAULT_PAGE_SIZE, kpanic, MAX_MEMORY_BYTES, vmerr } from './param.ts';
+import {
+  checkPageSize,
+  DEFAULT_PAGE_SIZE,
+  kpanic,
+  MAP_ENTRY_IN_TRANSITION,
+  MAP_ENTRY_NEEDS_WAKEUP,
+  MAX_MEMORY_BYTES,
+  vmerr,
+} from './param.ts';
 import { PvTable } from './pmap.ts';
 import { MemoryStore, Swap } from './swap.ts';
 import type { Vmspace } from './vmspace.ts';
@@ -36,11 +44,17 @@ export interface PmapPageOps {
   /** pmap_page_protect: lower the protection of every mapping of pg to prot. */
   pageProtect(pg: number, prot: number): void;
   /**
-   * pageReplace: pg's contents moved to newpg (copy-on-write in a shared
-   * amap): wired mappings of oldpg now map newpg, others are removed.
+   * pageLeaveSlot: pg stops being what slot `slot` of `amap` holds (a
+   * copy-on-write or a promotion into a shared amap put newpg there, or
+   * the slot was emptied: newpg NOPAGE). Unwired mappings of pg are removed
+   * (they fault again, as pmap_page_protect(NONE) does); a wired one through
+   * that slot moves to newpg with its wiring; wired ones through other
+   * entries stay (UVM leaves this an XXX: "page might be wired").
    * => returns how many wired mappings moved (their wirings move too).
    */
-  pageReplace(oldpg: number, newpg: number): number;
+  pageLeaveSlot(pg: number, newpg: number, amap: object, slot: number): number;
+  /** wiredThrough: some mapping of pg through slot `slot` of `amap` is wired. */
+  wiredThrough(pg: number, amap: object, slot: number): boolean;
   /** the number of virtual mappings of pg (its pv list length). */
   pageMappings(pg: number): number;
   /** pmap_clear_reference: clear pg's referenced bit; returns its old value. */
@@ -203,6 +217,24 @@ export class Uvm {
    */
   waitForMemory(): boolean {
     return this.reclaim?.() ?? false;
+  }
+
+  /**
+   * breakLocks: a KernelPanic unwound a call midway: release every lock it
+   * left held (map locks, amap and anon mutexes, object locks) and clear
+   * entries it left in transition. Only for that: a correct call releases
+   * its own locks.
+   */
+  breakLocks(): void {
+    for (const map of this.maps) {
+      map.lock.exclusive = 0;
+      map.lock.shared = 0;
+      for (let e = map.header.next; e !== map.header; e = e.next)
+        e.eflags &= ~(MAP_ENTRY_IN_TRANSITION | MAP_ENTRY_NEEDS_WAKEUP);
+    }
+    for (const amap of this.amaps) amap.lock.owned = false;
+    for (const lock of this.anons.lock) if (lock !== null) lock.owned = false;
+    for (const obj of this.objects.values()) obj.vmobjlock.owned = false;
   }
 
   /**

@@ -200,7 +200,9 @@ describe('amap_add, amap_lookup(s), amap_unadd', () => {
     const fresh = newAnon(uvm, amap, 2);
     amapAdd(uvm, aref, 0, fresh, true);
     amapUnlock(amap);
-    assert.deepEqual(pmap.replaced, [{ from: uvm.anons.page[old], to: uvm.anons.page[fresh] }]);
+    assert.deepEqual(pmap.replaced, [
+      { from: uvm.anons.page[old], to: uvm.anons.page[fresh], slot: 0 },
+    ]);
     assert.equal(amap.anon[0], fresh);
   });
 });

@@ -16,13 +16,13 @@ export function smallUvm(config: UvmConfig = {}): Uvm {
 /** A pmap that records every pmap_page_protect and page replacement call. */
 export class RecordingPmap extends PvTable {
   readonly calls: Array<{ pg: number; prot: number }> = [];
-  readonly replaced: Array<{ from: number; to: number }> = [];
+  readonly replaced: Array<{ from: number; to: number; slot: number }> = [];
   override pageProtect(pg: number, prot: number): void {
     this.calls.push({ pg, prot });
   }
-  override pageReplace(from: number, to: number): number {
-    this.replaced.push({ from, to });
-    return super.pageReplace(from, to);
+  override pageLeaveSlot(from: number, to: number, amap: object, slot: number): number {
+    this.replaced.push({ from, to, slot });
+    return super.pageLeaveSlot(from, to, amap, slot);
   }
 }
 
