@@ -581,9 +581,7 @@ function copyReal(uvm: Uvm, entry: AmapEntry): void {
     ref[an]++;
     insertSlot(amap, lcv, an);
   }
-  srcamap.ref--;
-  kassert(srcamap.ref > 0, 'amap_copy: source amap lost its last reference');
-  if (srcamap.ref === 1) srcamap.flags &= ~AMAP_SHARED;
+  amapDropRef(srcamap);
   const tofree = ppAdjrefIfAny(uvm, srcamap, off, slots, -1);
   if (amap.nused !== 0) {
     amap.lock = srcamap.lock;
@@ -1006,6 +1004,18 @@ export function amapRef(uvm: Uvm, amap: Amap, offset: number, len: number, flags
   amapLock(amap);
   if (flags & AMAP_SHARED) amap.flags |= AMAP_SHARED;
   adjrefAnons(uvm, amap, offset, len, 1, (flags & AMAP_REFALL) !== 0);
+}
+
+/**
+ * amapDropRef: one reference fewer that is not the last: two entries'
+ * adjacent windows became one (a merge), or an entry left for a copy of
+ * its window (amap_copy). The page counts are the caller's.
+ * => AMAP_SHARED goes with the last sharer but one.
+ */
+export function amapDropRef(amap: Amap): void {
+  if (amap.ref <= 1) kpanic(`amap ${amap.id}: dropping its last reference`);
+  amap.ref--;
+  if (amap.ref === 1) amap.flags &= ~AMAP_SHARED;
 }
 
 /**

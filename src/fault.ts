@@ -191,11 +191,7 @@ function unlockAll(flt: FaultCtx): void {
  *    while the pagedaemon runs, so the daemon cannot take the very page the
  *    restarted fault would then have to bring back (a livelock).
  */
-function outOfMemory(
-  uvm: Uvm,
-  flt: FaultCtx,
-  hold = NOPAGE,
-): 'ENOMEM' | 'EIO' | typeof RESTART {
+function outOfMemory(uvm: Uvm, flt: FaultCtx, hold = NOPAGE): 'ENOMEM' | 'EIO' | typeof RESTART {
   unlockAll(flt);
   uvm.exp.fltnoram++;
   if (++flt.noramWaits > MAX_NORAM_WAITS) return 'ENOMEM';

@@ -42,6 +42,7 @@ import {
   amapAlloc,
   amapCopy,
   amapCowNow,
+  amapDropRef,
   amapExtend,
   amapLock,
   amapRef,
@@ -861,13 +862,60 @@ export function checkNoHoles(map: VmMap, start: number, end: number, call: strin
 
 /*
  * ---- merging -----------------------------------------------------------
+ *
+ * One rule decides whether two neighbours can become one entry (canJoin),
+ * one function joins them (join). vm_map_simplify_entry applies it to an
+ * entry and its neighbours; amap_copy's merge (uvm_mapent_trymerge with
+ * UVM_MERGE_COPYING) applies it to an entry that just lost needs-copy, which
+ * survives; absorbChunk is the chunked amap_copy's fast path of the same join.
  */
 
-/** compatible: everything but the range and the anon layer lets a and b join. */
-function compatible(a: VmMapEntry, b: VmMapEntry): boolean {
+/** How the anon layers of two neighbours become one. */
+enum Anons {
+  /** neither has an amap */
+  NONE,
+  /** both are adjacent windows of one amap: one reference goes */
+  SAME,
+  /** only the first has an amap, only it references: it grows forwards */
+  EXTEND_FIRST,
+  /** only the second has an amap, only it references: it grows backwards */
+  EXTEND_SECOND,
+}
+
+/**
+ * canJoin: can neighbours a and b (a just before b) become one entry?
+ * => the same kind, protections, inheritance, name and object (contiguous
+ *    offsets); neither wired nor in transition; the same flags, or flags
+ *    that differ by needs-copy alone on a side with no amap whose
+ *    neighbour has an amap only it uses (the join takes that amap, so
+ *    needs no copy: UVM merges so under UVM_FLAG_OVERLAY and in amap_copy);
+ *    and anon layers that can meet (see Anons).
+ * => returns how the anon layers join, or null.
+ */
+function canJoin(map: VmMap, a: VmMapEntry, b: VmMapEntry): Anons | null {
+  if (a.end !== b.start || !sameAttrs(a, b)) return null;
+  const am = a.aref.amap;
+  const bm = b.aref.amap;
+  const flags = a.eflags ^ b.eflags;
+  if (flags !== 0) {
+    if (flags !== MAP_ENTRY_NEEDS_COPY) return null;
+    const nc = a.eflags & MAP_ENTRY_NEEDS_COPY ? a : b;
+    const owner = nc === a ? bm : am;
+    if (nc.aref.amap !== null || owner === null || amapRefs(owner) !== 1) return null;
+  }
+  if (am === null && bm === null) return Anons.NONE;
+  if (am !== null && am === bm)
+    return a.aref.pageoff + (a.end - a.start) / map.uvm.pageSize === b.aref.pageoff
+      ? Anons.SAME
+      : null;
+  if (bm === null && amapRefs(am!) === 1) return Anons.EXTEND_FIRST;
+  if (am === null && amapRefs(bm!) === 1) return Anons.EXTEND_SECOND;
+  return null;
+}
+
+/** sameAttrs: everything but the range, the flags and the anon layer lets a and b join. */
+function sameAttrs(a: VmMapEntry, b: VmMapEntry): boolean {
   return (
-    a.end === b.start &&
-    (a.eflags === b.eflags || lazyJoin(a, b) || lazyJoin(b, a)) &&
     a.maptype === VM_MAPTYPE_NORMAL &&
     b.maptype === VM_MAPTYPE_NORMAL &&
     a.protection === b.protection &&
@@ -875,7 +923,7 @@ function compatible(a: VmMapEntry, b: VmMapEntry): boolean {
     a.inheritance === b.inheritance &&
     a.wiredCount === 0 &&
     b.wiredCount === 0 &&
-    (a.eflags & MAP_ENTRY_IN_TRANSITION) === 0 &&
+    ((a.eflags | b.eflags) & MAP_ENTRY_IN_TRANSITION) === 0 &&
     a.object === b.object &&
     a.name === b.name &&
     (a.object === null || a.offset + (a.end - a.start) === b.offset)
@@ -883,144 +931,95 @@ function compatible(a: VmMapEntry, b: VmMapEntry): boolean {
 }
 
 /**
- * lazyJoin: `nc` differs from `owner` only by needs-copy, and needs it only
- * to get an amap at its first fault (no amap, no object), while `owner`
- * has an amap only it uses: the two join into owner's amap, extended, and
- * need no copy (UVM merges so with UVM_FLAG_OVERLAY, as for heap growth).
+ * join: make neighbours a and b (a before b) one entry, as canJoin said
+ * (`how`); `keep` (a or b) survives, the other leaves the map.
+ * => returns the survivor, or null, changing nothing, when amap_extend
+ *    refuses (E2BIG).
  */
-function lazyJoin(nc: VmMapEntry, owner: VmMapEntry): boolean {
-  return (
-    (nc.eflags ^ owner.eflags) === MAP_ENTRY_NEEDS_COPY &&
-    (nc.eflags & MAP_ENTRY_NEEDS_COPY) !== 0 &&
-    nc.aref.amap === null &&
-    nc.object === null &&
-    owner.aref.amap !== null &&
-    amapRefs(owner.aref.amap) === 1
-  );
+function join(
+  map: VmMap,
+  a: VmMapEntry,
+  b: VmMapEntry,
+  how: Anons,
+  keep: VmMapEntry,
+): VmMapEntry | null {
+  const uvm = map.uvm;
+  const lazy = a.eflags !== b.eflags;
+  let aref: VmAref = a.aref;
+  if (how === Anons.SAME) amapDropRef(a.aref.amap!);
+  else if (how === Anons.EXTEND_FIRST) {
+    if (amapExtend(uvm, a, b.end - b.start, AMAP_EXTEND_FORWARDS | AMAP_EXTEND_NOWAIT) !== 0)
+      return null;
+  } else if (how === Anons.EXTEND_SECOND) {
+    if (amapExtend(uvm, b, a.end - a.start, AMAP_EXTEND_BACKWARDS | AMAP_EXTEND_NOWAIT) !== 0)
+      return null;
+    aref = b.aref;
+  }
+  const { amap, pageoff } = aref;
+  const gone = keep === a ? b : a;
+  unlink(map, gone);
+  keep.start = a.start;
+  keep.end = b.end;
+  keep.offset = a.offset;
+  keep.amap = amap;
+  keep.pageoff = pageoff;
+  if (lazy) keep.eflags &= ~MAP_ENTRY_NEEDS_COPY; /* the amap is there now */
+  keep.availSsize = Math.max(a.availSsize, b.availSsize);
+  rekey(map, keep);
+  map.size += gone.end - gone.start;
+  if (gone.object !== null) objectDetach(uvm, gone.object);
+  setHint(map, keep);
+  return keep;
 }
 
 /**
- * joinAnons: make the anon layers of neighbours a (before) and b agree so
- * they can become one entry; returns the aref the merged entry keeps, or
- * null if they cannot join.
- * => neither has an amap: nothing to do.
- * => both are windows of the same amap that meet: the merged entry keeps
- *    one reference (DragonFly joins entries of one object this way).
- * => only one has an amap, referenced by it alone: amap_extend grows it
- *    over the other (UVM's rule); it may refuse (E2BIG).
- */
-function joinAnons(map: VmMap, a: VmMapEntry, b: VmMapEntry): VmAref | null {
-  const am = a.aref.amap;
-  const bm = b.aref.amap;
-  const ps = map.uvm.pageSize;
-  if (am === null && bm === null) return a.aref;
-  if (am !== null && am === bm) {
-    if (a.aref.pageoff + (a.end - a.start) / ps !== b.aref.pageoff) return null;
-    am.ref--;
-    if (am.ref === 1) am.flags &= ~AMAP_SHARED;
-    return a.aref;
-  }
-  if (am !== null && bm === null && amapRefs(am) === 1) {
-    return amapExtend(map.uvm, a, b.end - b.start, AMAP_EXTEND_FORWARDS | AMAP_EXTEND_NOWAIT) === 0
-      ? a.aref
-      : null;
-  }
-  if (bm !== null && am === null && amapRefs(bm) === 1) {
-    return amapExtend(map.uvm, b, a.end - a.start, AMAP_EXTEND_BACKWARDS | AMAP_EXTEND_NOWAIT) === 0
-      ? b.aref
-      : null;
-  }
-  return null;
-}
-
-/** join: fold b (after a) into a, which keeps `aref`. */
-function join(map: VmMap, a: VmMapEntry, b: VmMapEntry, aref: VmAref): VmMapEntry {
-  unlink(map, b);
-  if (a.eflags !== b.eflags)
-    a.eflags &= ~MAP_ENTRY_NEEDS_COPY; /* a lazy join: the amap is there now */
-  a.end = b.end;
-  a.aref = aref;
-  a.availSsize = Math.max(a.availSsize, b.availSsize);
-  rekey(map, a);
-  map.size += b.end - b.start;
-  if (b.object !== null) objectDetach(map.uvm, b.object);
-  setHint(map, a);
-  return a;
-}
-
-/**
- * vmMapSimplifyEntry: merge an entry with compatible neighbours
- * (vm_map_simplify_entry, under uvm_mapent_trymerge's rules).
- * => compatible: same flags, protections, inheritance, advice, object with
- *    contiguous offsets; never wired, in transition, or a submap.
- * => the anon layers must join (see joinAnons): at most one side has an
- *    amap and it can be extended, or both are meeting windows of one amap.
+ * vmMapSimplifyEntry: merge an entry with its neighbours where they can
+ * join (vm_map_simplify_entry, under canJoin's rule).
  * => returns the entry that now covers `entry`'s range.
  */
 export function vmMapSimplifyEntry(map: VmMap, entry: VmMapEntry): VmMapEntry {
   let e = entry;
   const prev = e.prev;
-  if (prev !== map.header && compatible(prev, e)) {
-    const aref = joinAnons(map, prev, e);
-    if (aref !== null) e = join(map, prev, e, aref);
+  if (prev !== map.header) {
+    const how = canJoin(map, prev, e);
+    if (how !== null) e = join(map, prev, e, how, prev) ?? e;
   }
   const next = e.next;
-  if (next !== map.header && compatible(e, next)) {
-    const aref = joinAnons(map, e, next);
-    if (aref !== null) e = join(map, e, next, aref);
+  if (next !== map.header) {
+    const how = canJoin(map, e, next);
+    if (how !== null) e = join(map, e, next, how, e) ?? e;
   }
   return e;
 }
 
 /**
- * tryMergeCopying: amap_copy's merge of an amap-less, needs-copy entry
- * into a neighbour whose amap only it references (uvm_mapent_trymerge with
- * UVM_MERGE_COPYING). The merged entry no longer needs a copy.
+ * tryMergeCopying: amap_copy's merge (uvm_mapent_trymerge with
+ * UVM_MERGE_COPYING): the amap-less, needs-copy `entry` joins a neighbour
+ * whose amap only it references; `entry` survives, needing no copy.
  * => returns true if it merged.
  */
 function tryMergeCopying(map: VmMap, entry: VmMapEntry): boolean {
   if (entry.aref.amap !== null) return false;
   const next = entry.next;
-  if (copyingMergeFits(map, next, entry) && next.start === entry.end && objectsMeet(entry, next)) {
-    const size = entry.end - entry.start;
-    if (amapExtend(map.uvm, next, size, AMAP_EXTEND_BACKWARDS | AMAP_EXTEND_NOWAIT) === 0) {
-      mergeInto(map, entry, next, false);
-      return true;
-    }
-  }
+  if (next !== map.header && canJoin(map, entry, next) === Anons.EXTEND_SECOND)
+    if (join(map, entry, next, Anons.EXTEND_SECOND, entry) !== null) return true;
   const prev = entry.prev;
-  if (copyingMergeFits(map, prev, entry) && prev.end === entry.start && objectsMeet(prev, entry)) {
-    const size = entry.end - entry.start;
-    if (amapExtend(map.uvm, prev, size, AMAP_EXTEND_FORWARDS | AMAP_EXTEND_NOWAIT) === 0) {
-      mergeInto(map, entry, prev, true);
-      return true;
-    }
-  }
+  if (prev !== map.header && canJoin(map, prev, entry) === Anons.EXTEND_FIRST)
+    return join(map, prev, entry, Anons.EXTEND_FIRST, entry) !== null;
   return false;
 }
 
-/** copyingMergeFits: can neighbour n take in (amap-less, needs-copy) entry's pages? */
-function copyingMergeFits(map: VmMap, n: VmMapEntry, entry: VmMapEntry): boolean {
-  return (
-    n !== map.header &&
-    n.aref.amap !== null &&
-    amapRefs(n.aref.amap) === 1 &&
-    n.eflags === (entry.eflags & ~MAP_ENTRY_NEEDS_COPY) &&
-    sameAttrs(n, entry)
-  );
-}
-
 /**
- * absorbChunk: what clipping entry at `end` and merging the front part
- * into the previous entry (tryMergeCopying) would do, without making the
- * front part: prev's amap grows forwards, prev ends at `end`, entry starts
- * there. Sequential faults in a large entry take this path once a chunk.
+ * absorbChunk: what clipping entry at `end` and then tryMergeCopying the
+ * front part into the previous entry would do, without making the front
+ * part: prev's amap grows forwards, prev ends at `end`, entry starts there.
+ * Sequential faults in a large entry take this path once a chunk.
  * => false, changing nothing, when prev cannot take it.
  */
 function absorbChunk(map: VmMap, entry: VmMapEntry, end: number): boolean {
   const prev = entry.prev;
-  if (entry.aref.amap !== null || !copyingMergeFits(map, prev, entry)) return false;
-  if (prev.end !== entry.start || !objectsMeet(prev, entry)) return false;
+  if (prev === map.header || entry.aref.amap !== null) return false;
+  if (canJoin(map, prev, entry) !== Anons.EXTEND_FIRST) return false;
   const size = end - entry.start;
   if (amapExtend(map.uvm, prev, size, AMAP_EXTEND_FORWARDS | AMAP_EXTEND_NOWAIT) !== 0)
     return false;
@@ -1031,38 +1030,6 @@ function absorbChunk(map: VmMap, entry: VmMapEntry, end: number): boolean {
   map.tree.update(entry);
   map.changed();
   return true;
-}
-
-function sameAttrs(a: VmMapEntry, b: VmMapEntry): boolean {
-  return (
-    a.maptype === VM_MAPTYPE_NORMAL &&
-    a.protection === b.protection &&
-    a.maxProtection === b.maxProtection &&
-    a.inheritance === b.inheritance &&
-    a.wiredCount === 0 &&
-    b.wiredCount === 0 &&
-    a.object === b.object &&
-    a.name === b.name
-  );
-}
-
-function objectsMeet(a: VmMapEntry, b: VmMapEntry): boolean {
-  return a.object === null || a.offset + (a.end - a.start) === b.offset;
-}
-
-/** mergeInto: entry absorbs neighbour n's range and aref; n goes. */
-function mergeInto(map: VmMap, entry: VmMapEntry, n: VmMapEntry, nIsBefore: boolean): void {
-  unlink(map, n);
-  if (nIsBefore) {
-    entry.start = n.start;
-    entry.offset = n.offset;
-  } else entry.end = n.end;
-  entry.aref = n.aref;
-  entry.eflags &= ~MAP_ENTRY_NEEDS_COPY;
-  rekey(map, entry);
-  map.size += n.end - n.start;
-  if (n.object !== null) objectDetach(map.uvm, n.object);
-  setHint(map, entry);
 }
 
 /*

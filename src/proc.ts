@@ -537,17 +537,10 @@ function mapRow(
     (r.name === '[stack]' ? MAP_IS_STACK : 0);
   const special =
     r.name.startsWith('[') && r.name !== '[heap]' && r.name !== '[stack]' ? r.name : null;
-  const e = vmMapInsert(
-    vm.map,
-    obj,
-    isFile ? r.offset : 0,
-    r.start,
-    r.end,
-    prot,
-    PROT_ALL,
-    cow,
-    { name: special, inherit: shared ? MAP_INHERIT_SHARE : MAP_INHERIT_COPY },
-  );
+  const e = vmMapInsert(vm.map, obj, isFile ? r.offset : 0, r.start, r.end, prot, PROT_ALL, cow, {
+    name: special,
+    inherit: shared ? MAP_INHERIT_SHARE : MAP_INHERIT_COPY,
+  });
   if (obj !== null) objectDetach(vm.uvm, obj); /* the entry holds its own reference */
   return e;
 }
