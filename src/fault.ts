@@ -79,7 +79,7 @@ function advice(entry: VmMapEntry): number {
 }
 
 /** The state of one fault (struct uvm_faultctx + uvm_faultinfo). */
-export class FaultCtx {
+class FaultCtx {
   readonly lk: MapLookup = {
     map: null as unknown as VmMap,
     entry: null as unknown as VmMapEntry,
@@ -101,6 +101,9 @@ export class FaultCtx {
   readonly anons = new Int32Array(MAXWIN);
 }
 
+/** the fault context, reused by every fault of every kernel: faults never nest */
+const faultCtx = new FaultCtx();
+
 /**
  * uvmFault: resolve a fault at va for `accessType` (PROT_* bits) in `map`
  * (uvm_fault).
@@ -118,7 +121,7 @@ export function uvmFault(
   accessType: number,
   flags = 0,
 ): FaultResult {
-  const flt = uvm.faultCtx;
+  const flt = faultCtx;
   uvm.exp.faults++;
   if (uvm.reclaim !== null && uvm.pages.freeCount < uvm.freemin) uvm.reclaim();
   flt.va = Math.floor(va / uvm.pageSize) * uvm.pageSize;

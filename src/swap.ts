@@ -19,7 +19,6 @@
  *   - uvmexp.swpginuse equals the slots in use over all devices
  *   - uvmexp.swpages equals the slots of all enabled devices
  */
-import { amapSwapOff } from './amap.ts';
 import type { Aobj } from './aobj.ts';
 import type { HostFile } from './host.ts';
 import { PG_CLEAN, PQ_ACTIVE, PQ_INACTIVE, PQ_SWAPBACKED } from './page.ts';
@@ -329,28 +328,31 @@ function backingSlot(uvm: Uvm, pg: number): number {
 }
 
 /**
- * uvmSwapOff: stop swapping to `dev`: bring every page it holds back into
- * memory (amap_swap_off, then the anonymous objects' uao_swap_off) and
- * remove it (swapoff(2)).
- * => ENOMEM, changing nothing, when memory cannot hold those pages; EIO
- *    when a read from the device (or a write to another) fails; then the
- *    device stays, holding what it still holds, and is used again. (The
- *    pagedaemon never drops a page whose copy is on a device being
- *    drained: it moves it to another device or keeps it.)
+ * swapOffBegin: the first half of swapoff(2): ENOMEM, changing nothing,
+ * when memory cannot hold the pages of `dev`; otherwise the device is
+ * disabled (no new slots on it) while the layers above bring its pages
+ * back (amap_swap_off, uao_swap_off: the system drives them).
  */
-export function uvmSwapOff(uvm: Uvm, dev: SwapDevice): 0 | 'ENOMEM' | 'EIO' {
+export function swapOffBegin(uvm: Uvm, dev: SwapDevice): 0 | 'ENOMEM' {
   if (!swapOffFits(uvm, dev)) return 'ENOMEM';
-  const errs = uvm.exp.swapioerrs;
   dev.flags &= ~SWF_ENABLE;
   uvm.exp.swpages -= dev.npages;
-  const end = dev.base + dev.npages;
-  let ok = !amapSwapOff(uvm, dev.base, end);
-  for (const obj of [...uvm.aobjs]) if (ok) ok = obj.swapOff(dev.base, end);
-  if (!ok || dev.inuseCount > 0) {
-    dev.flags |= SWF_ENABLE;
-    uvm.exp.swpages += dev.npages;
-    return uvm.exp.swapioerrs > errs ? 'EIO' : 'ENOMEM';
-  }
-  uvm.swap.removeDevice(uvm, dev);
   return 0;
+}
+
+/**
+ * swapOffEnd: the second half: an emptied device is removed; one still
+ * holding pages (memory ran out, or a read failed) is enabled again and
+ * keeps what it holds (the pagedaemon never put more on it meanwhile).
+ * => 0; ENOMEM; or EIO when a swap I/O error happened since `errs`
+ *    (uvmexp.swapioerrs at the start).
+ */
+export function swapOffEnd(uvm: Uvm, dev: SwapDevice, errs: number): 0 | 'ENOMEM' | 'EIO' {
+  if (dev.inuseCount === 0) {
+    uvm.swap.removeDevice(uvm, dev);
+    return 0;
+  }
+  dev.flags |= SWF_ENABLE;
+  uvm.exp.swpages += dev.npages;
+  return uvm.exp.swapioerrs > errs ? 'EIO' : 'ENOMEM';
 }

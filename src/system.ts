@@ -16,7 +16,7 @@
  * reference count equals the processes (and snapshots) using it.
  */
 
-import { auditAmaps } from './amap.ts';
+import { amapSwapOff, auditAmaps } from './amap.ts';
 import { Aobj, auditAobjs } from './aobj.ts';
 import { uvmFaultUnwire, uvmFaultWire } from './fault.ts';
 import { type Host, MemoryHost } from './host.ts';
@@ -43,7 +43,14 @@ import { type PdaemonReport, uvmPageout } from './pdaemon.ts';
 import { auditPmaps, PTE_W, PTE_WIRED, pteProt } from './pmap.ts';
 import { buildSpaceFromRows, DEFAULT_MMAP_BASE, Process } from './proc.ts';
 import { ShmRegistry } from './shm.ts';
-import { auditSwap, FileStore, MemoryStore, type SwapDevice, uvmSwapOff } from './swap.ts';
+import {
+  auditSwap,
+  FileStore,
+  MemoryStore,
+  type SwapDevice,
+  swapOffBegin,
+  swapOffEnd,
+} from './swap.ts';
 import { Uvm, type UvmConfig } from './uvm.ts';
 import {
   type MapsRow,
@@ -240,7 +247,7 @@ export class VmSystem {
         throw vmerr('EINVAL', 'swapoff', 'device', 'not a swap device in use');
       let r: 0 | 'ENOMEM' | 'EIO';
       try {
-        r = uvmSwapOff(this.uvm, d);
+        r = swapOff(this.uvm, d);
       } catch (e) {
         throw this.survive(e);
       }
@@ -326,6 +333,24 @@ export class VmSystem {
     for (const d of [...this.uvm.swap.devices])
       if (d.nfree === d.npages) this.uvm.swap.removeDevice(this.uvm, d);
   }
+}
+
+/**
+ * swapOff: stop swapping to `dev` (swapoff(2), NetBSD's swap_off): bring
+ * every page it holds back into memory, anons (amap_swap_off) then the
+ * anonymous objects' pages (uao_swap_off), and remove it.
+ * => ENOMEM, changing nothing, when memory cannot hold those pages; if it
+ *    runs out anyway, or a read fails (EIO), the device stays, holding
+ *    what it still holds, and is used again.
+ */
+function swapOff(uvm: Uvm, dev: SwapDevice): 0 | 'ENOMEM' | 'EIO' {
+  const r = swapOffBegin(uvm, dev);
+  if (r !== 0) return r;
+  const errs = uvm.exp.swapioerrs;
+  const end = dev.base + dev.npages;
+  let ok = !amapSwapOff(uvm, dev.base, end);
+  for (const obj of [...uvm.aobjs]) if (ok) ok = obj.swapOff(dev.base, end);
+  return swapOffEnd(uvm, dev, errs);
 }
 
 /**

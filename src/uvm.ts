@@ -18,7 +18,6 @@
 
 import { AnonPool } from './anon.ts';
 import type { Aobj } from './aobj.ts';
-import { FaultCtx } from './fault.ts';
 import type { VmMutex } from './lock.ts';
 import type { VmMap } from './map.ts';
 import { PhysMem } from './page.ts';
@@ -179,8 +178,6 @@ export class Uvm {
   readonly freemin: number;
   nextAmapId = 1;
   nextObjectId = 1;
-  /** the fault handler's context, reused by every fault (one thread) */
-  readonly faultCtx = new FaultCtx();
 
   constructor(config: UvmConfig = {}) {
     this.pageSize = config.pageSize ?? DEFAULT_PAGE_SIZE;
