@@ -895,8 +895,13 @@ export function amapLookups(
   if (anons.length < npages)
     throw vmerr('EINVAL', 'amap_lookups', 'anons', `room for ${anons.length} of ${npages}`);
   const amap = aref.amap!;
-  kassert(amap.lock.owned, 'amap_lookups: amap not locked');
-  anons.set(amap.anon.subarray(slot, slot + npages));
+  if (!amap.lock.owned) kpanic('amap_lookups: amap not locked');
+  const ref = uvm.anons.ref;
+  for (let i = 0; i < npages; i++) {
+    const an = amap.anon[slot + i];
+    if (an !== 0 && ref[an] === 0) kpanic(`amap_lookups: anon ${an} with no references`);
+    anons[i] = an;
+  }
 }
 
 /**

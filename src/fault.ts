@@ -24,7 +24,7 @@
  * The context is one object per kernel, reused: a fault allocates no
  * closures and no arrays.
  */
-import { amapAdd, amapLock, amapSlotMoved, amapUnlock } from './amap.ts';
+import { amapAdd, amapLock, amapLookups, amapSlotMoved, amapUnlock } from './amap.ts';
 import { anonAllocPage, anonDropswap, anonGet } from './anon.ts';
 import {
   type MapLookup,
@@ -45,6 +45,7 @@ import {
   WIRE_MAX,
 } from './page.ts';
 import {
+  kpanic,
   MAP_ENTRY_BEHAV_MASK,
   MAP_ENTRY_BEHAV_RANDOM,
   MAP_ENTRY_BEHAV_SEQUENTIAL,
@@ -172,8 +173,7 @@ function faultCheck(uvm: Uvm, map: VmMap, flt: FaultCtx): FaultResult | typeof R
   flt.centeridx = (flt.va - flt.startva) / ps;
   if (amap !== null) {
     amapLock(amap);
-    const base = entry.aref.pageoff + (flt.startva - entry.start) / ps;
-    for (let i = 0; i < flt.npages; i++) flt.anons[i] = amap.anon[base + i];
+    amapLookups(uvm, entry.aref, flt.startva - entry.start, flt.anons, flt.npages);
   } else {
     flt.anons.fill(0, 0, flt.npages);
   }
@@ -225,6 +225,10 @@ function wireFull(uvm: Uvm, flt: FaultCtx, pg: number): boolean {
  * page's wiring.
  */
 function enterPage(uvm: Uvm, flt: FaultCtx, pg: number, prot: number): void {
+  const pm = uvm.pages;
+  if (pm.uanon[pg] === 0 && pm.uobject[pg] === 0)
+    kpanic(`uvm_fault: entering ownerless page ${pg}`);
+  if (pm.flags[pg] & PG_BUSY) kpanic(`uvm_fault: entering busy page ${pg}`);
   const pmap = flt.lk.map.pmap;
   const old = pmap.lookup(flt.va);
   const oldWired = (old & PTE_WIRED) !== 0;
@@ -264,6 +268,7 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
   const amap = entry.aref.amap!;
   upperNeighbours(uvm, flt);
   let an = flt.anons[flt.centeridx];
+  if (pool.lock[an] !== amap.lock) kpanic(`uvm_fault_upper: anon ${an} not under its amap's lock`);
   const wasOut = pool.page[an] === NOPAGE;
   const got = anonGet(uvm, an);
   if (got === 'ENOMEM') return outOfMemory(uvm, flt);
@@ -273,6 +278,9 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
   }
   if (wasOut) uvm.exp.fltanget++;
   let pg = pool.page[an];
+  const pm = uvm.pages;
+  if (pm.uanon[pg] !== an && pm.loanCount[pg] === 0)
+    kpanic(`uvm_fault_upper: anon ${an}'s page ${pg} is not its own`);
   if (flt.cowNow && pool.ref[an] > 1) {
     const nanon = anonAllocPage(uvm, amap.lock, 0);
     if (nanon === 0) return outOfMemory(uvm, flt, pg);
@@ -360,7 +368,8 @@ function faultLower(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
 function lowerPromote(uvm: Uvm, flt: FaultCtx, src: number): FaultResult | typeof RESTART {
   const pool = uvm.anons;
   const entry = flt.lk.entry;
-  const amap = entry.aref.amap!;
+  const amap = entry.aref.amap;
+  if (amap === null) kpanic(`uvm_fault_lower_promote: entry at ${entry.start} has no amap`);
   const an = anonAllocPage(uvm, amap.lock, src === NOPAGE ? UVM_PGA_ZERO : 0);
   if (an === 0) return outOfMemory(uvm, flt, src);
   const pg = pool.page[an];

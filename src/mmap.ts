@@ -18,6 +18,7 @@ import {
   AMAP_SHARED,
   amapCopy,
   amapLock,
+  amapLookup,
   amapSlotMoved,
   amapUnlock,
   amapWiperange,
@@ -462,30 +463,38 @@ function doFork(vm: Vmspace, start: number, end: number): void {
   }
 }
 
-/** windowSlots: each entry's amap window within [start, end), as slot ranges. */
+/**
+ * forEachWindow: for each entry of [start, end) with an amap, its window
+ * there: the byte offset of its first page into the entry, and its pages.
+ */
 function forEachWindow(
   vm: Vmspace,
   start: number,
   end: number,
-  fn: (e: VmMapEntry, slot: number, n: number) => void,
+  fn: (e: VmMapEntry, off: number, n: number) => void,
 ) {
   const ps = pageSize(vm);
   for (const e of entriesIn(vm.map, start, end)) {
     if (e.aref.amap === null) continue;
     const s = Math.max(e.start, start);
-    const t = Math.min(e.end, end);
-    fn(e, e.aref.pageoff + (s - e.start) / ps, (t - s) / ps);
+    fn(e, s - e.start, (Math.min(e.end, end) - s) / ps);
   }
+}
+
+/** slotAt: the amap slot of byte `off` into entry e. */
+function slotAt(vm: Vmspace, e: VmMapEntry, off: number): number {
+  return e.aref.pageoff + off / pageSize(vm);
 }
 
 /** willNeed: read swapped anons of the range back in (no mapping changes). */
 function willNeed(vm: Vmspace, start: number, end: number): void {
-  forEachWindow(vm, start, end, (e, slot, n) => {
+  const uvm = vm.uvm;
+  forEachWindow(vm, start, end, (e, off, n) => {
     const amap = e.aref.amap!;
     amapLock(amap);
     for (let i = 0; i < n; i++) {
-      const an = amap.anon[slot + i];
-      if (an !== 0 && vm.uvm.anons.page[an] === NOPAGE && anonGet(vm.uvm, an) !== 0) break;
+      const an = amapLookup(uvm, e.aref, off + i * uvm.pageSize);
+      if (an !== 0 && uvm.anons.page[an] === NOPAGE && anonGet(uvm, an) !== 0) break;
     }
     amapUnlock(amap);
   });
@@ -499,13 +508,16 @@ function willNeed(vm: Vmspace, start: number, end: number): void {
 function sharerLocked(vm: Vmspace, start: number, end: number): boolean {
   const uvm = vm.uvm;
   let locked = false;
-  forEachWindow(vm, start, end, (e, slot, n) => {
+  forEachWindow(vm, start, end, (e, off, n) => {
     const amap = e.aref.amap!;
     if (!isPrivate(e) || (amap.flags & AMAP_SHARED) === 0) return;
-    for (let s = slot; s < slot + n && !locked; s++) {
-      const pg = amap.anon[s] === 0 ? NOPAGE : uvm.anons.page[amap.anon[s]];
-      locked = pg !== NOPAGE && uvm.pmap.wiredThrough(pg, amap, s);
+    amapLock(amap);
+    for (let i = 0; i < n && !locked; i++) {
+      const an = amapLookup(uvm, e.aref, off + i * uvm.pageSize);
+      const pg = an === 0 ? NOPAGE : uvm.anons.page[an];
+      locked = pg !== NOPAGE && uvm.pmap.wiredThrough(pg, amap, slotAt(vm, e, off) + i);
     }
+    amapUnlock(amap);
   });
   return locked;
 }
@@ -527,13 +539,15 @@ function dontNeed(vm: Vmspace, start: number, end: number): void {
         amapCopy(uvm, map, e, AMAP_COPY_NOCHUNK, 0, 0);
     }
     map.pmap.remove(start, end);
-    forEachWindow(vm, start, end, (e, slot, n) => {
+    forEachWindow(vm, start, end, (e, off, n) => {
       if (!isPrivate(e)) return;
       const amap = e.aref.amap!;
+      const slot = slotAt(vm, e, off);
       amapLock(amap);
-      for (let s = slot; s < slot + n; s++) {
-        const pg = amap.anon[s] === 0 ? NOPAGE : uvm.anons.page[amap.anon[s]];
-        if (pg !== NOPAGE) amapSlotMoved(uvm, amap, s, pg, NOPAGE);
+      for (let i = 0; i < n; i++) {
+        const an = amapLookup(uvm, e.aref, off + i * uvm.pageSize);
+        const pg = an === 0 ? NOPAGE : uvm.anons.page[an];
+        if (pg !== NOPAGE) amapSlotMoved(uvm, amap, slot + i, pg, NOPAGE);
       }
       anonFreelst(uvm, amap, amapWiperange(uvm, amap, slot, n, 0));
     });
@@ -549,12 +563,12 @@ function dontNeed(vm: Vmspace, start: number, end: number): void {
  */
 function lazyFree(vm: Vmspace, start: number, end: number): void {
   const uvm = vm.uvm;
-  forEachWindow(vm, start, end, (e, slot, n) => {
+  forEachWindow(vm, start, end, (e, off, n) => {
     const amap = e.aref.amap!;
     if (e.eflags & MAP_ENTRY_NEEDS_COPY) return;
     amapLock(amap);
     for (let i = 0; i < n; i++) {
-      const an = amap.anon[slot + i];
+      const an = amapLookup(uvm, e.aref, off + i * uvm.pageSize);
       const pg = an === 0 ? NOPAGE : uvm.anons.page[an];
       if (pg === NOPAGE || uvm.anons.ref[an] !== 1 || uvm.pages.wireCount[pg] > 0) continue;
       uvm.pmap.clearModify(pg);
@@ -714,15 +728,17 @@ export function sysMincore(vm: Vmspace, addr: number, len: number): Uint8Array {
   requireMapped(vm, 'mincore', addr, end);
   const pool = vm.uvm.anons;
   for (const e of entriesIn(vm.map, addr, end)) {
+    const amap = e.aref.amap;
+    if (amap !== null) amapLock(amap);
     for (let va = Math.max(e.start, addr); va < Math.min(e.end, end); va += ps) {
-      const slot = (va - e.start) / ps;
-      const an = e.aref.amap === null ? 0 : e.aref.amap.anon[e.aref.pageoff + slot];
+      const an = amap === null ? 0 : amapLookup(vm.uvm, e.aref, va - e.start);
       const resident =
         an !== 0
           ? pool.page[an] !== NOPAGE
           : e.object?.pages.has((e.offset + va - e.start) / ps) === true;
       vec[(va - addr) / ps] = resident ? 1 : 0;
     }
+    if (amap !== null) amapUnlock(amap);
   }
   return vec;
 }

@@ -230,11 +230,3 @@ function reclaimObject(uvm: Uvm, pg: number): Outcome {
     mutexExit(obj.vmobjlock);
   }
 }
-
-/**
- * pdWakeup: run the daemon if fewer than freemin frames are free (what
- * waking it from an allocation does in UVM). Call with no lock held.
- */
-export function pdWakeup(uvm: Uvm): void {
-  if (uvm.pages.freeCount < uvm.freemin) uvmPageout(uvm);
-}

@@ -22,6 +22,7 @@
  * user here.
  */
 
+import { amapLock, amapLookup, amapUnlock } from './amap.ts';
 import {
   auditMap,
   type VmMap,
@@ -230,8 +231,12 @@ function countAnons(vm: Vmspace, pred: (an: number) => boolean): number {
   for (let e = map.header.next; e !== map.header; e = e.next) {
     const amap = e.aref.amap;
     if (amap === null) continue;
-    const stop = e.aref.pageoff + (e.end - e.start) / ps;
-    for (let s = e.aref.pageoff; s < stop; s++) if (amap.anon[s] !== 0 && pred(amap.anon[s])) n++;
+    amapLock(amap);
+    for (let off = 0; off < e.end - e.start; off += ps) {
+      const an = amapLookup(vm.uvm, e.aref, off);
+      if (an !== 0 && pred(an)) n++;
+    }
+    amapUnlock(amap);
   }
   return n;
 }
