@@ -32,6 +32,7 @@ import {
   type VmMapEntry,
   vmMapLookup,
   vmMapLookupDone,
+  type WireRange,
 } from './map.ts';
 import {
   NOPAGE,
@@ -51,9 +52,10 @@ import {
   MAP_ENTRY_BEHAV_SEQUENTIAL,
   MAP_ENTRY_COW,
   PROT_NONE,
+  PROT_READ,
   PROT_WRITE,
 } from './param.ts';
-import { PMAP_WIRED, PTE_WIRED, pteFrame } from './pmap.ts';
+import { PMAP_WIRED, PTE_R, PTE_W, PTE_WIRED, PTE_X, pteFrame } from './pmap.ts';
 import type { Uvm } from './uvm.ts';
 
 /** What a fault reports: 0, or why it failed. */
@@ -388,28 +390,127 @@ function lowerPromote(uvm: Uvm, flt: FaultCtx, src: number): FaultResult | typeo
 }
 
 /**
- * uvmFaultWire: fault in and wire every page of [start, end) with
- * protection `prot` (uvm_fault_wire).
- * => a PROT_NONE range is wired without faulting (nothing can be mapped).
- * => on failure the pages this call wired are unwired again; returns the
- *    fault's error.
+ * uvmFaultWire: fault in and wire every page of the ranges, each with its
+ * protection (uvm_fault_wire), all or nothing.
+ * => first every page is faulted in for reading and held (uvmVslock),
+ *    and the frames the wiring faults will copy into (a writable private
+ *    page gets its own copy) are reserved; so the wiring faults cannot
+ *    fail, and a failure before them leaves nothing another access could
+ *    see. PROT_NONE ranges are wired without faulting (nothing is mapped).
+ * => 0, or the error of the fault that failed, with nothing wired.
  */
-export function uvmFaultWire(
-  uvm: Uvm,
-  map: VmMap,
-  start: number,
-  end: number,
-  prot: number,
-): FaultResult {
-  if (prot === PROT_NONE) return 0;
-  for (let va = start; va < end; va += uvm.pageSize) {
-    const r = uvmFault(uvm, map, va, prot, UVM_FAULT_WIRE);
+export function uvmFaultWire(uvm: Uvm, map: VmMap, ranges: readonly WireRange[]): FaultResult {
+  const held: number[] = [];
+  let copies = 0;
+  let r: FaultResult = 0;
+  for (const w of ranges) {
+    if (w.prot === PROT_NONE) continue;
+    r = uvmVslock(uvm, map, w.start, w.end, held);
+    if (r !== 0) break;
+    if (w.prot & PROT_WRITE) copies += unwritable(uvm, map, w.start, w.end);
+  }
+  if (r === 0 && !uvmReserve(uvm, copies)) r = 'ENOMEM';
+  for (let i = 0; r === 0 && i < ranges.length; i++) r = wireRange(uvm, map, ranges[i]);
+  /* faults in entries already marked wired wire too, reads included: unwire every range */
+  if (r !== 0) for (const w of ranges) uvmFaultUnwire(uvm, map, w.start, w.end);
+  uvmVsunlock(uvm, held);
+  return r;
+}
+
+/** wireRange: the wiring faults of one range; on a failure its pages are unwired again. */
+function wireRange(uvm: Uvm, map: VmMap, w: WireRange): FaultResult {
+  if (w.prot === PROT_NONE) return 0;
+  for (let va = w.start; va < w.end; va += uvm.pageSize) {
+    const r = uvmFault(uvm, map, va, w.prot, UVM_FAULT_WIRE);
     if (r !== 0) {
-      uvmFaultUnwire(uvm, map, start, va);
+      uvmFaultUnwire(uvm, map, w.start, va);
       return r;
     }
   }
   return 0;
+}
+
+/** unwritable: pages of [start, end) whose translation does not allow writing yet. */
+function unwritable(uvm: Uvm, map: VmMap, start: number, end: number): number {
+  let n = 0;
+  for (let va = start; va < end; va += uvm.pageSize) if (!(map.pmap.lookup(va) & PTE_W)) n++;
+  return n;
+}
+
+/**
+ * uvmVslock: fault every page of [start, end) in for reading and hold its
+ * frame (uvm_vslock, which wires user memory for physio): a hold is a
+ * wiring of the frame, so no later fault's pageout can take it. A read
+ * fault takes no private copy of anything.
+ * => 0, the frames pushed on `held`; or the error of the fault that
+ *    failed (EAGAIN for a frame wired too often), with nothing more held.
+ */
+export function uvmVslock(
+  uvm: Uvm,
+  map: VmMap,
+  start: number,
+  end: number,
+  held: number[],
+): FaultResult {
+  const from = held.length;
+  for (let va = start; va < end; va += uvm.pageSize) {
+    let pte = map.pmap.lookup(va);
+    if (!(pte & (PTE_R | PTE_W | PTE_X))) {
+      const r = uvmFault(uvm, map, va, PROT_READ);
+      if (r !== 0) {
+        uvmVsunlock(uvm, held, from);
+        return r;
+      }
+      pte = map.pmap.lookup(va);
+    }
+    const pg = pteFrame(pte);
+    if (!uvmHold(uvm, pg)) {
+      uvmVsunlock(uvm, held, from);
+      return 'EAGAIN';
+    }
+    held.push(pg);
+  }
+  return 0;
+}
+
+/**
+ * uvmHold: hold frame pg (a wiring) for the time of an access.
+ * => false, holding nothing, when pg is wired so often that the hold and
+ *    a wiring fault's own wiring would not both fit (WIRE_MAX).
+ */
+export function uvmHold(uvm: Uvm, pg: number): boolean {
+  if (uvm.pages.wireCount[pg] >= WIRE_MAX - 1) return false;
+  pageWire(uvm, pg);
+  return true;
+}
+
+/** uvmVsunlock: drop the holds held[from..] (uvm_vsunlock). */
+export function uvmVsunlock(uvm: Uvm, held: number[], from = 0): void {
+  for (let i = from; i < held.length; i++) pageUnwire(uvm, held[i]);
+  held.length = from;
+}
+
+/**
+ * uvmHoldMapped: hold the frames the translations of [start, end) map,
+ * without faulting (a wired range about to move: its pages must stay
+ * resident while unwired). Release with uvmVsunlock.
+ */
+export function uvmHoldMapped(uvm: Uvm, map: VmMap, start: number, end: number, held: number[]) {
+  map.pmap.forRange(start, end, (t, i) => {
+    const pg = pteFrame(t.pte[i]);
+    pageWire(uvm, pg);
+    held.push(pg);
+  });
+}
+
+/**
+ * uvmReserve: wait (running the pagedaemon) until n frames are free, so
+ * that the next n page allocations cannot fail.
+ * => false when the pagedaemon cannot free enough.
+ */
+export function uvmReserve(uvm: Uvm, n: number): boolean {
+  while (uvm.pages.freeCount < n) if (!uvm.waitForMemory()) return false;
+  return true;
 }
 
 /**

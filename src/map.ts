@@ -226,12 +226,23 @@ export interface EntryAttrs {
   name?: string | null;
 }
 
+/** A range to wire: [start, end), faulted in with `prot`. */
+export interface WireRange {
+  start: number;
+  end: number;
+  prot: number;
+}
+
 /** Hooks by which the layers above serve the map (the fault handler's wiring, prefault). */
 export interface MapHooks {
-  /** fault in and wire [start, end) of entry (uvm_fault_wire); returns 0 or an errno */
-  wire(map: VmMap, start: number, end: number, prot: number): 0 | Errno;
+  /** fault in and wire the ranges, all or nothing (uvm_fault_wire); returns 0 or an errno */
+  wire(map: VmMap, ranges: readonly WireRange[]): 0 | Errno;
   /** unwire the pages of [start, end) (uvm_fault_unwire) */
   unwire(map: VmMap, start: number, end: number): void;
+  /** hold the frames [start, end) maps, so they stay resident while unwired; returns them */
+  hold(map: VmMap, start: number, end: number): number[];
+  /** release frames hold() held */
+  release(held: number[]): void;
   /** map already-resident pages of a new entry (pmap_object_init_pt) */
   prefault(map: VmMap, entry: VmMapEntry, partial: boolean): void;
 }
@@ -239,6 +250,8 @@ export interface MapHooks {
 const NO_HOOKS: MapHooks = {
   wire: () => 0,
   unwire: () => {},
+  hold: () => [],
+  release: () => {},
   prefault: () => {},
 };
 
@@ -1326,24 +1339,17 @@ function beginWiring(map: VmMap, start: number, end: number, user: boolean): VmM
  * transitions. On a failure every entry of this call is unwired again.
  */
 function finishWiring(map: VmMap, entries: VmMapEntry[], user: boolean, call: string): void {
-  let failed: Errno | 0 = 0;
-  let done = 0;
-  for (; done < entries.length && failed === 0; done++) {
-    const e = entries[done];
-    failed = map.hooks.wire(map, e.start, e.end, e.protection);
-  }
+  const failed = map.hooks.wire(map, entries.map(wireRangeOf));
   vmMapLock(map);
   try {
     for (const e of entries) e.eflags &= ~MAP_ENTRY_IN_TRANSITION;
     if (failed === 0) return;
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i];
+    for (const e of entries) {
       if (user) e.eflags &= ~MAP_ENTRY_USER_WIRED;
       e.wiredCount--;
-      if (i < done - 1) map.hooks.unwire(map, e.start, e.end);
     }
-    const bad = entries[done - 1];
-    throw vmerr(failed, call, 'addr', `faulting in ${hex(bad.start)}-${hex(bad.end)} failed`);
+    const range = `${hex(entries[0].start)}-${hex(entries[entries.length - 1].end)}`;
+    throw vmerr(failed, call, 'addr', `faulting in ${range} failed`);
   } finally {
     vmMapUnlock(map);
   }
@@ -1388,10 +1394,14 @@ export function vmMapWire(map: VmMap, start: number, end: number, flags: number)
 export function vmMapFaultWired(map: VmMap, start: number, end: number): void {
   let e = vmMapLookupEntry(map, start);
   if (!entryContains(map, e, start)) e = e.next;
-  for (; e !== map.header && e.start < end; e = e.next) {
-    if (e.wiredCount > 0)
-      kassert(map.hooks.wire(map, e.start, e.end, e.protection) === 0, 'vm_map: re-wiring failed');
-  }
+  const wired: VmMapEntry[] = [];
+  for (; e !== map.header && e.start < end; e = e.next) if (e.wiredCount > 0) wired.push(e);
+  kassert(map.hooks.wire(map, wired.map(wireRangeOf)) === 0, 'vm_map: re-wiring failed');
+}
+
+/** wireRangeOf: an entry's range, to be faulted in with its protection. */
+function wireRangeOf(e: VmMapEntry): WireRange {
+  return { start: e.start, end: e.end, prot: e.protection };
 }
 
 /**
@@ -1536,17 +1546,28 @@ export function vmMapCanGrowstack(map: VmMap, addr: number): boolean {
  * vmMapMove: move the entries of [start, end) to begin at `to` (what
  * uvm_map_extract + unmap do for mremap), keeping their anon and object
  * backing; the old translations go. Wired entries stay wired: the caller
- * faults their pages in at `to` (vmMapFaultWired) once the map is unlocked.
+ * faults their pages in at `to` (vmMapFaultWired) once the map is unlocked;
+ * until then their frames are held (pushed on `held`, for hooks.release),
+ * so nothing can page them out and the re-wiring cannot fail.
  * => [start, end) is mapped without holes; [to, to + (end - start)) is
  *    free and inside the map (the caller checked both).
  * => returns the first entry at the new place.
  */
-export function vmMapMove(map: VmMap, start: number, end: number, to: number): VmMapEntry {
+export function vmMapMove(
+  map: VmMap,
+  start: number,
+  end: number,
+  to: number,
+  held: number[],
+): VmMapEntry {
   const moved: VmMapEntry[] = [];
   for (let e = clipRange(map, start, end); e !== map.header && e.start < end; e = e.next)
     moved.push(e);
   for (const e of moved) {
-    if (e.wiredCount > 0) map.hooks.unwire(map, e.start, e.end);
+    if (e.wiredCount > 0) {
+      held.push(...map.hooks.hold(map, e.start, e.end));
+      map.hooks.unwire(map, e.start, e.end);
+    }
     map.pmap.remove(e.start, e.end);
   }
   for (const e of moved) unlink(map, e);

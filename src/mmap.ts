@@ -973,15 +973,17 @@ function moveMapping(
   const prot = first.protection;
   const maxprot = first.maxProtection;
   if (oldSize > keep) sysMunmap(vm, oldAddr + keep, oldSize - keep);
+  const held: number[] = [];
   vmMapLock(map);
   try {
-    vmMapMove(map, oldAddr, oldAddr + keep, to);
+    vmMapMove(map, oldAddr, oldAddr + keep, to, held);
     if (flags & MREMAP_DONTUNMAP)
       vmMapInsert(map, null, 0, oldAddr, oldAddr + keep, prot, maxprot, MAP_COPY_ON_WRITE);
   } finally {
     vmMapUnlock(map);
   }
   vmMapFaultWired(map, to, to + keep);
+  map.hooks.release(held);
   if (newSize > keep) growInPlace(vm, vmMapLookupEntry(map, to), to, keep, newSize);
   return to;
 }

@@ -14,7 +14,7 @@
  *     exit      drops the space (the last user frees it)
  *     mmap ...  the system calls of mmap.ts on its space
  */
-import { uvmFault } from './fault.ts';
+import { uvmFault, uvmHold, uvmReserve, uvmVsunlock } from './fault.ts';
 import {
   allows,
   entryContains,
@@ -45,9 +45,10 @@ import {
   sysMunmap,
 } from './mmap.ts';
 import { objectDetach, type UvmObject } from './object.ts';
-import { PMAP_MODIFIED, PMAP_REFERENCED, pageUnwire, pageWire, WIRE_MAX } from './page.ts';
+import { PMAP_MODIFIED, PMAP_REFERENCED, pageUnwire } from './page.ts';
 import {
   hex,
+  kpanic,
   MAP_INHERIT_COPY,
   MAP_INHERIT_SHARE,
   PROT_ALL,
@@ -61,7 +62,6 @@ import {
 } from './param.ts';
 import { PTE_R, PTE_W, PTE_X, pteFrame } from './pmap.ts';
 import type { VmSystem } from './system.ts';
-import type { Uvm } from './uvm.ts';
 import {
   formatMapsRow,
   type MapsRow,
@@ -136,8 +136,9 @@ export class Process {
 
   /**
    * access: move bytes between `buf` and [va, va+n): first make every page
-   * present with the needed right (faulting as an MMU would) and hold its
-   * frame, then copy: a failed access moves no byte.
+   * present and hold its frame, then (for a write) make every page
+   * writable, then copy: a failed access moves no byte and leaves nothing
+   * another access could see (no private copy of a file page taken).
    * => a range of more pages than memory could ever hold at once (its
    *    frames less the wired ones and the daemon's reserve) is faulted in
    *    page by page first (so that a bad page or a lack of memory is found
@@ -163,40 +164,70 @@ export class Process {
     }
     this.precheck(first, va + n, write, syscall);
     const pm = uvm.pages;
-    if (Math.ceil((va + n - first) / ps) <= pm.npages - uvm.exp.wired - uvm.freemin) {
-      const held = this.hold(first, va + n, write, syscall);
-      for (let i = 0; i < held.length; i++) this.copy(held[i], first + i * ps, va, n, write, buf);
-      release(uvm, held);
+    if (Math.ceil((va + n - first) / ps) > pm.npages - uvm.exp.wired - uvm.freemin) {
+      for (let p = first; p < va + n; p += ps) this.present(p, write, syscall);
+      for (let p = first; p < va + n; p += ps)
+        this.copy(pteFrame(this.present(p, write, syscall)), p, va, n, write, buf);
       return;
     }
-    for (let p = first; p < va + n; p += ps) this.present(p, write, syscall);
-    for (let p = first; p < va + n; p += ps)
-      this.copy(pteFrame(this.present(p, write, syscall)), p, va, n, write, buf);
+    const held = this.hold(first, va + n, syscall);
+    try {
+      if (write) this.makeWritable(first, held, syscall);
+      for (let i = 0; i < held.length; i++) this.copy(held[i], first + i * ps, va, n, write, buf);
+    } finally {
+      uvmVsunlock(uvm, held);
+    }
   }
 
   /**
-   * hold: make each page of [start, end) present and hold its frame (a
-   * wiring for the time of the access, as uvm_vslock does for physio), so
-   * that the fault of a later page cannot page an earlier one out.
+   * hold: make each page of [start, end) present for reading and hold its
+   * frame (uvmHold, as uvm_vslock does), so that the fault of a later page
+   * cannot page an earlier one out. A read fault takes no private copy.
    * => the held frames, in order; on a failure every hold is released and
    *    the error thrown.
    */
-  private hold(start: number, end: number, write: boolean, syscall: string): number[] {
+  private hold(start: number, end: number, syscall: string): number[] {
     const uvm = this.sys.uvm;
     const held: number[] = [];
     try {
-      for (let p = start; p < end; p += uvm.pageSize) {
-        const pg = pteFrame(this.present(p, write, syscall));
-        if (uvm.pages.wireCount[pg] >= WIRE_MAX)
-          throw new VmError('EAGAIN', syscall, 'va', `page at ${hex(p)} is wired too often`);
-        pageWire(uvm, pg);
-        held.push(pg);
-      }
+      for (let p = start; p < end; p += uvm.pageSize) this.holdPage(held, p, syscall);
     } catch (e) {
-      release(uvm, held);
+      uvmVsunlock(uvm, held);
       throw e;
     }
     return held;
+  }
+
+  /** holdPage: make page p present for reading and hold its frame on `held`. */
+  private holdPage(held: number[], p: number, syscall: string): void {
+    const pg = pteFrame(this.present(p, false, syscall));
+    if (!uvmHold(this.sys.uvm, pg))
+      throw new VmError('EAGAIN', syscall, 'va', `the page at ${hex(p)} is wired too often`);
+    held.push(pg);
+  }
+
+  /**
+   * makeWritable: the write faults of held pages starting at `start`: the
+   * frames their copies will take are reserved first (ENOMEM, nothing
+   * changed, when the pagedaemon cannot free them), so none can fail
+   * after another copied; a page a fault replaced is held instead.
+   */
+  private makeWritable(start: number, held: number[], syscall: string): void {
+    const uvm = this.sys.uvm;
+    const ps = uvm.pageSize;
+    const pmap = this.vm.pmap;
+    let copies = 0;
+    for (let i = 0; i < held.length; i++) if (!(pmap.lookup(start + i * ps) & PTE_W)) copies++;
+    if (!uvmReserve(uvm, copies))
+      throw new VmError('ENOMEM', syscall, 'va', `out of memory at ${hex(start)}`);
+    for (let i = 0; i < held.length; i++) {
+      const pg = pteFrame(this.present(start + i * ps, true, syscall));
+      if (pg === held[i]) continue;
+      /* a fresh copy: wired at most once (by a fault in a wired entry) */
+      if (!uvmHold(uvm, pg)) kpanic(`makeWritable: fresh page ${pg} wired too often`);
+      pageUnwire(uvm, held[i]);
+      held[i] = pg;
+    }
   }
 
   /** copy: the part of [va, va+n) in the page at p (frame pg) to or from buf. */
@@ -401,11 +432,6 @@ export class Process {
   get pss(): number {
     return vmspacePresidentCount(this.vm);
   }
-}
-
-/** release: drop the holds of an access. */
-function release(uvm: Uvm, held: number[]): void {
-  for (const pg of held) pageUnwire(uvm, pg);
 }
 
 /** checkAccess: va and n must be non-negative integers inside the user range. */

@@ -10,7 +10,8 @@
  *
  * The audit checks every layer's invariants, then the cross-layer ones:
  * each translation maps the page its entry's anon or object holds there,
- * never writably where that page is shared (copy-on-write safety); each
+ * never writably where that page is shared (copy-on-write safety), and
+ * wired only in a wired entry; each
  * frame's wire count equals its wired translations; each amap's
  * references and ppref equal the entries using it; each vmspace's
  * reference count equals the processes (and snapshots) using it.
@@ -18,7 +19,7 @@
 
 import { amapSwapOff, auditAmaps } from './amap.ts';
 import { Aobj, auditAobjs } from './aobj.ts';
-import { uvmFaultUnwire, uvmFaultWire } from './fault.ts';
+import { uvmFaultUnwire, uvmFaultWire, uvmHoldMapped, uvmVsunlock } from './fault.ts';
 import { type Host, MemoryHost } from './host.ts';
 import {
   auditAmapRefs,
@@ -104,11 +105,17 @@ export class VmSystem {
     uvm.reclaim = () => uvmPageout(uvm).freed > 0;
     if (config.swapFile) this.swapon({ pages: swapPages, file: config.swapFile });
     this.hooks = {
-      wire: (map, s, e, prot) => {
-        const r = uvmFaultWire(uvm, map, s, e, prot);
+      wire: (map, ranges) => {
+        const r = uvmFaultWire(uvm, map, ranges);
         return r === 'SIGBUS' ? 'EFAULT' : r === 'EACCES' ? 'ENOMEM' : r;
       },
       unwire: (map, s, e) => uvmFaultUnwire(uvm, map, s, e),
+      hold: (map, s, e) => {
+        const held: number[] = [];
+        uvmHoldMapped(uvm, map, s, e, held);
+        return held;
+      },
+      release: (held) => uvmVsunlock(uvm, held),
       prefault: () => {},
     };
   }
@@ -355,7 +362,8 @@ function swapOff(uvm: Uvm, dev: SwapDevice): 0 | 'ENOMEM' | 'EIO' {
 
 /**
  * auditTranslations: every translation of vm maps what its entry holds at
- * that address, never writably when shared or needs-copy; counts wired ones.
+ * that address, never writably when shared or needs-copy, wired only in a
+ * wired entry; counts wired ones.
  */
 function auditTranslations(sys: VmSystem, vm: Vmspace, wired: Int32Array): void {
   const uvm = sys.uvm;
@@ -365,7 +373,10 @@ function auditTranslations(sys: VmSystem, vm: Vmspace, wired: Int32Array): void 
     if (e === map.header || va >= e.end) panic(`translation at ${hex(va)} has no entry`);
     if ((pteProt(pte) & ~e.protection) !== 0)
       panic(`translation at ${hex(va)} exceeds its entry's protection`);
-    if (pte & PTE_WIRED) wired[pg]++;
+    if (pte & PTE_WIRED) {
+      wired[pg]++;
+      if (e.wiredCount === 0) panic(`translation at ${hex(va)} is wired, its entry is not`);
+    }
     const held = pageAt(uvm, e, va);
     if (held.pg !== pg)
       panic(`translation at ${hex(va)} maps frame ${pg}, the entry holds ${held.pg}`);

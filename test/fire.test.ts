@@ -193,6 +193,30 @@ describe('a failed access changes nothing (repro 06)', () => {
     assert.ok(failed > 0, 'some writes ran out of memory');
   });
 
+  it('a write into a private file mapping that fails takes no private copy', () => {
+    const { sys } = system({ '/f': new Uint8Array(2 * PS).fill(0x95) });
+    const p = sys.spawn();
+    const priv = p.mmap(0, 3 * PS, RW, MAP_PRIVATE, sys.open('/f', 'r'));
+    const shared = p.mmap(0, 2 * PS, RW, MAP_SHARED, sys.open('/f', 'r+'));
+    /* pages 0 and 1 could be copied, page 2 lies past the end of the file */
+    throwsVm(() => p.write(priv + 100, new Uint8Array(3 * PS - 200).fill(0x33)), 'EFAULT', 'va');
+    p.write(shared, [0x40]);
+    assert.equal(p.read(priv, 1)[0], 0x40, 'the private page still shows the file');
+    sys.audit();
+  });
+
+  it('an mlock that fails takes no private copy either', () => {
+    const { sys } = system({ '/f': new Uint8Array(2 * PS).fill(0x95) });
+    const p = sys.spawn();
+    const priv = p.mmap(0, 3 * PS, RW, MAP_PRIVATE, sys.open('/f', 'r'));
+    const shared = p.mmap(0, 2 * PS, RW, MAP_SHARED, sys.open('/f', 'r+'));
+    throwsVm(() => p.mlock(priv, 3 * PS), 'EFAULT', 'addr');
+    p.write(shared + PS, [0x41]);
+    assert.equal(p.read(priv + PS, 1)[0], 0x41);
+    assert.equal(sys.counters.wired, 0);
+    sys.audit();
+  });
+
   it('an access growing the stack into a bad page grows nothing', () => {
     const { sys } = system();
     const p = sys.spawn();
