@@ -16,10 +16,15 @@
  * Values: numbers are decimal or 0x hex, with an optional unit p (pages),
  * k, m or g; an address is NAME, NAME+N, NAME-N or a number. Every command
  * runs the full audit after it. A line that cannot be parsed, a failed
- * expectation and a failed audit all stop the run with FILE:LINE: what.
+ * expectation, a failed audit, a kernel panic and a livelock (the kernel
+ * reclaiming memory over and over within one command) all stop the run
+ * with FILE:LINE: what.
+ *
+ * The scenario's files live in an InjectingHost: in memory, and `inject`
+ * makes the next reads or writes of a path (or of a swap device) fail.
  */
 import { amapDump, countersDump, entryLine, entryPicture, table } from './dump.ts';
-import { MemoryHost } from './host.ts';
+import { type Host, type HostFile, MemoryHost } from './host.ts';
 import { entryContains, vmMapLookupEntry } from './map.ts';
 import {
   hex,
@@ -57,7 +62,9 @@ import {
   VmError,
 } from './param.ts';
 import type { Process } from './proc.ts';
+import { FaultInjector } from './swap.ts';
 import { VmSystem } from './system.ts';
+import { type MapsRow, vmspaceMapsRows } from './vmspace.ts';
 import type { FileHandle } from './vnode.ts';
 
 /** A failed scenario: where and why. */
@@ -70,6 +77,164 @@ export class ScenarioError extends Error {
   ) {
     super(`${file}:${line}: ${what}`);
   }
+}
+
+/**
+ * A file system in memory whose files can be told to fail: the next
+ * reads or writes of a path fail (an I/O error), whichever open of the
+ * path they go through.
+ */
+export class InjectingHost implements Host {
+  private readonly files = new MemoryHost();
+  private readonly injectors = new Map<string, FaultInjector>();
+
+  /** put: create or replace a file's contents. */
+  put(path: string, bytes: Uint8Array): void {
+    this.files.put(path, bytes);
+  }
+
+  /** get: a copy of a file's contents, or undefined. */
+  get(path: string): Uint8Array | undefined {
+    return this.files.get(path);
+  }
+
+  /** faults: the injector of every open of `path`, made on first use. */
+  faults(path: string): FaultInjector {
+    let f = this.injectors.get(path);
+    if (f === undefined) {
+      f = new FaultInjector();
+      this.injectors.set(path, f);
+    }
+    return f;
+  }
+
+  open(path: string): HostFile | null {
+    const f = this.files.open(path);
+    return f === null ? null : new InjectedFile(f, this.faults(path));
+  }
+
+  createSwap(path: string, bytes: number): HostFile {
+    return new InjectedFile(this.files.createSwap(path, bytes), this.faults(path));
+  }
+
+  remove(path: string): void {
+    this.files.remove(path);
+  }
+}
+
+/** An open file whose I/O first asks its path's injector. */
+class InjectedFile implements HostFile {
+  constructor(
+    private readonly file: HostFile,
+    readonly faults: FaultInjector,
+  ) {}
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  get inode(): number {
+    return this.file.inode;
+  }
+
+  size(): number {
+    return this.file.size();
+  }
+
+  read(offset: number, dst: Uint8Array): number {
+    return this.faults.takeRead() ? -1 : this.file.read(offset, dst);
+  }
+
+  write(offset: number, src: Uint8Array): boolean {
+    return this.faults.takeWrite() ? false : this.file.write(offset, src);
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+/** How often one command may make the kernel reclaim memory before it counts as a livelock. */
+export const RECLAIM_BUDGET = 10_000;
+
+/** The kernel kept reclaiming memory within one command (out of memory must be ENOMEM, promptly). */
+export class Livelock extends Error {
+  override readonly name = 'Livelock';
+}
+
+/**
+ * guardReclaim: make the kernel of `sys` throw Livelock when one command
+ * calls its reclaimer (uvm_wait) more than `budget` times.
+ * => returns the function to call at the start of each command.
+ */
+export function guardReclaim(sys: VmSystem, budget = RECLAIM_BUDGET): () => void {
+  const inner = sys.uvm.reclaim;
+  let calls = 0;
+  if (inner === null) return () => {};
+  sys.uvm.reclaim = () => {
+    if (++calls > budget)
+      throw new Livelock(`the kernel reclaimed memory ${budget} times in one command`);
+    return inner();
+  };
+  return () => {
+    calls = 0;
+  };
+}
+
+/**
+ * closeSystem: end every process, close every file and segment, take the
+ * empty swap devices off: then nothing may be left in use.
+ * => what is left (nothing when the system cleaned up after itself).
+ */
+export function closeSystem(sys: VmSystem): string[] {
+  sys.close();
+  const uvm = sys.uvm;
+  const left: [number, string][] = [
+    [uvm.pages.npages - uvm.pages.freeCount, 'frames'],
+    [uvm.anons.nlive, 'anons'],
+    [uvm.amaps.size, 'amaps'],
+    [uvm.objects.size, 'objects'],
+    [uvm.exp.swpginuse, 'swap slots'],
+    [uvm.swap.devices.length, 'swap devices'],
+  ];
+  return left.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`);
+}
+
+/** A coalesced map row: start, end, and perms ("rw-p"). */
+export type MapRun = [number, number, string];
+
+/**
+ * coalesceRows: maps rows as runs: adjacent rows with equal perms joined
+ * (what a process can tell apart without names and offsets).
+ */
+export function coalesceRows(rows: readonly MapsRow[]): MapRun[] {
+  const out: MapRun[] = [];
+  for (const r of rows) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last[1] === r.start && last[2] === r.perms) last[1] = r.end;
+    else out.push([r.start, r.end, r.perms]);
+  }
+  return out;
+}
+
+/** formatRuns: runs as `mapscheck` takes them: START-END PERMS ... (hex addresses). */
+export function formatRuns(runs: readonly MapRun[]): string {
+  return runs.map(([s, e, p]) => `${hex(s)}-${hex(e)} ${p}`).join(' ');
+}
+
+/**
+ * formatData: bytes as the DATA of a scenario line: runs of `fill BYTE LEN`
+ * and `zeros LEN` (empty data is `zeros 0`).
+ */
+export function formatData(b: Uint8Array): string {
+  const parts: string[] = [];
+  for (let i = 0; i < b.length; ) {
+    let j = i + 1;
+    while (j < b.length && b[j] === b[i]) j++;
+    parts.push(b[i] === 0 ? `zeros ${j - i}` : `fill 0x${b[i].toString(16)} ${j - i}`);
+    i = j;
+  }
+  return parts.length === 0 ? 'zeros 0' : parts.join(' ');
 }
 
 /** What one command printed. */
@@ -113,6 +278,26 @@ const REMAP: Record<string, number> = {
 };
 const MCL: Record<string, number> = { current: MCL_CURRENT, future: MCL_FUTURE };
 
+/** The words of the language for flags and choices, by what they name (to write scenarios). */
+export const WORDS = {
+  mmap: FLAGS,
+  inherit: INHERIT,
+  advice: ADVICE,
+  msync: SYNC,
+  mremap: REMAP,
+} as const;
+
+/**
+ * spell: the word(s) for `v` in one of WORDS' tables: the names of its
+ * bits, comma separated (`bits`), or the one name for the value.
+ */
+export function spell(table: Record<string, number>, v: number, bits: boolean): string {
+  if (!bits) return Object.keys(table).find((k) => table[k] === v) ?? String(v);
+  return Object.keys(table)
+    .filter((k) => table[k] !== 0 && (v & table[k]) === table[k])
+    .join(',');
+}
+
 /** tokenize: words and "quoted strings" (with \n, \t, \", \\ escapes). */
 export function tokenize(line: string): string[] {
   const out: string[] = [];
@@ -128,17 +313,20 @@ export function tokenize(line: string): string[] {
 /** Runs a scenario. */
 export class ScenarioRunner {
   sys: VmSystem;
-  readonly host = new MemoryHost();
+  readonly host = new InjectingHost();
   private readonly procs = new Map<string, Process>();
   private readonly vars = new Map<string, number>();
   private readonly files = new Map<string, FileHandle>();
   private line = 0;
   private started = false;
+  /** starts a command's count of reclaim calls (the livelock guard) */
+  private newCommand: () => void;
   /** what each command printed, so far */
   readonly steps: StepResult[] = [];
 
   constructor(readonly file: string) {
     this.sys = new VmSystem({ physPages: 256, swapPages: 1024, host: this.host });
+    this.newCommand = guardReclaim(this.sys);
   }
 
   /**
@@ -166,15 +354,20 @@ export class ScenarioRunner {
     throw new ScenarioError(this.file, this.line, what);
   }
 
-  /** exec: one command; returns its output lines. */
+  /**
+   * exec: one command; returns its output lines.
+   * => a failed call, a kernel panic or a livelock fails the line.
+   */
   private exec(t: string[]): string[] {
     const [cmd, ...args] = t;
     if (cmd !== 'system') this.started = true;
-    if (cmd === 'expect') return this.expectErrno(args);
+    this.newCommand();
     try {
-      return this.command(cmd, args);
+      return cmd === 'expect' ? this.expectErrno(args) : this.command(cmd, args);
     } catch (e) {
+      if (e instanceof ScenarioError) throw e;
       if (e instanceof VmError) this.fail(e.message);
+      if (e instanceof Error) this.fail(`${e.name}: ${e.message}`);
       throw e;
     }
   }
@@ -218,6 +411,11 @@ export class ScenarioRunner {
 
   dropProc(name: string): void {
     this.procs.delete(name);
+  }
+
+  /** dropAll: forget every process (the system was closed). */
+  dropAll(): void {
+    this.procs.clear();
   }
 
   setVar(name: string, v: number): void {
@@ -287,26 +485,80 @@ export class ScenarioRunner {
     return tableOf[s];
   }
 
-  /** bytes: "text", fill BYTE LEN, zeros LEN, or bytes B B B. */
+  /**
+   * bytes: data: one or more parts, joined: "text", fill BYTE LEN,
+   * zeros LEN, and last, if at all, bytes B B B ...
+   */
   bytes(a: string[]): Uint8Array {
-    const [kind, ...rest] = a;
-    if (kind?.startsWith('"')) return new TextEncoder().encode(unescapeText(kind.slice(1)));
-    if (kind === 'fill') return new Uint8Array(this.num(rest[1])).fill(this.num(rest[0]));
-    if (kind === 'zeros') return new Uint8Array(this.num(rest[0]));
-    if (kind === 'bytes') return Uint8Array.from(rest.map((b) => this.num(b)));
-    return this.fail('data is "text", fill BYTE LEN, zeros LEN, or bytes B B ...');
+    if (a.length === 0) this.fail(DATA_USAGE);
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < a.length; ) {
+      const kind = a[i];
+      if (kind.startsWith('"')) parts.push(new TextEncoder().encode(unescapeText(kind.slice(1))));
+      else if (kind === 'fill')
+        parts.push(new Uint8Array(this.num(a[i + 2])).fill(this.byte(a[i + 1])));
+      else if (kind === 'zeros') parts.push(new Uint8Array(this.num(a[i + 1])));
+      else if (kind === 'bytes') parts.push(Uint8Array.from(a.slice(i + 1), (b) => this.byte(b)));
+      else this.fail(DATA_USAGE);
+      i += kind === 'bytes' ? a.length : kind === 'fill' ? 3 : kind === 'zeros' ? 2 : 1;
+    }
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  /** byte: a number in [0, 255]. */
+  byte(s: string | undefined): number {
+    const v = this.num(s);
+    if (v > 255) this.fail(`not a byte: ${s}`);
+    return v;
   }
 
   configure(a: string[]): void {
     if (this.started) this.fail('system must come before any other command');
     const cfg: Record<string, number> = {};
     for (const kv of a) {
-      const m = /^(physPages|swapPages|pageSize)=(\S+)$/.exec(kv);
+      const m = /^(physPages|swapPages|pageSize|poisonFreed)=(\S+)$/.exec(kv);
       if (!m)
-        this.fail(`system takes physPages=, swapPages=, pageSize=; not ${JSON.stringify(kv)}`);
+        this.fail(
+          `system takes physPages=, swapPages=, pageSize=, poisonFreed=; not ${JSON.stringify(kv)}`,
+        );
       cfg[m[1]] = this.num(m[2]);
     }
-    this.sys = new VmSystem({ ...cfg, host: this.host });
+    const { poisonFreed, ...sizes } = cfg;
+    if (poisonFreed !== undefined && poisonFreed > 1) this.fail('poisonFreed is 0 or 1');
+    this.sys = new VmSystem({ ...sizes, poisonFreed: poisonFreed === 1, host: this.host });
+    this.newCommand = guardReclaim(this.sys);
+  }
+
+  /** swapFaults: the fault injector of swap device `n`. */
+  swapFaults(n: string | undefined): FaultInjector {
+    const dev = this.sys.uvm.swap.devices[this.num(n)];
+    if (dev === undefined) return this.fail(`no swap device ${n}`);
+    if (dev.store.faults === undefined) return this.fail(`swap device ${n} cannot inject errors`);
+    return dev.store.faults;
+  }
+
+  /** mapsCheck: the coalesced maps of PROC must be the runs START-END PERMS given. */
+  mapsCheck(a: string[]): string[] {
+    const p = this.proc(a[0]);
+    const want: MapRun[] = [];
+    for (let i = 1; i < a.length; i += 2) {
+      const m = /^(\S+)-(\S+)$/.exec(a[i]);
+      if (!m || !/^[r-][w-][x-][ps]$/.test(a[i + 1] ?? ''))
+        this.fail('usage: mapscheck PROC [START-END PERMS]... (perms like rw-p)');
+      want.push([this.num(m[1]), this.num(m[2]), a[i + 1]]);
+    }
+    const got = coalesceRows(vmspaceMapsRows(p.vm));
+    if (formatRuns(got) !== formatRuns(want))
+      this.fail(
+        `mapscheck: ${a[0]} has ${formatRuns(got) || 'nothing'}, not ${formatRuns(want) || 'nothing'}`,
+      );
+    return [`${a[0]}: ${formatRuns(got) || 'nothing mapped'}`];
   }
 
   checkCounter(a: string[]): string[] {
@@ -362,6 +614,9 @@ export class ScenarioRunner {
     return [...this.vars.entries()];
   }
 }
+
+const DATA_USAGE =
+  'data is one or more of "text", fill BYTE LEN, zeros LEN, and last bytes B B ...';
 
 function unescapeText(s: string): string {
   return s.replace(/\\(.)/g, (_, c: string) => ({ n: '\n', t: '\t' })[c] ?? c);
@@ -503,15 +758,50 @@ const COMMANDS: Record<string, Command> = {
     return [show(got)];
   },
   file(r, a) {
-    r.need(a, 3, 'file NAME PATH SIZE ["contents"] [ro]');
+    r.need(a, 3, 'file NAME PATH SIZE [DATA] [ro]');
     const [name, path, size, ...rest] = a;
+    const ro = rest[rest.length - 1] === 'ro';
+    const data = ro ? rest.slice(0, -1) : rest;
     const bytes = new Uint8Array(r.num(size));
-    const text = rest.find((w) => w.startsWith('"'));
-    if (text)
-      bytes.set(new TextEncoder().encode(unescapeText(text.slice(1))).subarray(0, bytes.length));
+    if (data.length > 0) bytes.set(r.bytes(data).subarray(0, bytes.length));
     r.host.put(path, bytes);
-    r.setFile(name, r.sys.open(path, rest.includes('ro') ? 'r' : 'r+'));
+    r.setFile(name, r.sys.open(path, ro ? 'r' : 'r+'));
     return [`${path}: ${bytes.length} bytes`];
+  },
+  open(r, a) {
+    r.need(a, 2, 'open NAME PATH [ro]');
+    if (a.length > 3 || (a[2] !== undefined && a[2] !== 'ro')) r.fail('usage: open NAME PATH [ro]');
+    r.setFile(a[0], r.sys.open(a[1], a[2] === 'ro' ? 'r' : 'r+'));
+    return [`${a[0]}: ${a[1]} open for ${a[2] === 'ro' ? 'reading' : 'reading and writing'}`];
+  },
+  inject(r, a) {
+    const usage = 'inject swap N reads|writes K, or inject FILE reads|writes K';
+    const swap = a[0] === 'swap';
+    r.need(a, swap ? 4 : 3, usage);
+    const [what, count] = swap ? a.slice(2) : a.slice(1);
+    if (what !== 'reads' && what !== 'writes') return r.fail(`usage: ${usage}`);
+    const faults = swap ? r.swapFaults(a[1]) : r.host.faults(r.fileHandle(a[0]).path);
+    if (what === 'reads') faults.failReads = r.num(count);
+    else faults.failWrites = r.num(count);
+    const target = swap ? `swap device ${a[1]}` : r.fileHandle(a[0]).path;
+    return [`the next ${r.num(count)} ${what} of ${target} fail`];
+  },
+  exec(r, a) {
+    r.need(a, 2, 'exec PROC "ROW" ... (rows of /proc/PID/maps)');
+    if (a.slice(1).some((w) => !w.startsWith('"'))) r.fail('exec: each row is a "quoted string"');
+    const p = r.proc(a[0]);
+    p.exec(a.slice(1).map((w) => unescapeText(w.slice(1))));
+    return p.maps();
+  },
+  rlimit(r, a) {
+    r.need(a, 3, 'rlimit PROC memlock N');
+    if (a[1] !== 'memlock') r.fail(`rlimit: only memlock can be set, not ${JSON.stringify(a[1])}`);
+    r.proc(a[0]).vm.memlockLimit = r.num(a[2]);
+    return [`${a[0]}: RLIMIT_MEMLOCK ${r.num(a[2])}`];
+  },
+  mapscheck(r, a) {
+    r.need(a, 1, 'mapscheck PROC [START-END PERMS]...');
+    return r.mapsCheck(a);
   },
   filecheck(r, a) {
     r.need(a, 3, 'filecheck PATH OFFSET DATA');
@@ -574,6 +864,12 @@ const COMMANDS: Record<string, Command> = {
   audit(r) {
     r.sys.audit();
     return ['audit: every invariant holds'];
+  },
+  close(r) {
+    const left = closeSystem(r.sys);
+    r.dropAll();
+    if (left.length > 0) r.fail(`close: still in use: ${left.join(', ')}`);
+    return ['closed: every frame, anon, amap, object and swap slot is free'];
   },
 };
 

@@ -40,8 +40,21 @@ export function runScenario(file: string): RunResult {
     result.error = { file: e.file, line: e.line, what: e.what };
   }
   result.counters = runner.sys.counters;
-  runner.sys.close();
+  closeAfter(runner, result.error !== undefined);
   return result;
+}
+
+/**
+ * closeAfter: end the scenario's system. After a failed line (a kernel
+ * panic may have left locks held) a failure to close is not reported:
+ * the line's failure is what the run reports.
+ */
+function closeAfter(runner: ScenarioRunner, failed: boolean): void {
+  try {
+    runner.sys.close();
+  } catch (e) {
+    if (!failed) throw e;
+  }
 }
 
 /** bundled: scenarios/NAME.uvm, when `name` names a bundled scenario. */
