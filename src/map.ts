@@ -1284,31 +1284,53 @@ export function vmMapCheckProtection(
  */
 
 /**
- * vmMapUnwire: user (un)wiring of [start, end) (vm_map_unwire, as mlock
- * and munlock use it).
- * => newPageable false wires: each entry gets USER_WIRED and one more
- *    wiring (once), and its pages are faulted in and wired; true undoes it.
+ * vmMapUserWire: mlock's wiring of [start, end): each entry gets
+ * USER_WIRED and one more wiring (once), and its pages are faulted in and
+ * wired.
  * => the range must be mapped without holes (ENOMEM). If faulting fails,
  *    everything this call did is undone and the errno is thrown.
+ * => `keepIfUnfaulted` (mremap growing locked memory, as Linux's
+ *    mm_populate there): the range stays locked even when its pages
+ *    cannot all be faulted in now; a later fault in it wires its page.
  */
-export function vmMapUnwire(map: VmMap, start: number, end: number, newPageable: boolean): void {
-  const call = newPageable ? 'munlock' : 'mlock';
-  checkRange(map, start, end, call);
+export function vmMapUserWire(map: VmMap, start: number, end: number, keepIfUnfaulted = false) {
+  checkRange(map, start, end, 'mlock');
   vmMapLock(map);
-  let wiring: VmMapEntry[] = [];
+  let wiring: VmMapEntry[];
   try {
-    checkNoHoles(map, start, end, call);
-    if (newPageable) {
-      forEachClipped(map, start, end, (e) => {
-        if (e.eflags & MAP_ENTRY_USER_WIRED) unwireEntry(map, e, true);
-      });
-      return;
-    }
+    checkNoHoles(map, start, end, 'mlock');
     wiring = beginWiring(map, start, end, true);
   } finally {
     vmMapUnlock(map);
   }
-  finishWiring(map, wiring, true, call);
+  finishWiring(map, wiring, true, keepIfUnfaulted ? null : 'mlock');
+}
+
+/**
+ * vmMapUserUnwire: munlock's unwiring of [start, end): each USER_WIRED
+ * entry loses the user's wiring; the last wiring unwires its pages.
+ * => the range must be mapped without holes (ENOMEM).
+ */
+export function vmMapUserUnwire(map: VmMap, start: number, end: number): void {
+  checkRange(map, start, end, 'munlock');
+  vmMapLock(map);
+  try {
+    checkNoHoles(map, start, end, 'munlock');
+    forEachClipped(map, start, end, (e) => {
+      if (e.eflags & MAP_ENTRY_USER_WIRED) unwireEntry(map, e, true);
+    });
+  } finally {
+    vmMapUnlock(map);
+  }
+}
+
+/**
+ * vmMapUnwire: the seed's interface to user wiring (vm_map_unwire):
+ * newPageable true unwires (vmMapUserUnwire), false wires (vmMapUserWire).
+ */
+export function vmMapUnwire(map: VmMap, start: number, end: number, newPageable: boolean): void {
+  if (newPageable) vmMapUserUnwire(map, start, end);
+  else vmMapUserWire(map, start, end);
 }
 
 /**
@@ -1335,15 +1357,18 @@ function beginWiring(map: VmMap, start: number, end: number, user: boolean): VmM
 
 /**
  * finishWiring: the unlocked half: fault in and wire the pages of each
- * entry (the faults take the map's read lock themselves), then clear the
- * transitions. On a failure every entry of this call is unwired again.
+ * entry, all or nothing (the faults take the map's read lock themselves),
+ * then clear the transitions.
+ * => on a failure every entry of this call is unwired again and the
+ *    errno thrown naming `call`; with `call` null the wirings stay (the
+ *    pages will be wired as they fault).
  */
-function finishWiring(map: VmMap, entries: VmMapEntry[], user: boolean, call: string): void {
-  const failed = map.hooks.wire(map, entries.map(wireRangeOf));
+function finishWiring(map: VmMap, entries: VmMapEntry[], user: boolean, call: string | null) {
+  const failed = entries.length === 0 ? 0 : map.hooks.wire(map, entries.map(wireRangeOf));
   vmMapLock(map);
   try {
     for (const e of entries) e.eflags &= ~MAP_ENTRY_IN_TRANSITION;
-    if (failed === 0) return;
+    if (failed === 0 || call === null) return;
     for (const e of entries) {
       if (user) e.eflags &= ~MAP_ENTRY_USER_WIRED;
       e.wiredCount--;
@@ -1363,28 +1388,48 @@ function unwireEntry(map: VmMap, e: VmMapEntry, user: boolean): void {
 }
 
 /**
- * vmMapWire: kernel wiring of [start, end) (vm_map_wire): like user wiring
- * without USER_WIRED, counted per call. flags has VM_FAULT_WIRE_MASK bits;
- * with none of them set, it unwires.
+ * vmMapKernelWire: the kernel's wiring of [start, end) (vm_map_wire with
+ * a wiring flag): like mlock's without USER_WIRED, and counted per call.
+ * => errors as vmMapUserWire (then nothing stays wired).
  */
-export function vmMapWire(map: VmMap, start: number, end: number, flags: number): void {
+export function vmMapKernelWire(map: VmMap, start: number, end: number): void {
   checkRange(map, start, end, 'vm_map_wire');
-  const wire = (flags & VM_FAULT_WIRE_MASK) !== 0;
   vmMapLock(map);
-  let wiring: VmMapEntry[] = [];
+  let wiring: VmMapEntry[];
   try {
     checkNoHoles(map, start, end, 'vm_map_wire');
-    if (!wire) {
-      forEachClipped(map, start, end, (e) => {
-        if (e.wiredCount > 0) unwireEntry(map, e, false);
-      });
-      return;
-    }
     wiring = beginWiring(map, start, end, false);
   } finally {
     vmMapUnlock(map);
   }
   finishWiring(map, wiring, false, 'vm_map_wire');
+}
+
+/**
+ * vmMapKernelUnwire: drop one kernel wiring of each wired entry of
+ * [start, end); the last wiring unwires its pages.
+ */
+export function vmMapKernelUnwire(map: VmMap, start: number, end: number): void {
+  checkRange(map, start, end, 'vm_map_wire');
+  vmMapLock(map);
+  try {
+    checkNoHoles(map, start, end, 'vm_map_wire');
+    forEachClipped(map, start, end, (e) => {
+      if (e.wiredCount > 0) unwireEntry(map, e, false);
+    });
+  } finally {
+    vmMapUnlock(map);
+  }
+}
+
+/**
+ * vmMapWire: the seed's interface to kernel wiring (vm_map_wire): with a
+ * VM_FAULT_WIRE_MASK bit in flags it wires (vmMapKernelWire), without one
+ * it unwires (vmMapKernelUnwire).
+ */
+export function vmMapWire(map: VmMap, start: number, end: number, flags: number): void {
+  if (flags & VM_FAULT_WIRE_MASK) vmMapKernelWire(map, start, end);
+  else vmMapKernelUnwire(map, start, end);
 }
 
 /**

@@ -45,7 +45,8 @@ import {
   vmMapMove,
   vmMapProtect,
   vmMapUnlock,
-  vmMapUnwire,
+  vmMapUserUnwire,
+  vmMapUserWire,
 } from './map.ts';
 import type { UvmObject } from './object.ts';
 import { NOPAGE, PG_CLEAN, pageDeactivate } from './page.ts';
@@ -60,6 +61,7 @@ import {
   MADV_SEQUENTIAL,
   MADV_WILLNEED,
   MAP_ANON,
+  MAP_ENTRY_BEHAV_MASK,
   MAP_ENTRY_BEHAV_NORMAL,
   MAP_ENTRY_BEHAV_RANDOM,
   MAP_ENTRY_BEHAV_SEQUENTIAL,
@@ -247,7 +249,7 @@ export function sysMmap(
   } finally {
     vmMapUnlock(vm.map);
   }
-  if (wireFuture) vmMapUnwire(vm.map, start, start + size, false);
+  if (wireFuture) vmMapUserWire(vm.map, start, start + size);
   else if (flags & MAP_POPULATE) populate(vm, start, start + size);
   return start;
 }
@@ -613,7 +615,7 @@ export function sysMlock(vm: Vmspace, addr: number, len: number): void {
       `locking ${more} more bytes passes the limit of ${vm.memlockLimit}`,
     );
   try {
-    vmMapUnwire(vm.map, start, end, false);
+    vmMapUserWire(vm.map, start, end);
   } catch (e) {
     throw rename(e, 'mlock');
   }
@@ -627,7 +629,7 @@ export function sysMunlock(vm: Vmspace, addr: number, len: number): void {
   const [start, end] = lockRange(vm, 'munlock', addr, len);
   if (end === start) return;
   requireMapped(vm, 'munlock', start, end);
-  vmMapUnwire(vm.map, start, end, true);
+  vmMapUserUnwire(vm.map, start, end);
 }
 
 /**
@@ -645,11 +647,11 @@ export function sysMlockall(vm: Vmspace, flags: number): void {
     const done: [number, number][] = [];
     try {
       for (const [s, e] of runs(map)) {
-        vmMapUnwire(map, s, e, false);
+        vmMapUserWire(map, s, e);
         done.push([s, e]);
       }
     } catch (err) {
-      for (const [s, e] of done) vmMapUnwire(map, s, e, true);
+      for (const [s, e] of done) vmMapUserUnwire(map, s, e);
       throw rename(err, 'mlockall');
     }
   }
@@ -672,7 +674,7 @@ function runs(map: VmMap): [number, number][] {
  */
 export function sysMunlockall(vm: Vmspace): void {
   const map = vm.map;
-  for (const [s, e] of runs(map)) vmMapUnwire(map, s, e, true);
+  for (const [s, e] of runs(map)) vmMapUserUnwire(map, s, e);
   map.flags &= ~MAP_WIREFUTURE;
 }
 
@@ -778,7 +780,7 @@ export function sysBrk(vm: Vmspace, addr: number): number {
   } finally {
     vmMapUnlock(map);
   }
-  if (map.flags & MAP_WIREFUTURE) vmMapUnwire(map, oldEnd, newEnd, false);
+  if (map.flags & MAP_WIREFUTURE) vmMapUserWire(map, oldEnd, newEnd);
   vm.brk = addr;
   return addr;
 }
@@ -804,7 +806,10 @@ function brkCollides(vm: Vmspace, from: number, to: number): boolean {
  *    (ENOMEM). MREMAP_FIXED moves to newAddr, replacing what is there;
  *    MREMAP_DONTUNMAP moves and leaves the old range mapped but empty.
  * => EINVAL for bad flags, unaligned addresses, length 0 or overlapping
- *    fixed ranges; EFAULT when the old range is not one mapping.
+ *    fixed ranges; EFAULT when the old range is not one mapping; EAGAIN
+ *    when growing locked memory would pass the lock limit.
+ * => growing locked memory locks the new part; as Linux, it stays locked
+ *    even when its pages cannot all be faulted in now.
  * => returns the mapping's (new) address.
  */
 export function sysMremap(
@@ -839,6 +844,12 @@ export function sysMremap(
   if (flags & MREMAP_DONTUNMAP && oldSize !== newSize)
     throw vmerr('EINVAL', 'mremap', 'new_len', 'MREMAP_DONTUNMAP needs equal lengths');
   const first = oneMapping(vm, oldAddr, oldAddr + oldSize);
+  if (
+    newSize > oldSize &&
+    first.eflags & MAP_ENTRY_USER_WIRED &&
+    totalLocked(vm.map) + newSize - oldSize > vm.memlockLimit
+  )
+    throw vmerr('EAGAIN', 'mremap', 'new_len', 'growing locked memory passes the lock limit');
   if (flags & MREMAP_DONTUNMAP && (!isPrivate(first) || first.object !== null))
     throw vmerr('EINVAL', 'mremap', 'flags', 'MREMAP_DONTUNMAP needs private anonymous memory');
   if (flags & MREMAP_FIXED) return remapFixed(vm, oldAddr, oldSize, newSize, newAddr, flags);
@@ -875,8 +886,9 @@ export function sysMremap(
 
 /**
  * oneMapping: [start, end) must lie in mapped entries that Linux would
- * see as one mapping (same protection and kind, contiguous backing);
- * EFAULT otherwise. Returns the first entry.
+ * see as one mapping (one vma: the same protection, kind, object with
+ * contiguous offsets, name, locking, advice and inheritance); EFAULT
+ * otherwise. Returns the first entry.
  */
 function oneMapping(vm: Vmspace, start: number, end: number): VmMapEntry {
   const map = vm.map;
@@ -884,18 +896,26 @@ function oneMapping(vm: Vmspace, start: number, end: number): VmMapEntry {
   if (!entryContains(map, first, start))
     throw vmerr('EFAULT', 'mremap', 'old_address', `${hex(start)} is not mapped`);
   for (let e = first; e.end < end; e = e.next) {
-    const n = e.next;
-    const same =
-      n !== map.header &&
-      n.start === e.end &&
-      n.protection === first.protection &&
-      isPrivate(n) === isPrivate(first) &&
-      n.object === first.object &&
-      n.name === first.name;
-    if (!same)
+    if (!oneVma(map, e, e.next))
       throw vmerr('EFAULT', 'mremap', 'old_len', `[${hex(start)}, ${hex(end)}) is not one mapping`);
   }
   return first;
+}
+
+/** oneVma: entry n continues entry e as one Linux vma would. */
+function oneVma(map: VmMap, e: VmMapEntry, n: VmMapEntry): boolean {
+  const flags = MAP_ENTRY_USER_WIRED | MAP_ENTRY_BEHAV_MASK;
+  return (
+    n !== map.header &&
+    n.start === e.end &&
+    n.protection === e.protection &&
+    isPrivate(n) === isPrivate(e) &&
+    n.object === e.object &&
+    (e.object === null || n.offset === e.offset + (e.end - e.start)) &&
+    n.name === e.name &&
+    (n.eflags & flags) === (e.eflags & flags) &&
+    n.inheritance === e.inheritance
+  );
 }
 
 /** growInPlace: map the pages after the mapping, as its continuation. */
@@ -930,7 +950,7 @@ function growInPlace(
     vmMapUnlock(map);
   }
   if (first.eflags & MAP_ENTRY_USER_WIRED || map.flags & MAP_WIREFUTURE)
-    vmMapUnwire(map, oldAddr + oldSize, oldAddr + newSize, false);
+    vmMapUserWire(map, oldAddr + oldSize, oldAddr + newSize, true);
 }
 
 /** remapFixed: MREMAP_FIXED: move to newAddr (aligned, not overlapping the old range). */

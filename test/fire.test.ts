@@ -486,3 +486,36 @@ describe('every page size the constructor accepts works (repro pagesize)', () =>
     });
   }
 });
+
+describe('mremap takes one mapping, as Linux a vma (found by our own fuzzer)', () => {
+  it('is EFAULT, changing nothing, across entries with discontiguous offsets or locking', () => {
+    const { sys } = system({ '/f': new Uint8Array(6 * PS).fill(9) });
+    const f = sys.open('/f', 'r+');
+    const p = sys.spawn();
+    const a = 0x100005000;
+    p.mmap(a, 6 * PS, RW, MAP_SHARED | MAP_FIXED, f, PS);
+    p.mmap(a + PS, 2 * PS, RW, MAP_SHARED | MAP_FIXED, f, 3 * PS);
+    p.mlock(a + 4 * PS, PS);
+    const before = p.maps();
+    throwsVm(() => p.mremap(a, 2 * PS, 5 * PS, 1), 'EFAULT', 'old_len');
+    throwsVm(() => p.mremap(a + 3 * PS, 2 * PS, 3 * PS, 1), 'EFAULT', 'old_len');
+    assert.deepEqual(p.maps(), before);
+    sys.audit();
+  });
+
+  it('growing locked memory respects the lock limit, and stays locked past the end of a file', () => {
+    const { sys } = system({ '/f': new Uint8Array(3 * PS).fill(9) });
+    const p = sys.spawn();
+    p.vm.memlockLimit = 4 * PS;
+    const a = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, sys.open('/f', 'r'));
+    p.mlock(a, 2 * PS);
+    throwsVm(() => p.mremap(a, 2 * PS, 5 * PS, 1), 'EAGAIN', 'new_len');
+    const b = p.mremap(a, 2 * PS, 4 * PS, 1);
+    assert.equal(p.read(b + 2 * PS, 1)[0], 9);
+    throwsVm(() => p.read(b + 3 * PS, 1), 'EFAULT', 'va');
+    throwsVm(() => p.mlock(b, 5 * PS), 'ENOMEM', undefined);
+    p.munlock(b, 4 * PS);
+    assert.equal(sys.counters.wired, 0);
+    sys.audit();
+  });
+});
