@@ -1,17 +1,19 @@
 /*
  * The fuzzer's slice for CI: fixed seeds, run exactly as `npm run fuzz`
- * runs them (test/fuzz/), chosen to cover every kind of configuration:
- * 2 KiB and 4 KiB pages, with and without memory pressure, with injected
- * I/O errors. Every seed maps files. Deterministic: the same seeds, the
- * same commands, every time.
+ * runs them (test/fuzz/, on worker threads, one per core), chosen to
+ * cover every kind of configuration: 2 KiB and 4 KiB pages, with and
+ * without memory pressure, with injected I/O errors. Every seed maps
+ * files. Deterministic: the same seeds, the same commands, every time.
  *
  * A failing seed names its failure; the first seed of each failure class
  * is shrunk (briefly) and printed as a scenario file for `uvm run`.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { availableParallelism } from 'node:os';
+import { after, before, describe, it } from 'node:test';
 import { configFor, type FuzzConfig } from './fuzz/config.ts';
-import { runSeed, scenarioOf, shrink } from './fuzz/run.ts';
+import type { Job, Report, ShrinkReport } from './fuzz/jobs.ts';
+import { Pool } from './fuzz/pool.ts';
 
 /** commands per seed, as in a campaign */
 const OPS = 2000;
@@ -36,32 +38,52 @@ function seedsOf(kind: (c: FuzzConfig) => boolean): number[] {
   return out;
 }
 
-const shrunk = new Set<string>();
-
-/** explain: a failing seed's report; the first of its class with a shrunk scenario. */
-function explain(seed: number): string {
-  const cfg = configFor(seed);
-  const r = runSeed(seed, OPS, cfg);
-  const d = r.failure!;
-  const head = `seed ${seed}: ${d.kind}: ${d.message}${d.detail ? ` (${d.detail})` : ''}\nrerun: npm run fuzz -- --seed ${seed}`;
-  if (shrunk.has(d.signature())) return head;
-  shrunk.add(d.signature());
-  const s = shrink(cfg, r.cmds, d.signature(), SHRINK_MS);
-  return `${head}\nshrunk to ${s.cmds.length} commands (uvm run FILE):\n${scenarioOf(cfg, s.cmds).text}`;
+/** explain: a failing seed's report, with the scenario of its class when it has one. */
+function explain(r: Report, shrunk: Map<string, ShrinkReport>): string {
+  const f = r.failure!;
+  const head = `seed ${r.seed}: ${f.kind}: ${f.message}${f.detail ? ` (${f.detail})` : ''}\nrerun: npm run fuzz -- --seed ${r.seed}`;
+  const s = shrunk.get(f.signature);
+  if (s === undefined || s.seed !== r.seed || s.text === '') return head;
+  const check = s.reproduces ? 'uvm run FILE reproduces it' : 'uvm run FILE does NOT reproduce it';
+  return `${head}\nshrunk to ${s.to} commands (${check}):\n${s.text}`;
 }
 
 describe('the fuzzer: fixed seeds of every kind', () => {
-  for (const [name, kind] of KINDS) {
+  const seeds = KINDS.map(([, kind]) => seedsOf(kind));
+  const reports = new Map<number, Report>();
+  const shrunk = new Map<string, ShrinkReport>();
+  const pool = new Pool(
+    availableParallelism(),
+    () => 300_000,
+    () => {},
+  );
+
+  before(async () => {
+    const jobs: Job[] = seeds.flat().map((seed) => ({ kind: 'run', seed, ops: OPS }));
+    for (const r of (await pool.map(jobs)) as Report[]) reports.set(r.seed, r);
+    const first = new Map<string, number>();
+    for (const r of reports.values())
+      if (r.failure !== null && !first.has(r.failure.signature))
+        first.set(r.failure.signature, r.seed);
+    const shrinks: Job[] = [...first.values()].map((seed) => ({
+      kind: 'shrink',
+      seed,
+      ops: OPS,
+      budgetMs: SHRINK_MS,
+    }));
+    for (const s of (await pool.map(shrinks)) as ShrinkReport[])
+      if (s.failure) shrunk.set(s.failure.signature, s);
+  });
+
+  after(() => pool.close());
+
+  KINDS.forEach(([name], k) => {
     it(name, () => {
-      const failed: string[] = [];
-      let ops = 0;
-      for (const seed of seedsOf(kind)) {
-        const r = runSeed(seed, OPS);
-        ops += r.steps;
-        if (r.failure !== null) failed.push(explain(seed));
-      }
+      const mine = seeds[k].map((seed) => reports.get(seed)!);
+      const failed = mine.filter((r) => r.failure !== null).map((r) => explain(r, shrunk));
       assert.deepEqual(failed, [], failed.join('\n\n'));
+      const ops = mine.reduce((n, r) => n + r.ops, 0);
       assert.ok(ops >= PER_KIND * OPS * 0.95, `only ${ops} operations ran`);
     });
-  }
+  });
 });

@@ -17,9 +17,9 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Worker } from 'node:worker_threads';
 import { configFor } from './config.ts';
-import { type FailureInfo, type Job, type Report, runJob, type ShrinkReport } from './jobs.ts';
+import { type Job, type Report, runJob, type ShrinkReport } from './jobs.ts';
+import { Pool } from './pool.ts';
 
 const USAGE =
   'usage: npm run fuzz -- --seconds N [--seed S] [--ops K] [--jobs J] [--shrink-seconds T] [--out DIR], or --seed S alone';
@@ -77,113 +77,6 @@ function options(argv: string[]): Options {
     throw new UsageError('--ops and --jobs are integers');
   if (o.seconds === null && o.seed === null) throw new UsageError('give --seconds N, or --seed S');
   return o;
-}
-
-/** A worker thread and the job it is doing. */
-interface Slot {
-  worker: Worker;
-  /** it finished a job (a worker that dies before its first cannot start at all) */
-  started: boolean;
-  busy: { job: Job; since: number; done: (r: Report | ShrinkReport) => void } | null;
-}
-
-/**
- * A pool of worker threads. A job past its time limit (a hang) or whose
- * worker dies ends as a failure, and a new worker takes the slot; a
- * worker that cannot start at all calls `broken`.
- */
-class Pool {
-  private readonly slots: Slot[] = [];
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(
-    size: number,
-    private readonly limitMs: (job: Job) => number,
-    private readonly broken: (e: Error) => void,
-  ) {
-    for (let i = 0; i < size; i++) {
-      const s: Slot = { worker: null as unknown as Worker, started: false, busy: null };
-      this.spawn(s);
-      this.slots.push(s);
-    }
-    this.timer = setInterval(() => this.watch(), 1000);
-  }
-
-  /** spawn: a new worker thread for slot s (TypeScript through tsx, as this thread runs). */
-  private spawn(s: Slot): void {
-    const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-    const entry = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
-    const boot = `import(${tsx}).then((t) => { t.register(); return import(${entry}); });`;
-    s.worker = new Worker(boot, { eval: true });
-    s.worker.on('message', (r: Report | ShrinkReport) => {
-      const b = s.busy;
-      s.busy = null;
-      s.started = true;
-      b?.done(r);
-    });
-    s.worker.on('error', (e) => {
-      if (!s.started) this.broken(e);
-      else this.fail(s, `the worker died: ${e.message}`);
-    });
-  }
-
-  /** fail: the slot's job ends as a failure; a new worker takes its place. */
-  private fail(s: Slot, why: string): void {
-    const b = s.busy;
-    s.busy = null;
-    void s.worker.terminate();
-    this.spawn(s);
-    if (b === null) return;
-    const sig = `timeout: ${why.replace(/\d+/g, 'N')}`;
-    const failure: FailureInfo = {
-      kind: 'timeout',
-      signature: sig,
-      message: why,
-      detail: '',
-      step: 0,
-    };
-    const ms = performance.now() - b.since;
-    const seed = b.job.seed;
-    if (b.job.kind === 'run') b.done({ kind: 'run', seed, ops: 0, ms, failure });
-    else
-      b.done({
-        kind: 'shrink',
-        seed,
-        from: 0,
-        to: 0,
-        tries: 0,
-        timedOut: true,
-        text: '',
-        failure,
-        ms,
-      });
-  }
-
-  private watch(): void {
-    for (const s of this.slots) {
-      const limit = s.busy === null ? 0 : this.limitMs(s.busy.job);
-      if (s.busy && performance.now() - s.busy.since > limit)
-        this.fail(s, `no answer in ${Math.round(limit / 1000)} s (a hang?)`);
-    }
-  }
-
-  /** run: do `job` on slot `i`. */
-  run(i: number, job: Job): Promise<Report | ShrinkReport> {
-    return new Promise((done) => {
-      const s = this.slots[i];
-      s.busy = { job, since: performance.now(), done };
-      s.worker.postMessage(job);
-    });
-  }
-
-  get size(): number {
-    return this.slots.length;
-  }
-
-  close(): void {
-    clearInterval(this.timer);
-    for (const s of this.slots) void s.worker.terminate();
-  }
 }
 
 /** failures listed one by one (the rest by class) */
@@ -264,7 +157,11 @@ async function shrinkClasses(pool: Pool, failures: Report[], o: Options): Promis
     for (let c = todo.shift(); c !== undefined; c = todo.shift()) {
       const [sig, rs] = c;
       let where = 'not shrunk';
-      if (o.shrinkSeconds > 0 && rs[0].failure!.kind !== 'timeout') {
+      if (
+        o.shrinkSeconds > 0 &&
+        rs[0].failure!.kind !== 'timeout' &&
+        rs[0].failure!.kind !== 'worker'
+      ) {
         const job: Job = {
           kind: 'shrink',
           seed: rs[0].seed,
@@ -292,7 +189,8 @@ function describeShrunk(s: ShrinkReport, out: string): string {
   const file = join(out, `seed-${s.seed}.uvm`);
   writeFileSync(file, s.text);
   const how = `${s.from} -> ${s.to} commands, ${s.tries} replays, ${(s.ms / 1000).toFixed(0)} s${s.timedOut ? ' (time budget spent)' : ''}`;
-  return `shrunk (${how}): ${file}`;
+  const check = s.reproduces ? 'uvm run reproduces it' : 'uvm run does NOT reproduce it';
+  return `shrunk (${how}; ${check}): ${file}`;
 }
 
 /** one: rerun one seed verbosely; shrink it if it fails. */

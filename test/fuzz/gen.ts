@@ -121,8 +121,7 @@ export class Generator {
 
   private command(kind: OpKind, w: World, p: string): Cmd {
     const sp = w.model.space(p);
-    const at = this.addr(sp);
-    const len = this.len();
+    const [at, len] = this.chance(5) ? [this.addr(sp), this.len()] : this.run(sp);
     switch (kind) {
       case 'mmap':
         return this.mmap(p, sp);
@@ -190,11 +189,30 @@ export class Generator {
     return vpns[this.pick.int(vpns.length)] * this.ps;
   }
 
+  /** writable: a writable mapped page, or null. */
+  private writable(sp: MSpace): number | null {
+    const vpns: number[] = [];
+    for (const [v, pg] of sp.pages) if (pg.prot & PROT_WRITE) vpns.push(v);
+    return vpns.length === 0 ? null : vpns[this.pick.int(vpns.length)] * this.ps;
+  }
+
   /** addr: a page in the window, or near a mapped page; 1 in 40 unaligned. */
   private addr(sp: MSpace): number {
     const m = this.chance(2) ? null : this.mapped(sp);
     const a = m === null ? this.page() : m + (this.pick.int(5) - 2) * this.ps;
     return this.chance(40) ? a + 1 + this.pick.int(this.ps - 1) : a;
+  }
+
+  /**
+   * run: a range within the mapped pages: from a mapped page, up to 8
+   * pages that follow it mapped (1 in 8 one page longer: into a hole).
+   */
+  private run(sp: MSpace): [number, number] {
+    const at = this.mapped(sp);
+    if (at === null) return [this.page(), this.len()];
+    let n = 1;
+    while (n < 8 && sp.pages.has(at / this.ps + n)) n++;
+    return [at, (1 + this.pick.int(n) + (this.chance(8) ? 1 : 0)) * this.ps];
   }
 
   /** len: mostly 1-6 pages; some longer; some not whole pages. */
@@ -248,7 +266,8 @@ export class Generator {
   }
 
   private fork(w: World, kind: 'fork' | 'vfork', p: string): Cmd {
-    if (w.procs.size >= this.cfg.maxProcs) return { op: 'exit', p };
+    if (w.procs.size >= this.cfg.maxProcs)
+      return this.chance(4) ? { op: 'exit', p } : this.access('write', p, w.model.space(p));
     return { op: kind, p, child: `p${++this.procNames}` };
   }
 
@@ -309,9 +328,11 @@ export class Generator {
     return { op: 'shmrm', seg: this.one(segs) };
   }
 
+  /** access: mostly on mapped pages, writes mostly on writable ones; up to two pages. */
   private access(kind: 'read' | 'write', p: string, sp: MSpace): Cmd {
     const ps = this.ps;
-    const base = this.chance(8) ? this.addr(sp) : (this.mapped(sp) ?? this.page());
+    const pages = kind === 'write' && !this.chance(4) ? this.writable(sp) : null;
+    const base = this.chance(8) ? this.addr(sp) : (pages ?? this.mapped(sp) ?? this.page());
     const at = base - (base % ps) + this.pick.int(ps);
     const len = this.chance(3) ? 1 + this.pick.int(16) : 1 + this.pick.int(2 * ps);
     if (kind === 'read') return { op: 'read', p, at, len };

@@ -43,6 +43,8 @@ export interface ShrinkReport {
   timedOut: boolean;
   /** the scenario file's text, its last lines showing the failure ('' when none) */
   text: string;
+  /** `uvm run` of the text fails at its last line */
+  reproduces: boolean;
   /** the shrunk run's failure (the original's signature) */
   failure: FailureInfo | null;
   ms: number;
@@ -73,6 +75,7 @@ export function runJob(job: Job): Report | ShrinkReport {
     tries: 0,
     timedOut: false,
     text: '',
+    reproduces: false,
     failure: null,
     ms: 0,
   };
@@ -80,7 +83,13 @@ export function runJob(job: Job): Report | ShrinkReport {
     const cfg = configFor(job.seed);
     const s = shrink(cfg, r.cmds, failure.signature, job.budgetMs);
     const sc = scenarioOf(cfg, s.cmds);
-    Object.assign(out, { to: s.cmds.length, tries: s.tries, timedOut: s.timedOut, text: sc.text });
+    Object.assign(out, {
+      to: s.cmds.length,
+      tries: s.tries,
+      timedOut: s.timedOut,
+      text: sc.text,
+      reproduces: sc.reproduces,
+    });
     out.failure = infoOf(sc.failure, s.cmds.length);
   }
   out.ms = performance.now() - t0;

@@ -13,6 +13,7 @@
  *                              line that fails
  */
 import { performance } from 'node:perf_hooks';
+import { ScenarioError, ScenarioRunner } from '../../src/scenario.ts';
 import { type Cmd, Divergence, World } from '../world.ts';
 import { configFor, type FuzzConfig, Rand } from './config.ts';
 import { Generator } from './gen.ts';
@@ -203,15 +204,21 @@ function narrow(r: Outcome): Cmd[] | null {
   return [...cmds.slice(0, -1), read];
 }
 
+/** A run as a scenario file. */
+export interface Scenario {
+  text: string;
+  /** the divergence the run ends with (null: the commands do not fail) */
+  failure: Divergence | null;
+  /** `uvm run` of the text fails at its last line, as it should */
+  reproduces: boolean;
+}
+
 /**
- * scenarioOf: the replay of `cmds` as a scenario file: the system and
- * files, every command run, and the lines that show the divergence.
- * => also the divergence (null: the commands do not fail).
+ * scenarioOf: the replay of `cmds` as a scenario file: the system and the
+ * files it uses, every command run, and the lines that show the
+ * divergence; checked by running it as `uvm run` would.
  */
-export function scenarioOf(
-  cfg: FuzzConfig,
-  cmds: Cmd[],
-): { text: string; failure: Divergence | null } {
+export function scenarioOf(cfg: FuzzConfig, cmds: Cmd[]): Scenario {
   const r = replay(cfg, cmds, true);
   const lines = [...r.world.lines!];
   if (r.failure !== null) {
@@ -219,5 +226,29 @@ export function scenarioOf(
     if (r.failure.detail !== '') lines.splice(2, 0, `# ${r.failure.detail.split('\n')[0]}`);
     lines.push(...r.failure.tail);
   }
-  return { text: `${lines.join('\n')}\n`, failure: r.failure };
+  const full = `${lines.join('\n')}\n`;
+  const lean = `${withoutUnusedFiles(lines).join('\n')}\n`;
+  if (r.failure === null) return { text: full, failure: null, reproduces: false };
+  if (failsAtEnd(lean)) return { text: lean, failure: r.failure, reproduces: true };
+  return { text: full, failure: r.failure, reproduces: failsAtEnd(full) };
+}
+
+/** withoutUnusedFiles: the lines without the `file` and `open` lines of files nothing else names. */
+function withoutUnusedFiles(lines: string[]): string[] {
+  const named = (f: string, l: string) => new RegExp(`(^|[ "])(${f}|${f}r|/${f})( |$|")`).test(l);
+  return lines.filter((l) => {
+    const m = /^(?:file|open) (f\d+)r? /.exec(l);
+    return m === null || lines.some((o) => !/^(?:file|open) /.test(o) && named(m[1], o));
+  });
+}
+
+/** failsAtEnd: `uvm run` of the text stops at its last line. */
+function failsAtEnd(text: string): boolean {
+  try {
+    new ScenarioRunner('shrunk.uvm').run(text);
+    return false;
+  } catch (e) {
+    if (!(e instanceof ScenarioError)) return false;
+    return e.line === text.trimEnd().split('\n').length;
+  }
 }
