@@ -31,6 +31,9 @@ import {
   MADV_DONTFORK,
   MADV_DONTNEED,
   MADV_FREE,
+  MADV_NORMAL,
+  MADV_RANDOM,
+  MADV_SEQUENTIAL,
   MAP_INHERIT_COPY,
   MAP_INHERIT_NONE,
   MAP_INHERIT_SHARE,
@@ -107,6 +110,8 @@ export interface MPage {
   /** MAP_SHARED ('s' in maps) */
   shared: boolean;
   inherit: number;
+  /** MADV_NORMAL, MADV_RANDOM or MADV_SEQUENTIAL */
+  advice: number;
   locked: boolean;
   /** the file or segment mapped, or null (anonymous) */
   obj: MObject | null;
@@ -279,6 +284,7 @@ export class Model {
           maxprot: PROT_ALL,
           shared: r.shared,
           inherit: r.shared ? MAP_INHERIT_SHARE : MAP_INHERIT_COPY,
+          advice: MADV_NORMAL,
           locked: false,
           obj: r.obj,
           idx: r.obj === null ? 0 : (r.offset + a - r.start) / this.ps,
@@ -333,6 +339,7 @@ export class Model {
         maxprot,
         shared,
         inherit: shared ? MAP_INHERIT_SHARE : MAP_INHERIT_COPY,
+        advice: MADV_NORMAL,
         locked: false,
         obj,
         idx: obj === null ? 0 : (off + a - at) / this.ps,
@@ -340,11 +347,18 @@ export class Model {
       });
     }
     sp.changed();
-    if (populate === 'none' || shared || obj === null || !(prot & PROT_WRITE)) return;
-    this.each(sp, at, len, (p) => {
-      if (populate === 'maybe') p.cell!.cands.unshift(this.backing(p).slice());
-      else this.materialize(p);
-    });
+    if (populate !== 'none') this.each(sp, at, len, (p) => this.faultForWrite(p, populate));
+  }
+
+  /**
+   * faultForWrite: a writable private page faulted in for writing
+   * (populated, wired) gets its own copy of what it shows now; 'maybe'
+   * when the fault may have failed unseen (populating ignores failures).
+   */
+  private faultForWrite(p: MPage, mode: 'all' | 'maybe'): void {
+    if (p.cell === null || p.shared || !(p.prot & PROT_WRITE) || this.pastEnd(p)) return;
+    if (mode === 'all') this.materialize(p);
+    else if (p.cell.cands.includes(null)) p.cell.cands.unshift(this.backing(p).slice());
   }
 
   /** munmapErr: unaligned or empty is EINVAL; holes are fine. */
@@ -416,6 +430,7 @@ export class Model {
     this.each(sp, at, len, (p) => {
       if (advice === MADV_DONTNEED && !p.shared) p.cell!.drop();
       else if (advice === MADV_FREE) markFree(p.cell!);
+      else if (BEHAVIOURS.includes(advice)) p.advice = advice;
       else if (advice === MADV_DONTFORK) p.inherit = MAP_INHERIT_NONE;
       else if (advice === MADV_DOFORK && p.inherit === MAP_INHERIT_NONE)
         p.inherit = p.shared ? MAP_INHERIT_SHARE : MAP_INHERIT_COPY;
@@ -463,7 +478,7 @@ export class Model {
    */
   lock(sp: MSpace, at: number, len: number, lock: boolean): void {
     this.each(sp, at, len, (p) => {
-      if (lock && !p.locked && !p.shared && p.prot & PROT_WRITE) this.materialize(p);
+      if (lock && !p.locked) this.faultForWrite(p, 'all');
       p.locked = lock;
     });
   }
@@ -530,11 +545,14 @@ export class Model {
     if (flags & MREMAP_DONTUNMAP && oldSize !== newSize) return 'EINVAL';
     const first = sp.pages.get(at / this.ps);
     if (first === undefined) return 'EFAULT';
-    for (let a = at; a < at + oldSize; a += this.ps) {
-      const p = sp.pages.get(a / this.ps);
-      if (!p || p.prot !== first.prot || p.shared !== first.shared || p.obj !== first.obj)
-        return 'EFAULT';
-    }
+    for (let a = at + this.ps; a < at + oldSize; a += this.ps)
+      if (!oneVma(sp.pages.get(a / this.ps - 1)!, sp.pages.get(a / this.ps))) return 'EFAULT';
+    if (
+      newSize > oldSize &&
+      first.locked &&
+      this.lockedBytes(sp) + newSize - oldSize > sp.lockLimit
+    )
+      return 'EAGAIN';
     if (flags & MREMAP_DONTUNMAP && (first.shared || first.obj !== null)) return 'EINVAL';
     if (flags & MREMAP_FIXED) {
       if (to % this.ps !== 0) return 'EINVAL';
@@ -543,12 +561,28 @@ export class Model {
     return 0;
   }
 
-  /** mremap: carry out a plan (for a move, `to` is where the kernel put it). */
-  mremap(sp: MSpace, at: number, plan: RemapPlan & { err: 0 }, flags: number): void {
+  /**
+   * mremap: carry out a plan (for a move, `to` is where the kernel put
+   * it). Locked pages moved or grown are wired at their new place: faulted
+   * in for writing ('maybe' when that may fail unseen).
+   */
+  mremap(
+    sp: MSpace,
+    at: number,
+    plan: RemapPlan & { err: 0 },
+    flags: number,
+    wire: 'all' | 'maybe',
+  ) {
     const { oldSize, newSize, to } = plan;
     if (plan.kind === 'shrink') this.unmap(sp, at + newSize, oldSize - newSize);
     else if (plan.kind === 'grow') this.grow(sp, at, oldSize, newSize);
     else this.move(sp, at, oldSize, newSize, to, flags);
+    if (plan.kind !== 'shrink') {
+      const [from, n] = plan.kind === 'move' ? [to, newSize] : [at + oldSize, newSize - oldSize];
+      this.each(sp, from, n, (p) => {
+        if (p.locked) this.faultForWrite(p, wire);
+      });
+    }
     sp.changed();
   }
 
@@ -583,7 +617,7 @@ export class Model {
   /**
    * grow: extend the mapping at `at` from oldSize to newSize: the kind,
    * protection and locking of its first page; the object (continuing its
-   * offsets) and inheritance of its last.
+   * offsets), inheritance and advice of its last.
    */
   private grow(sp: MSpace, at: number, oldSize: number, newSize: number): void {
     const first = sp.pages.get(at / this.ps)!;
@@ -592,11 +626,11 @@ export class Model {
       const p: MPage = {
         ...first,
         inherit: last.inherit,
+        advice: last.advice,
         obj: last.obj,
         idx: last.obj === null ? 0 : last.idx + 1 + i,
         cell: first.shared && last.obj !== null ? null : new Cell(),
       };
-      if (p.locked && !p.shared && p.prot & PROT_WRITE) this.materialize(p);
       sp.pages.set((at + oldSize) / this.ps + i, p);
     }
   }
@@ -725,6 +759,26 @@ export class Model {
       a += len;
     }
   }
+}
+
+const BEHAVIOURS = [MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL];
+
+/**
+ * oneVma: page q continues page p as one Linux vma would (mremap takes
+ * one): the same protection, kind, object at the next offset, locking,
+ * advice and inheritance.
+ */
+function oneVma(p: MPage, q: MPage | undefined): boolean {
+  return (
+    q !== undefined &&
+    q.prot === p.prot &&
+    q.shared === p.shared &&
+    q.obj === p.obj &&
+    (p.obj === null || q.idx === p.idx + 1) &&
+    q.locked === p.locked &&
+    q.advice === p.advice &&
+    q.inherit === p.inherit
+  );
 }
 
 /** markFree: after MADV_FREE the page may become zeros until written. */

@@ -335,6 +335,15 @@ export class World {
     ]);
   }
 
+  /**
+   * surely: would faults the call ignores ('all') have succeeded, or may
+   * some have failed unseen ('maybe': memory pressure, or I/O errors were
+   * armed when the call began)?
+   */
+  private surely(armed: number): 'all' | 'maybe' {
+    return !this.cfg.pressure && armed === 0 ? 'all' : 'maybe';
+  }
+
   /** attempt: run a call and judge it; true when the model should apply it. */
   private attempt(op: string, text: string, want: Errno | 0, soft: boolean, fn: () => void) {
     const armed = this.injectorsArmed();
@@ -501,8 +510,7 @@ export class World {
     if (!ok) return;
     if (placed ? got !== c.at : got % this.ps !== 0 || m.any(sp, got, c.len, () => true))
       throw new Divergence('errno', 'mmap: placed over a mapping or unaligned', [text], hex(got));
-    const sure = !this.cfg.pressure && armed === 0;
-    const populate = c.flags & MAP_POPULATE ? (sure ? 'all' : 'maybe') : 'none';
+    const populate = c.flags & MAP_POPULATE ? this.surely(armed) : 'none';
     m.mmap(sp, got, c.len, c.prot, shared, src, c.off, populate);
   }
 
@@ -615,6 +623,7 @@ export class World {
     const run = () => {
       got = this.procs.get(c.p)!.mremap(c.at, c.len, c.newLen, c.flags, c.to);
     };
+    const armed = this.injectorsArmed();
     if (!this.attempt('mremap', text, plan.err, false, run) || plan.err !== 0) return;
     const free = !m.any(sp, got, plan.newSize, () => true) && got % this.ps === 0;
     if (plan.to >= 0 ? got !== plan.to : !free)
@@ -624,7 +633,7 @@ export class World {
         [text],
         `now at ${hex(got)}, the model says ${plan.to >= 0 ? hex(plan.to) : 'a free range'}`,
       );
-    m.mremap(sp, c.at, { ...plan, to: got }, c.flags);
+    m.mremap(sp, c.at, { ...plan, to: got }, c.flags, this.surely(armed));
   }
 
   /* ---- System V shared memory -------------------------------------------- */
