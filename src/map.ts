@@ -1364,7 +1364,9 @@ function beginWiring(map: VmMap, start: number, end: number, user: boolean): VmM
  *    pages will be wired as they fault).
  */
 function finishWiring(map: VmMap, entries: VmMapEntry[], user: boolean, call: string | null) {
-  const failed = entries.length === 0 ? 0 : map.hooks.wire(map, entries.map(wireRangeOf));
+  let failed: 0 | Errno = 0;
+  if (call === null) wireEachPage(map, entries);
+  else if (entries.length > 0) failed = map.hooks.wire(map, entries.map(wireRangeOf));
   vmMapLock(map);
   try {
     for (const e of entries) e.eflags &= ~MAP_ENTRY_IN_TRANSITION;
@@ -1435,13 +1437,27 @@ export function vmMapWire(map: VmMap, start: number, end: number, flags: number)
 /**
  * vmMapFaultWired: fault in and wire the pages of the wired entries of
  * [start, end) (after a move gave them new addresses); map unlocked.
+ * => pages that cannot be faulted in (locked memory grown past the end of
+ *    its object) stay unwired, as before the move.
  */
 export function vmMapFaultWired(map: VmMap, start: number, end: number): void {
   let e = vmMapLookupEntry(map, start);
   if (!entryContains(map, e, start)) e = e.next;
   const wired: VmMapEntry[] = [];
   for (; e !== map.header && e.start < end; e = e.next) if (e.wiredCount > 0) wired.push(e);
-  kassert(map.hooks.wire(map, wired.map(wireRangeOf)) === 0, 'vm_map: re-wiring failed');
+  wireEachPage(map, wired);
+}
+
+/**
+ * wireEachPage: wire each page of the entries that can be faulted in,
+ * skipping those that cannot (as Linux's mm_populate ignores its errors);
+ * a later fault in a wired entry wires its page.
+ */
+function wireEachPage(map: VmMap, entries: VmMapEntry[]): void {
+  const ps = map.uvm.pageSize;
+  for (const e of entries)
+    for (let va = e.start; va < e.end; va += ps)
+      map.hooks.wire(map, [{ start: va, end: va + ps, prot: e.protection }]);
 }
 
 /** wireRangeOf: an entry's range, to be faulted in with its protection. */

@@ -514,7 +514,10 @@ describe('mremap takes one mapping, as Linux a vma (found by our own fuzzer)', (
     assert.equal(p.read(b + 2 * PS, 1)[0], 9);
     throwsVm(() => p.read(b + 3 * PS, 1), 'EFAULT', 'va');
     throwsVm(() => p.mlock(b, 5 * PS), 'ENOMEM', undefined);
-    p.munlock(b, 4 * PS);
+    const c = p.mremap(b, 4 * PS, 4 * PS, 3 /* MAYMOVE | FIXED */, 0x300000000);
+    assert.equal(c, 0x300000000, 'a locked range with a page it cannot fault in moves');
+    assert.equal(sys.counters.wired, 3);
+    p.munlock(c, 4 * PS);
     assert.equal(sys.counters.wired, 0);
     sys.audit();
   });
