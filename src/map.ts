@@ -1307,6 +1307,23 @@ export function vmMapUserWire(map: VmMap, start: number, end: number, keepIfUnfa
 }
 
 /**
+ * vmMapUserWireAll: mlockall(MCL_CURRENT)'s wiring of every entry of the
+ * map (uvm_map_pageable_all), all or nothing: on a failure the entries
+ * this call wired are unwired again and those locked before stay locked.
+ */
+export function vmMapUserWireAll(map: VmMap): void {
+  vmMapLock(map);
+  const wiring: VmMapEntry[] = [];
+  try {
+    for (let e = map.header.next; e !== map.header; e = e.next)
+      wiring.push(...beginWiring(map, e.start, e.end, true));
+  } finally {
+    vmMapUnlock(map);
+  }
+  finishWiring(map, wiring, true, 'mlockall');
+}
+
+/**
  * vmMapUserUnwire: munlock's unwiring of [start, end): each USER_WIRED
  * entry loses the user's wiring; the last wiring unwires its pages.
  * => the range must be mapped without holes (ENOMEM).

@@ -47,6 +47,7 @@ import {
   vmMapUnlock,
   vmMapUserUnwire,
   vmMapUserWire,
+  vmMapUserWireAll,
 } from './map.ts';
 import type { UvmObject } from './object.ts';
 import { NOPAGE, PG_CLEAN, pageDeactivate } from './page.ts';
@@ -644,16 +645,7 @@ export function sysMlockall(vm: Vmspace, flags: number): void {
   if (flags & MCL_CURRENT) {
     if (map.size > vm.memlockLimit)
       throw vmerr('ENOMEM', 'mlockall', 'flags', `${map.size} mapped bytes pass the lock limit`);
-    const done: [number, number][] = [];
-    try {
-      for (const [s, e] of runs(map)) {
-        vmMapUserWire(map, s, e);
-        done.push([s, e]);
-      }
-    } catch (err) {
-      for (const [s, e] of done) vmMapUserUnwire(map, s, e);
-      throw rename(err, 'mlockall');
-    }
+    vmMapUserWireAll(map);
   }
   if (flags & MCL_FUTURE) map.flags |= MAP_WIREFUTURE;
 }

@@ -205,6 +205,19 @@ describe('a failed access changes nothing (repro 06)', () => {
     sys.audit();
   });
 
+  it('an mlockall that fails leaves what mlock had locked locked', () => {
+    const { sys } = system({ '/f': new Uint8Array(2 * PS).fill(0x95) });
+    const p = sys.spawn();
+    p.vm.memlockLimit = 64 * PS;
+    const a = p.mmap(0, 2 * PS, RW, MAP_PRIVATE | MAP_ANON);
+    p.mmap(0, 3 * PS, RW, MAP_PRIVATE, sys.open('/f', 'r'));
+    p.mlock(a, PS);
+    throwsVm(() => p.mlockall(1 /* MCL_CURRENT */), 'EFAULT', 'addr');
+    throwsVm(() => p.madvise(a, PS, MADV_DONTNEED), 'EINVAL', 'addr');
+    assert.equal(sys.counters.wired, 1);
+    sys.audit();
+  });
+
   it('an mlock that fails takes no private copy either', () => {
     const { sys } = system({ '/f': new Uint8Array(2 * PS).fill(0x95) });
     const p = sys.spawn();
