@@ -9,6 +9,7 @@
  * is shrunk (briefly) and printed as a scenario file for `uvm run`.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { configFor, type FuzzConfig } from './fuzz/config.ts';
@@ -85,5 +86,51 @@ describe('the fuzzer: fixed seeds of every kind', () => {
       const ops = mine.reduce((n, r) => n + r.ops, 0);
       assert.ok(ops >= PER_KIND * OPS * 0.95, `only ${ops} operations ran`);
     });
+  });
+});
+
+describe('npm run fuzz', () => {
+  const fuzz = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'test/fuzz/campaign.ts', ...args], {
+      encoding: 'utf8',
+      cwd: new URL('..', import.meta.url).pathname,
+    });
+
+  it('bad usage: one line on stderr, exit 2', () => {
+    for (const args of [[], ['--seconds', 'x'], ['--bogus', '1'], ['--seed', '1.5']]) {
+      const r = fuzz(...args);
+      assert.equal(r.status, 2, args.join(' '));
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /^fuzz: .*\(usage: npm run fuzz -- --seconds N .*\)\n$/);
+    }
+  });
+
+  it('--seed S reruns one seed: its configuration, its operations, its outcome', () => {
+    const r = fuzz('--seed', '3', '--ops', '200', '--shrink-seconds', '0');
+    assert.ok(r.status === 0 || r.status === 1, r.stderr);
+    assert.match(r.stdout, /^seed 3: pageSize (2048|4096), \d+ frames, .* files, /);
+    assert.match(r.stdout, /\n\d+ operations in [\d.]+ s \([\d,]+\/s\)\n/);
+    assert.match(r.stdout, r.status === 0 ? /\nno failure\n$/ : /\nfailure at command \d+: /);
+  });
+
+  it('a campaign: seeds, operations, operations per second, failures', () => {
+    const r = fuzz(
+      '--seconds',
+      '2',
+      '--seed',
+      '1',
+      '--ops',
+      '100',
+      '--jobs',
+      '1',
+      '--shrink-seconds',
+      '0',
+    );
+    assert.ok(r.status === 0 || r.status === 1, r.stderr);
+    assert.match(r.stdout, /^seeds run: \d+ \(1 \.\. \d+\)\noperations: [\d,]+ in [\d.]+ s\n/);
+    assert.match(
+      r.stdout,
+      /\noperations per second: [\d,]+ \(1 workers, the audit after every operation\)\nfailures: \d+\n/,
+    );
   });
 });

@@ -190,6 +190,7 @@ export class Model {
     this.zero = new Uint8Array(ps);
   }
 
+  /** space: the address space of process `name` (a harness error when none). */
   space(name: string): MSpace {
     const sp = this.spaces.get(name);
     if (sp === undefined) throw new Error(`model: no process ${name}`);
@@ -243,6 +244,7 @@ export class Model {
 
   /* ---- processes ----------------------------------------------------- */
 
+  /** spawn: a process with an empty space. */
   spawn(name: string, lockLimit: number): void {
     this.spaces.set(name, new MSpace(lockLimit));
   }
@@ -266,10 +268,12 @@ export class Model {
     return { shared: false, cell: p.cell.clone() };
   }
 
+  /** vfork: the child shares the parent's space. */
   vfork(parent: string, child: string): void {
     this.spaces.set(child, this.space(parent));
   }
 
+  /** exit: the process is gone (its space with its last user). */
   exit(name: string): void {
     this.spaces.delete(name);
   }
@@ -375,12 +379,14 @@ export class Model {
     return 0;
   }
 
+  /** mprotectErr: EINVAL unaligned, ENOMEM for holes, EACCES above a page's max protection. */
   mprotectErr(sp: MSpace, at: number, len: number, prot: number): Errno | 0 {
     const e = this.rangeErr(sp, at, len);
     if (e !== 0) return e;
     return this.any(sp, at, len, (p) => (prot & p.maxprot) !== prot) ? 'EACCES' : 0;
   }
 
+  /** mprotect: the pages of the range get `prot`. */
   mprotect(sp: MSpace, at: number, len: number, prot: number): void {
     this.each(sp, at, len, (p) => {
       p.prot = prot;
@@ -416,6 +422,10 @@ export class Model {
     return false;
   }
 
+  /**
+   * madviseErr: EINVAL unaligned, ENOMEM for holes, EINVAL for DONTNEED of
+   * a locked page or FREE of one that is not private anonymous memory.
+   */
   madviseErr(sp: MSpace, at: number, len: number, advice: number): Errno | 0 {
     const e = this.rangeErr(sp, at, len);
     if (e !== 0) return e;
@@ -443,6 +453,7 @@ export class Model {
     return [start, this.roundUp(at + len) - start];
   }
 
+  /** lockedBytes: what the space has locked, in bytes. */
   lockedBytes(sp: MSpace): number {
     let n = 0;
     for (const p of sp.pages.values()) if (p.locked) n += this.ps;
@@ -495,6 +506,7 @@ export class Model {
     for (const [v] of sp.pages) this.lock(sp, v * this.ps, this.ps, lock);
   }
 
+  /** msyncErr: EINVAL unaligned or MS_SYNC with MS_ASYNC, ENOMEM for holes, EBUSY to invalidate a locked page. */
   msyncErr(sp: MSpace, at: number, len: number, flags: number): Errno | 0 {
     if (at % this.ps !== 0 || (flags & MS_ASYNC && flags & MS_SYNC)) return 'EINVAL';
     const e = this.rangeErr(sp, at, len);
@@ -637,6 +649,7 @@ export class Model {
 
   /* ---- System V shared memory ---------------------------------------- */
 
+  /** shmat: the segment mapped shared at `at`, read-write. */
   shmat(sp: MSpace, at: number, seg: MObject): void {
     this.mmap(sp, at, seg.bytes.length, PROT_READ | PROT_WRITE, true, { obj: seg, writable: true });
     sp.shm.set(at, seg);
@@ -651,6 +664,7 @@ export class Model {
       : 'EINVAL';
   }
 
+  /** shmdt: the segment attached at `at` goes (its whole size from there). */
   shmdt(sp: MSpace, at: number): void {
     const seg = sp.shm.get(at)!;
     this.unmap(sp, at, seg.bytes.length);

@@ -231,7 +231,7 @@ async function main(): Promise<number> {
     o = options(process.argv.slice(2));
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`fuzz: ${e.message}\n${USAGE}\n`);
+    process.stderr.write(`fuzz: ${e.message} (${USAGE})\n`);
     return 2;
   }
   return o.seconds === null ? one(o) : campaign(o);
