@@ -226,6 +226,8 @@ export class Generator {
   private mmap(p: string, sp: MSpace): Cmd {
     if (sp.pages.size > 3 * this.cfg.windowPages)
       return { op: 'munmap', p, at: this.mapped(sp)!, len: this.len() };
+    const next = this.chance(4) ? this.adjacent(p, sp) : null;
+    if (next !== null) return next;
     const ps = this.ps;
     const kind = this.pick.int(12);
     const shared = kind === 5 || kind === 6 || kind >= 9;
@@ -262,6 +264,31 @@ export class Generator {
       flags,
       file: `f${file}${ro ? 'r' : ''}`,
       off,
+    };
+  }
+
+  /**
+   * adjacent: a mapping right after the end of a mapped run, of its last
+   * page's kind and (mostly) protection, at the object's next offset:
+   * what the map merges, or refuses to merge.
+   */
+  private adjacent(p: string, sp: MSpace): Cmd | null {
+    const a = this.mapped(sp);
+    if (a === null) return null;
+    let v = a / this.ps;
+    while (sp.pages.has(v + 1)) v++;
+    const last = sp.pages.get(v)!;
+    const f = last.obj === null ? -1 : this.cfg.files.findIndex((x) => x.path === last.obj!.name);
+    const ro = last.shared && !(last.maxprot & PROT_WRITE);
+    return {
+      op: 'mmap',
+      p,
+      at: (v + 1) * this.ps,
+      len: (1 + this.pick.int(3)) * this.ps,
+      prot: this.chance(4) ? this.one(PROTS) : last.prot,
+      flags: (last.shared ? MAP_SHARED : MAP_PRIVATE) | (f < 0 ? MAP_ANON : 0) | MAP_FIXED,
+      file: f < 0 ? null : `f${f}${ro ? 'r' : ''}`,
+      off: f < 0 ? 0 : (last.idx + 1) * this.ps,
     };
   }
 
