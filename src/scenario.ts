@@ -752,8 +752,12 @@ const COMMANDS: Record<string, Command> = {
     const got = r.proc(a[0]).read(r.addr(a[1]), r.num(a[2]));
     if (a[3] === 'expect') {
       const want = r.bytes(a.slice(4));
-      const same = want.length === got.length && want.every((b, i) => b === got[i]);
-      if (!same) r.fail(`read: expected ${show(want)}, got ${show(got)}`);
+      const at = firstDifference(want, got);
+      if (at >= 0 && at < 16) r.fail(`read: expected ${show(want)}, got ${show(got)}`);
+      if (at >= 16)
+        r.fail(
+          `read: from byte ${at} on, expected ${show(want.subarray(at))}, got ${show(got.subarray(at))}`,
+        );
     }
     return [show(got)];
   },
@@ -872,6 +876,13 @@ const COMMANDS: Record<string, Command> = {
     return ['closed: every frame, anon, amap, object and swap slot is free'];
   },
 };
+
+/** firstDifference: the first index where a and b differ (a length counts), or -1. */
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}
 
 /** show: bytes as text when printable, else as hex. */
 function show(b: Uint8Array): string {

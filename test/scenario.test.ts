@@ -56,6 +56,22 @@ describe('scenario: data', () => {
     );
   });
 
+  it('a read that differs late says from which byte on', () => {
+    fails(
+      lines(
+        'spawn p',
+        'mmap p x 1p rw private,anon',
+        'write p x+40 "Z"',
+        'read p x 64 expect zeros 64',
+      ),
+      /t\.uvm:4: read: from byte 40 on, expected 00 00 .*, got 5a 00 /,
+    );
+    fails(
+      lines('spawn p', 'mmap p x 1p rw private,anon', 'read p x 4 expect zeros 5'),
+      /t\.uvm:3: read: from/,
+    );
+  });
+
   it('refuses a byte over 255 and a part without its length', () => {
     fails(
       lines('spawn p', 'mmap p x 1p rw private,anon', 'write p x fill 0x100 1'),
