@@ -68,7 +68,7 @@ describe('scenario: data', () => {
     );
     fails(
       lines('spawn p', 'mmap p x 1p rw private,anon', 'read p x 4 expect zeros 5'),
-      /t\.uvm:3: read: from/,
+      /t\.uvm:3: read: expected 00 00 00 00 00, got 00 00 00 00$/,
     );
   });
 
