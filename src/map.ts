@@ -1013,13 +1013,16 @@ export function vmMapSimplifyEntry(map: VmMap, entry: VmMapEntry): VmMapEntry {
  */
 function tryMergeCopying(map: VmMap, entry: VmMapEntry): boolean {
   if (entry.aref.amap !== null) return false;
+  let merged: VmMapEntry | null = null;
   const next = entry.next;
   if (next !== map.header && canJoin(map, entry, next) === Anons.EXTEND_SECOND)
-    if (join(map, entry, next, Anons.EXTEND_SECOND, entry) !== null) return true;
+    merged = join(map, entry, next, Anons.EXTEND_SECOND, entry);
   const prev = entry.prev;
-  if (prev !== map.header && canJoin(map, prev, entry) === Anons.EXTEND_FIRST)
-    return join(map, prev, entry, Anons.EXTEND_FIRST, entry) !== null;
-  return false;
+  if (merged === null && prev !== map.header && canJoin(map, prev, entry) === Anons.EXTEND_FIRST)
+    merged = join(map, prev, entry, Anons.EXTEND_FIRST, entry);
+  /* amap_copy's promise: no copy is needed now (the neighbour's amap, only ours, may be taken over) */
+  if (merged !== null) merged.eflags &= ~MAP_ENTRY_NEEDS_COPY;
+  return merged !== null;
 }
 
 /**
@@ -1037,6 +1040,7 @@ function absorbChunk(map: VmMap, entry: VmMapEntry, end: number): boolean {
   if (amapExtend(map.uvm, prev, size, AMAP_EXTEND_FORWARDS | AMAP_EXTEND_NOWAIT) !== 0)
     return false;
   prev.end = end;
+  prev.eflags &= ~MAP_ENTRY_NEEDS_COPY; /* its amap is only its own: taken over */
   if (entry.object !== null) entry.offset += size;
   entry.start = end;
   map.tree.update(prev);

@@ -535,3 +535,23 @@ describe('mremap takes one mapping, as Linux a vma (found by our own fuzzer)', (
     sys.audit();
   });
 });
+
+describe("amap_copy's merge clears needs-copy (found by our own fuzzer)", () => {
+  it('fork with SHARE of an entry that merges into a needs-copy neighbour shares', () => {
+    const { sys } = system();
+    const p = sys.spawn();
+    const a = 0x100000000;
+    p.mmap(a + 3 * PS, 5 * PS, RW, MAP_PRIVATE | MAP_ANON | MAP_FIXED);
+    p.write(a + 6 * PS, [1]);
+    const k = p.fork(); /* the entry needs a copy; its amap is referenced twice */
+    p.mmap(a, 3 * PS, RW, MAP_PRIVATE | MAP_ANON | MAP_FIXED); /* no amap yet: cannot join */
+    p.minherit(a, 8 * PS, MAP_INHERIT_SHARE);
+    k.exit(); /* now the neighbour's amap is only its own */
+    const c = p.fork();
+    c.write(a + PS, [0x91]);
+    c.write(a + 6 * PS, [0x92]);
+    assert.equal(p.read(a + PS, 1)[0], 0x91);
+    assert.equal(p.read(a + 6 * PS, 1)[0], 0x92);
+    sys.audit();
+  });
+});
