@@ -375,6 +375,7 @@ export class Process {
    *    stack; other [names] are small special mappings; rows beyond the
    *    user range are ignored.
    * => a vfork child stops sharing its parent's space here.
+   * => the lock and stack limits stay the process's, as POSIX keeps them.
    * => EINVAL (nothing changed) for a malformed row, naming its line.
    */
   exec(rows: string[] | MapsRow[], identity?: string): void {
@@ -382,7 +383,9 @@ export class Process {
       const parsed = rows.map((r, i) => (typeof r === 'string' ? parseMapsRow(r, i + 1) : r));
       const path = identity ?? parsed.find((r) => r.name.startsWith('/'))?.name ?? '';
       const resident = path ? this.sys.residents.lookup(path) : undefined;
-      const vm = resident ? vmspaceFork(resident.vmspace) : this.sys.buildSpace(parsed);
+      const vm = resident ? vmspaceFork(resident.vmspace) : this.sys.buildSpace(parsed, this.vm);
+      vm.memlockLimit = this.vm.memlockLimit;
+      vm.stackLimit = this.vm.stackLimit;
       const old = this.vm;
       this.vm = vm;
       vmspaceFree(old);

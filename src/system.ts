@@ -146,9 +146,15 @@ export class VmSystem {
 
   /**
    * buildSpace: a fresh space from maps rows (the work of exec).
+   * => `limits`: the space whose resource limits (RLIMIT_MEMLOCK,
+   *    RLIMIT_STACK) the new one keeps, as exec keeps a process's limits.
    */
-  buildSpace(rows: MapsRow[]): Vmspace {
+  buildSpace(rows: MapsRow[], limits?: Vmspace): Vmspace {
     const vm = this.newSpace();
+    if (limits !== undefined) {
+      vm.memlockLimit = limits.memlockLimit;
+      vm.stackLimit = limits.stackLimit;
+    }
     try {
       buildSpaceFromRows(vm, rows, (path, size) => this.fileObject(path, size));
     } catch (e) {

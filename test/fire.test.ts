@@ -467,6 +467,16 @@ describe('wiring limits and panics (repro 10)', () => {
 });
 
 describe('processes (repro 11)', () => {
+  it('exec keeps the process limits', () => {
+    const { sys } = system();
+    const p = sys.spawn();
+    p.vm.memlockLimit = 3 * PS;
+    p.exec(['100000000-100004000 rw-p 00000000 00:00 0 ']);
+    assert.equal(p.vm.memlockLimit, 3 * PS);
+    throwsVm(() => p.mlock(0x100000000, 4 * PS), 'ENOMEM', 'len');
+    sys.audit();
+  });
+
   it('a child knows its parent by pid, not by reference', () => {
     const { sys } = system();
     let p = sys.spawn();
