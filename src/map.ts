@@ -1298,16 +1298,49 @@ export function vmMapCheckProtection(
  *    cannot all be faulted in now; a later fault in it wires its page.
  */
 export function vmMapUserWire(map: VmMap, start: number, end: number, keepIfUnfaulted = false) {
-  checkRange(map, start, end, 'mlock');
+  wireRange(map, start, end, true, 'mlock', keepIfUnfaulted);
+}
+
+/**
+ * wireRange: wire [start, end) (mapped without holes: ENOMEM otherwise),
+ * a user (mlock) or kernel wiring, naming `call` in errors.
+ */
+function wireRange(
+  map: VmMap,
+  start: number,
+  end: number,
+  user: boolean,
+  call: string,
+  keepIfUnfaulted: boolean,
+): void {
+  checkRange(map, start, end, call);
   vmMapLock(map);
   let wiring: VmMapEntry[];
   try {
-    checkNoHoles(map, start, end, 'mlock');
-    wiring = beginWiring(map, start, end, true);
+    checkNoHoles(map, start, end, call);
+    wiring = beginWiring(map, start, end, user);
   } finally {
     vmMapUnlock(map);
   }
-  finishWiring(map, wiring, true, keepIfUnfaulted ? null : 'mlock');
+  finishWiring(map, wiring, user, keepIfUnfaulted ? null : call);
+}
+
+/**
+ * unwireRange: drop one wiring (the user's: only USER_WIRED entries) of
+ * each wired entry of [start, end) (mapped without holes: ENOMEM
+ * otherwise); the last wiring unwires an entry's pages.
+ */
+function unwireRange(map: VmMap, start: number, end: number, user: boolean, call: string) {
+  checkRange(map, start, end, call);
+  vmMapLock(map);
+  try {
+    checkNoHoles(map, start, end, call);
+    forEachClipped(map, start, end, (e) => {
+      if (user ? e.eflags & MAP_ENTRY_USER_WIRED : e.wiredCount > 0) unwireEntry(map, e, user);
+    });
+  } finally {
+    vmMapUnlock(map);
+  }
 }
 
 /**
@@ -1333,16 +1366,7 @@ export function vmMapUserWireAll(map: VmMap): void {
  * => the range must be mapped without holes (ENOMEM).
  */
 export function vmMapUserUnwire(map: VmMap, start: number, end: number): void {
-  checkRange(map, start, end, 'munlock');
-  vmMapLock(map);
-  try {
-    checkNoHoles(map, start, end, 'munlock');
-    forEachClipped(map, start, end, (e) => {
-      if (e.eflags & MAP_ENTRY_USER_WIRED) unwireEntry(map, e, true);
-    });
-  } finally {
-    vmMapUnlock(map);
-  }
+  unwireRange(map, start, end, true, 'munlock');
 }
 
 /**
@@ -1416,16 +1440,7 @@ function unwireEntry(map: VmMap, e: VmMapEntry, user: boolean): void {
  * => errors as vmMapUserWire (then nothing stays wired).
  */
 export function vmMapKernelWire(map: VmMap, start: number, end: number): void {
-  checkRange(map, start, end, 'vm_map_wire');
-  vmMapLock(map);
-  let wiring: VmMapEntry[];
-  try {
-    checkNoHoles(map, start, end, 'vm_map_wire');
-    wiring = beginWiring(map, start, end, false);
-  } finally {
-    vmMapUnlock(map);
-  }
-  finishWiring(map, wiring, false, 'vm_map_wire');
+  wireRange(map, start, end, false, 'vm_map_wire', false);
 }
 
 /**
@@ -1433,16 +1448,7 @@ export function vmMapKernelWire(map: VmMap, start: number, end: number): void {
  * [start, end); the last wiring unwires its pages.
  */
 export function vmMapKernelUnwire(map: VmMap, start: number, end: number): void {
-  checkRange(map, start, end, 'vm_map_wire');
-  vmMapLock(map);
-  try {
-    checkNoHoles(map, start, end, 'vm_map_wire');
-    forEachClipped(map, start, end, (e) => {
-      if (e.wiredCount > 0) unwireEntry(map, e, false);
-    });
-  } finally {
-    vmMapUnlock(map);
-  }
+  unwireRange(map, start, end, false, 'vm_map_wire');
 }
 
 /**
