@@ -11,11 +11,11 @@ import {
   amapUnlock,
   amapUnref,
   ppAdjref,
-} from '../src/amap.ts';
-import { anonAlloc, anonFree } from '../src/anon.ts';
-import { NOPAGE, PG_BUSY, pageAlloc, pageFree } from '../src/page.ts';
-import { MAP_ENTRY_NEEDS_COPY } from '../src/param.ts';
-import { Uvm } from '../src/uvm.ts';
+} from '../src/kernel/amap.ts';
+import { anonAlloc, anonFree } from '../src/kernel/anon.ts';
+import { NOPAGE, PG_BUSY, pageAlloc, pageFree } from '../src/kernel/page.ts';
+import { MAP_ENTRY_NEEDS_COPY } from '../src/kernel/param.ts';
+import { Uvm } from '../src/kernel/uvm.ts';
 import type { Workload } from './harness.ts';
 
 const PS = 4096;

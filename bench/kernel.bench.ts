@@ -3,9 +3,9 @@
  * and exit, map calls. Each is timed as the C program times it (warm-up
  * once, then the median of `reps` runs), per operation.
  */
-import { MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/param.ts';
-import type { Process } from '../src/proc.ts';
-import { VmSystem } from '../src/system.ts';
+import { MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/kernel/param.ts';
+import type { Process } from '../src/sys/proc.ts';
+import { VmSystem } from '../src/sys/system.ts';
 
 const PS = 4096;
 const MIB = 1 << 20;

@@ -10,10 +10,10 @@ import {
   vmMapInsert,
   vmMapLookupEntry,
   vmMapRemove,
-} from '../src/map.ts';
-import { PROT_ALL } from '../src/param.ts';
-import { Pmap } from '../src/pmap.ts';
-import { Uvm } from '../src/uvm.ts';
+} from '../src/kernel/map/map.ts';
+import { PROT_ALL } from '../src/kernel/param.ts';
+import { Pmap } from '../src/kernel/pmap.ts';
+import { Uvm } from '../src/kernel/uvm.ts';
 import { compare, measure, type Row } from './harness.ts';
 
 const PS = 4096;

@@ -4,8 +4,8 @@
  * collection (node --expose-gc), before and after building the state, less
  * the frames' own bytes (typed-array storage is not in heapUsed).
  */
-import { MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/param.ts';
-import { VmSystem } from '../src/system.ts';
+import { MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/kernel/param.ts';
+import { VmSystem } from '../src/sys/system.ts';
 
 const PS = 4096;
 const ONE = new Uint8Array([1]);

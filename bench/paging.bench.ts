@@ -7,9 +7,9 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MAP_ANON, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/kernel/param.ts';
 import { NodeHost } from '../src/node/host.ts';
-import { MAP_ANON, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/param.ts';
-import { VmSystem } from '../src/system.ts';
+import { VmSystem } from '../src/sys/system.ts';
 import { compare, type Row } from './harness.ts';
 
 const PS = 4096;

@@ -5,9 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { snapshotReader } from '../src/cli/replay.ts';
-import { Replay } from '../src/replay.ts';
-import { parseStrace } from '../src/strace.ts';
-import { VmSystem } from '../src/system.ts';
+import { VmSystem } from '../src/sys/system.ts';
+import { Replay } from '../src/tools/replay.ts';
+import { parseStrace } from '../src/tools/strace.ts';
 import type { Workload } from './harness.ts';
 
 const SAMPLES = new URL('../samples/', import.meta.url).pathname;

@@ -10,7 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { table } from '../src/dump.ts';
+import { table } from '../src/tools/dump.ts';
 import { amapWorkloads } from './amap.bench.ts';
 import { compare, formatNs, measure, type Row } from './harness.ts';
 import { KERNEL_WORKLOADS } from './kernel.bench.ts';

@@ -3,8 +3,8 @@
  * the pmap (beside a 4 KiB copy between cache-hot buffers, Node's own
  * floor), and fork + exit of a tiny process.
  */
-import { MAP_ANON, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/param.ts';
-import { VmSystem } from '../src/system.ts';
+import { MAP_ANON, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/kernel/param.ts';
+import { VmSystem } from '../src/sys/system.ts';
 import type { Workload } from './harness.ts';
 
 const PS = 4096;

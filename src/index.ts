@@ -6,31 +6,31 @@
  * concept, so that calls read like the C beside them: amap.amapCopy(...).
  */
 
-export * as amap from './amap.ts';
-export * as anon from './anon.ts';
-export * as aobj from './aobj.ts';
-export * as dump from './dump.ts';
-export * as fault from './fault.ts';
-export { type Host, type HostFile, MemoryHost } from './host.ts';
-export * as lock from './lock.ts';
-export * as map from './map.ts';
-export * as mmap from './mmap.ts';
+export * as amap from './kernel/amap.ts';
+export * as anon from './kernel/anon.ts';
+export * as aobj from './kernel/aobj.ts';
+export * as fault from './kernel/fault.ts';
+export { type Host, type HostFile, MemoryHost } from './kernel/host.ts';
+export * as lock from './kernel/lock.ts';
+export * as map from './kernel/map/map.ts';
+export * as object from './kernel/object.ts';
+export * as page from './kernel/page.ts';
+export * from './kernel/param.ts';
+export * as pdaemon from './kernel/pdaemon.ts';
+export * as pmap from './kernel/pmap.ts';
+export * as swap from './kernel/swap.ts';
+export { type PmapPageOps, Uvm, type UvmConfig, Uvmexp } from './kernel/uvm.ts';
+export * as vmspace from './kernel/vmspace.ts';
+export * as vnode from './kernel/vnode.ts';
 export { NodeHost } from './node/host.ts';
-export * as object from './object.ts';
-export * as page from './page.ts';
-export * from './param.ts';
-export * as pdaemon from './pdaemon.ts';
-export * as pmap from './pmap.ts';
-export { Process } from './proc.ts';
-export * as shm from './shm.ts';
-export * as swap from './swap.ts';
-export { setDefaultHost, VmSystem, type VmSystemConfig } from './system.ts';
-export { type PmapPageOps, Uvm, type UvmConfig, Uvmexp } from './uvm.ts';
-export * as vmspace from './vmspace.ts';
-export * as vnode from './vnode.ts';
+export * as mmap from './sys/mmap.ts';
+export { Process } from './sys/proc.ts';
+export * as shm from './sys/shm.ts';
+export { setDefaultHost, VmSystem, type VmSystemConfig } from './sys/system.ts';
+export * as dump from './tools/dump.ts';
 
 import { NodeHost as RealFiles } from './node/host.ts';
-import { setDefaultHost as useHost } from './system.ts';
+import { setDefaultHost as useHost } from './sys/system.ts';
 
 /* in Node, systems map and swap to the real file system unless told otherwise */
 useHost(new RealFiles());

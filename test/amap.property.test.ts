@@ -31,13 +31,13 @@ import {
   amapWiperange,
   ppGetreflen,
   type VmAref,
-} from '../src/amap.ts';
-import { anonFreelst, anonGet } from '../src/anon.ts';
-import { mutexEnter, mutexExit } from '../src/lock.ts';
-import { NOPAGE, pageFree, pageUnwire, pageWire } from '../src/page.ts';
-import { MAP_ENTRY_NEEDS_COPY } from '../src/param.ts';
-import { swapAlloc, swapPut } from '../src/swap.ts';
-import type { Uvm } from '../src/uvm.ts';
+} from '../src/kernel/amap.ts';
+import { anonFreelst, anonGet } from '../src/kernel/anon.ts';
+import { mutexEnter, mutexExit } from '../src/kernel/lock.ts';
+import { NOPAGE, pageFree, pageUnwire, pageWire } from '../src/kernel/page.ts';
+import { MAP_ENTRY_NEEDS_COPY } from '../src/kernel/param.ts';
+import { swapAlloc, swapPut } from '../src/kernel/swap.ts';
+import type { Uvm } from '../src/kernel/uvm.ts';
 import { anonByte, auditAll, newAnon, smallUvm } from './helpers.ts';
 
 const PS = 4096;

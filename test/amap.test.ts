@@ -28,11 +28,11 @@ import {
   roundupSlots,
   UVM_AMAP_LARGE,
   type VmAref,
-} from '../src/amap.ts';
-import { anonAlloc, anonFreelst } from '../src/anon.ts';
-import { NOPAGE, pageFree, pageUnwire, pageWire } from '../src/page.ts';
-import { MAP_ENTRY_NEEDS_COPY, PROT_READ } from '../src/param.ts';
-import { swapAlloc, swapPut } from '../src/swap.ts';
+} from '../src/kernel/amap.ts';
+import { anonAlloc, anonFreelst } from '../src/kernel/anon.ts';
+import { NOPAGE, pageFree, pageUnwire, pageWire } from '../src/kernel/page.ts';
+import { MAP_ENTRY_NEEDS_COPY, PROT_READ } from '../src/kernel/param.ts';
+import { swapAlloc, swapPut } from '../src/kernel/swap.ts';
 import {
   anonByte,
   auditAll,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { amapAlloc, amapLock, amapUnlock, amapUnref } from '../src/amap.ts';
+import { amapAlloc, amapLock, amapUnlock, amapUnref } from '../src/kernel/amap.ts';
 import {
   anonAlloc,
   anonDropswap,
@@ -10,8 +10,8 @@ import {
   anonLockLoanPage,
   anonPagein,
   anonRelease,
-} from '../src/anon.ts';
-import { mutexObjAlloc } from '../src/lock.ts';
+} from '../src/kernel/anon.ts';
+import { mutexObjAlloc } from '../src/kernel/lock.ts';
 import {
   NOPAGE,
   PG_BUSY,
@@ -21,9 +21,9 @@ import {
   PQ_INACTIVE,
   pageAlloc,
   pageFree,
-} from '../src/page.ts';
-import { KernelPanic } from '../src/param.ts';
-import { type MemoryStore, swapAlloc, swapPut } from '../src/swap.ts';
+} from '../src/kernel/page.ts';
+import { KernelPanic } from '../src/kernel/param.ts';
+import { type MemoryStore, swapAlloc, swapPut } from '../src/kernel/swap.ts';
 import { anonByte, auditAll, put, smallUvm } from './helpers.ts';
 
 /** pageOut: move an anon to state [3]: written to a new slot, frame freed. */

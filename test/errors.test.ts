@@ -20,9 +20,9 @@ import {
   PROT_WRITE,
   USER_MAX,
   VmError,
-} from '../src/param.ts';
-import type { Process } from '../src/proc.ts';
-import { VmSystem } from '../src/system.ts';
+} from '../src/kernel/param.ts';
+import type { Process } from '../src/sys/proc.ts';
+import { VmSystem } from '../src/sys/system.ts';
 
 const PS = 4096;
 const RW = PROT_READ | PROT_WRITE;

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryHost } from '../src/host.ts';
-import { MapTree, type TreeEntry } from '../src/maptree.ts';
-import { WIRE_MAX } from '../src/page.ts';
+import { MemoryHost } from '../src/kernel/host.ts';
+import { MapTree, type TreeEntry } from '../src/kernel/maptree.ts';
+import { WIRE_MAX } from '../src/kernel/page.ts';
 import {
   MADV_DONTNEED,
   MAP_ANON,
@@ -21,9 +21,9 @@ import {
   PROT_READ,
   PROT_WRITE,
   VmError,
-} from '../src/param.ts';
-import { Process } from '../src/proc.ts';
-import { VmSystem } from '../src/system.ts';
+} from '../src/kernel/param.ts';
+import { Process } from '../src/sys/proc.ts';
+import { VmSystem } from '../src/sys/system.ts';
 import { throwsVm } from './helpers.ts';
 
 const PS = 4096;

@@ -1,12 +1,26 @@
 /* Helpers shared by the tests: small kernels, a recording pmap, anons with bytes. */
 import assert from 'node:assert/strict';
-import { type Amap, amapAdd, amapLock, amapUnlock, auditAmaps, type VmAref } from '../src/amap.ts';
-import { anonAlloc } from '../src/anon.ts';
-import { auditPages, NOPAGE, PG_BUSY, PG_FAKE, pageActivate, pageAlloc } from '../src/page.ts';
-import { VmError } from '../src/param.ts';
-import { PvTable } from '../src/pmap.ts';
-import { auditSwap } from '../src/swap.ts';
-import { Uvm, type UvmConfig } from '../src/uvm.ts';
+import {
+  type Amap,
+  amapAdd,
+  amapLock,
+  amapUnlock,
+  auditAmaps,
+  type VmAref,
+} from '../src/kernel/amap.ts';
+import { anonAlloc } from '../src/kernel/anon.ts';
+import {
+  auditPages,
+  NOPAGE,
+  PG_BUSY,
+  PG_FAKE,
+  pageActivate,
+  pageAlloc,
+} from '../src/kernel/page.ts';
+import { VmError } from '../src/kernel/param.ts';
+import { PvTable } from '../src/kernel/pmap.ts';
+import { auditSwap } from '../src/kernel/swap.ts';
+import { Uvm, type UvmConfig } from '../src/kernel/uvm.ts';
 
 /** A small kernel: 4 KiB pages, 256 frames, 1024 swap slots, freed frames poisoned. */
 export function smallUvm(config: UvmConfig = {}): Uvm {

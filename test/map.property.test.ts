@@ -24,7 +24,7 @@ import {
   vmMapProtect,
   vmMapRemove,
   vmMapUnwire,
-} from '../src/map.ts';
+} from '../src/kernel/map/map.ts';
 import {
   MAP_ENTRY_BEHAV_RANDOM,
   MAP_ENTRY_BEHAV_SEQUENTIAL,
@@ -32,8 +32,8 @@ import {
   PROT_ALL,
   PROT_WRITE,
   VmError,
-} from '../src/param.ts';
-import { Pmap } from '../src/pmap.ts';
+} from '../src/kernel/param.ts';
+import { Pmap } from '../src/kernel/pmap.ts';
 import { auditAll, smallUvm } from './helpers.ts';
 
 const PS = 4096;

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { amapLock, amapLookup, amapUnlock, UVM_AMAP_CHUNK, UVM_AMAP_LARGE } from '../src/amap.ts';
-import { mapDump } from '../src/dump.ts';
+import {
+  amapLock,
+  amapLookup,
+  amapUnlock,
+  UVM_AMAP_CHUNK,
+  UVM_AMAP_LARGE,
+} from '../src/kernel/amap.ts';
 import {
   auditAmapRefs,
   auditMap,
@@ -53,8 +58,8 @@ import {
   vmMapUnlockRead,
   vmMapUnwire,
   vmMapWire,
-} from '../src/map.ts';
-import { UvmObject } from '../src/object.ts';
+} from '../src/kernel/map/map.ts';
+import { UvmObject } from '../src/kernel/object.ts';
 import {
   KernelPanic,
   MAP_ENTRY_BEHAV_RANDOM,
@@ -74,8 +79,9 @@ import {
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
-} from '../src/param.ts';
-import { Pmap } from '../src/pmap.ts';
+} from '../src/kernel/param.ts';
+import { Pmap } from '../src/kernel/pmap.ts';
+import { mapDump } from '../src/tools/dump.ts';
 import { auditAll, put, smallUvm, throwsVm } from './helpers.ts';
 
 const PS = 4096;

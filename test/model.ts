@@ -48,9 +48,9 @@ import {
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
-} from '../src/param.ts';
-import { parseMapsRow } from '../src/proc.ts';
-import { coalesceRows, type MapRun } from '../src/scenario.ts';
+} from '../src/kernel/param.ts';
+import { parseMapsRow } from '../src/sys/proc.ts';
+import { coalesceRows, type MapRun } from '../src/tools/scenario.ts';
 
 export type Errno = string;
 

@@ -15,9 +15,9 @@ import {
   pageUnwire,
   pageWire,
   UVM_PGA_ZERO,
-} from '../src/page.ts';
-import { KernelPanic } from '../src/param.ts';
-import { Uvm } from '../src/uvm.ts';
+} from '../src/kernel/page.ts';
+import { KernelPanic } from '../src/kernel/param.ts';
+import { Uvm } from '../src/kernel/uvm.ts';
 import { throwsVm } from './helpers.ts';
 
 const OWNER = 7; /* a stand-in anon handle: the page layer only stores it */

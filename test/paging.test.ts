@@ -3,7 +3,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { NodeHost } from '../src/node/host.ts';
 import {
   MADV_FREE,
   MAP_ANON,
@@ -14,11 +13,12 @@ import {
   PROT_READ,
   PROT_WRITE,
   VmError,
-} from '../src/param.ts';
-import type { Process } from '../src/proc.ts';
-import type { MemoryStore } from '../src/swap.ts';
-import { VmSystem } from '../src/system.ts';
-import { vmspaceSwapCount } from '../src/vmspace.ts';
+} from '../src/kernel/param.ts';
+import type { MemoryStore } from '../src/kernel/swap.ts';
+import { vmspaceSwapCount } from '../src/kernel/vmspace.ts';
+import { NodeHost } from '../src/node/host.ts';
+import type { Process } from '../src/sys/proc.ts';
+import { VmSystem } from '../src/sys/system.ts';
 import { throwsVm } from './helpers.ts';
 
 const PS = 4096;

@@ -8,7 +8,7 @@ import {
   ppEstablish,
   ppGetreflen,
   ppSetreflen,
-} from '../src/amap.ts';
+} from '../src/kernel/amap.ts';
 import { smallUvm } from './helpers.ts';
 
 /* seed 002, lines 120-122 */

@@ -24,9 +24,9 @@ import {
   PROT_READ,
   PROT_WRITE,
   VmError,
-} from '../src/param.ts';
-import { PTE_W } from '../src/pmap.ts';
-import { VmSystem } from '../src/system.ts';
+} from '../src/kernel/param.ts';
+import { PTE_W } from '../src/kernel/pmap.ts';
+import { VmSystem } from '../src/sys/system.ts';
 import { throwsVm } from './helpers.ts';
 import { coalesce } from './model.ts';
 

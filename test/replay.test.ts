@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { snapshotReader } from '../src/cli/replay.ts';
-import { coalesceMaps, diffMaps, Replay, type ReplayReport } from '../src/replay.ts';
-import { parseStrace } from '../src/strace.ts';
-import { VmSystem } from '../src/system.ts';
+import { VmSystem } from '../src/sys/system.ts';
+import { coalesceMaps, diffMaps, Replay, type ReplayReport } from '../src/tools/replay.ts';
+import { parseStrace } from '../src/tools/strace.ts';
 
 const SAMPLES = new URL('../samples/', import.meta.url).pathname;
 

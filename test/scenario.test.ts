@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KernelPanic } from '../src/param.ts';
+import { KernelPanic } from '../src/kernel/param.ts';
+import { VmSystem } from '../src/sys/system.ts';
 import {
   closeSystem,
   formatData,
@@ -16,8 +17,7 @@ import {
   ScenarioError,
   ScenarioRunner,
   tokenize,
-} from '../src/scenario.ts';
-import { VmSystem } from '../src/system.ts';
+} from '../src/tools/scenario.ts';
 
 function run(text: string): ScenarioRunner {
   const r = new ScenarioRunner('t.uvm');

@@ -12,7 +12,7 @@ import {
   parseStrace,
   StraceError,
   type StraceEvent,
-} from '../src/strace.ts';
+} from '../src/tools/strace.ts';
 
 function one(line: string): StraceEvent {
   const events = parseStrace(line);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AMAP_SHARED } from '../src/amap.ts';
+import { AMAP_SHARED } from '../src/kernel/amap.ts';
 import {
   auditAmapRefs,
   MAP_COPY_ON_WRITE,
@@ -9,8 +9,8 @@ import {
   vmMapInsert,
   vmMapLookupEntry,
   vmMapSetWiredQuick,
-} from '../src/map.ts';
-import { NOPAGE, pageAlloc, pageFree, pageWire } from '../src/page.ts';
+} from '../src/kernel/map/map.ts';
+import { NOPAGE, pageAlloc, pageFree, pageWire } from '../src/kernel/page.ts';
 import {
   MAP_ENTRY_COW,
   MAP_ENTRY_NEEDS_COPY,
@@ -20,9 +20,9 @@ import {
   PROT_READ,
   PROT_WRITE,
   VmError,
-} from '../src/param.ts';
-import { auditPmaps, PTE_W } from '../src/pmap.ts';
-import { swapAlloc, swapPut } from '../src/swap.ts';
+} from '../src/kernel/param.ts';
+import { auditPmaps, PTE_W } from '../src/kernel/pmap.ts';
+import { swapAlloc, swapPut } from '../src/kernel/swap.ts';
 import {
   auditVmspace,
   VmResidentRegistry,
@@ -35,7 +35,7 @@ import {
   vmspaceRef,
   vmspaceResidentCount,
   vmspaceSwapCount,
-} from '../src/vmspace.ts';
+} from '../src/kernel/vmspace.ts';
 import { auditAll, put, smallUvm, throwsVm } from './helpers.ts';
 
 const PS = 4096;

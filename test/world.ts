@@ -31,8 +31,12 @@ import {
   MREMAP_FIXED,
   PROT_NONE,
   VmError,
-} from '../src/param.ts';
-import { type Process, parseMapsRow, protOf } from '../src/proc.ts';
+} from '../src/kernel/param.ts';
+import type { FaultInjector } from '../src/kernel/swap.ts';
+import { vmspaceMapsRows } from '../src/kernel/vmspace.ts';
+import type { FileHandle } from '../src/kernel/vnode.ts';
+import { type Process, parseMapsRow, protOf } from '../src/sys/proc.ts';
+import { VmSystem } from '../src/sys/system.ts';
 import {
   closeSystem,
   coalesceRows,
@@ -43,11 +47,7 @@ import {
   type MapRun,
   spell,
   WORDS,
-} from '../src/scenario.ts';
-import type { FaultInjector } from '../src/swap.ts';
-import { VmSystem } from '../src/system.ts';
-import { vmspaceMapsRows } from '../src/vmspace.ts';
-import type { FileHandle } from '../src/vnode.ts';
+} from '../src/tools/scenario.ts';
 import type { FuzzConfig } from './fuzz/config.ts';
 import { type Errno, MObject, Model, type MPage, type MRow, type MSpace } from './model.ts';
 

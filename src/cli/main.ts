@@ -9,8 +9,8 @@
  * Exit status: 0 success, 1 a failed run or check, 2 bad usage.
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { plural } from '../dump.ts';
-import { StraceError } from '../strace.ts';
+import { plural } from '../tools/dump.ts';
+import { StraceError } from '../tools/strace.ts';
 import { record } from './record.ts';
 import { formatReplay, replayFailed, replayTrace } from './replay.ts';
 import { bundledScenarios, formatRun, type RunResult, runScenario } from './run.ts';

@@ -34,7 +34,7 @@ import { constants, tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
-import { type CallEvent, StraceError, type StraceEvent, StraceReader } from '../strace.ts';
+import { type CallEvent, StraceError, type StraceEvent, StraceReader } from '../tools/strace.ts';
 import { UsageError } from './usage.ts';
 
 const LAUNCH_SOURCE = fileURLToPath(new URL('../../native/launch.c', import.meta.url));

@@ -8,7 +8,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ScenarioError, ScenarioRunner, type StepResult } from '../scenario.ts';
+import { ScenarioError, ScenarioRunner, type StepResult } from '../tools/scenario.ts';
 import { readInput } from './usage.ts';
 
 /** where the bundled scenarios live (beside src/ and dist/ alike) */

@@ -4,7 +4,7 @@
  * swap, then the command line.
  */
 import { NodeHost } from '../node/host.ts';
-import { setDefaultHost } from '../system.ts';
+import { setDefaultHost } from '../sys/system.ts';
 import { main } from './main.ts';
 
 setDefaultHost(new NodeHost());

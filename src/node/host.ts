@@ -4,8 +4,8 @@
  * descriptor held open.
  */
 import { closeSync, fstatSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import type { Host, HostFile } from '../host.ts';
-import { FaultInjector } from '../swap.ts';
+import type { Host, HostFile } from '../kernel/host.ts';
+import { FaultInjector } from '../kernel/swap.ts';
 
 class NodeFile implements HostFile {
   readonly faults = new FaultInjector();

@@ -38,8 +38,8 @@ import {
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
-} from '../../src/param.ts';
-import { formatMapsRow } from '../../src/vmspace.ts';
+} from '../../src/kernel/param.ts';
+import { formatMapsRow } from '../../src/kernel/vmspace.ts';
 import type { MSpace } from '../model.ts';
 import type { Cmd, World } from '../world.ts';
 import { type FuzzConfig, OPS, type OpKind, type Pick, WINDOW } from './config.ts';

@@ -13,7 +13,7 @@
  *                              line that fails
  */
 import { performance } from 'node:perf_hooks';
-import { ScenarioError, ScenarioRunner } from '../../src/scenario.ts';
+import { ScenarioError, ScenarioRunner } from '../../src/tools/scenario.ts';
 import { type Cmd, Divergence, World } from '../world.ts';
 import { configFor, type FuzzConfig, Rand } from './config.ts';
 import { Generator } from './gen.ts';

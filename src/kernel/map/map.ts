@@ -53,10 +53,10 @@ import {
   amapUnref,
   ppGetreflen,
   type VmAref,
-} from './amap.ts';
-import { Lockmgr } from './lock.ts';
-import { fitDown, fitUp, MapTree, type TreeEntry } from './maptree.ts';
-import { objectDetach, objectReference, type UvmObject } from './object.ts';
+} from '../amap.ts';
+import { Lockmgr } from '../lock.ts';
+import { fitDown, fitUp, MapTree, type TreeEntry } from '../maptree.ts';
+import { objectDetach, objectReference, type UvmObject } from '../object.ts';
 import {
   type Errno,
   hex,
@@ -80,9 +80,9 @@ import {
   PROT_READ,
   PROT_WRITE,
   vmerr,
-} from './param.ts';
-import { type Pmap, type PmapOwner, VA_LIMIT } from './pmap.ts';
-import type { Uvm } from './uvm.ts';
+} from '../param.ts';
+import { type Pmap, type PmapOwner, VA_LIMIT } from '../pmap.ts';
+import type { Uvm } from '../uvm.ts';
 
 /* entry map types (vm_maptype_t) */
 export const VM_MAPTYPE_NORMAL = 1;

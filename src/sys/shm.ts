@@ -7,7 +7,7 @@
  *   ShmRegistry: segments by id
  *   vm.shm:      where this space attached what (address -> segment id)
  */
-import { Aobj } from './aobj.ts';
+import { Aobj } from '../kernel/aobj.ts';
 import {
   entryContains,
   vmMapDelete,
@@ -16,11 +16,11 @@ import {
   vmMapLock,
   vmMapLookupEntry,
   vmMapUnlock,
-} from './map.ts';
-import { objectDetach } from './object.ts';
-import { hex, MAP_INHERIT_SHARE, PROT_ALL, PROT_READ, PROT_WRITE, vmerr } from './param.ts';
-import type { Uvm } from './uvm.ts';
-import type { Vmspace } from './vmspace.ts';
+} from '../kernel/map/map.ts';
+import { objectDetach } from '../kernel/object.ts';
+import { hex, MAP_INHERIT_SHARE, PROT_ALL, PROT_READ, PROT_WRITE, vmerr } from '../kernel/param.ts';
+import type { Uvm } from '../kernel/uvm.ts';
+import type { Vmspace } from '../kernel/vmspace.ts';
 
 /** A shared memory segment. */
 export interface ShmSegment {

@@ -17,19 +17,19 @@
  * reference count equals the processes (and snapshots) using it.
  */
 
-import { amapSwapOff, auditAmaps } from './amap.ts';
-import { Aobj, auditAobjs } from './aobj.ts';
-import { uvmFaultUnwire, uvmFaultWire, uvmHoldMapped, uvmVsunlock } from './fault.ts';
-import { type Host, MemoryHost } from './host.ts';
+import { amapSwapOff, auditAmaps } from '../kernel/amap.ts';
+import { Aobj, auditAobjs } from '../kernel/aobj.ts';
+import { uvmFaultUnwire, uvmFaultWire, uvmHoldMapped, uvmVsunlock } from '../kernel/fault.ts';
+import { type Host, MemoryHost } from '../kernel/host.ts';
 import {
   auditAmapRefs,
   auditMap,
   type MapHooks,
   type VmMapEntry,
   vmMapLookupEntry,
-} from './map.ts';
-import { auditObjects, objectReference, type UvmObject } from './object.ts';
-import { auditPages, NOPAGE } from './page.ts';
+} from '../kernel/map/map.ts';
+import { auditObjects, objectReference, type UvmObject } from '../kernel/object.ts';
+import { auditPages, NOPAGE } from '../kernel/page.ts';
 import {
   hex,
   KernelPanic,
@@ -39,11 +39,9 @@ import {
   USER_MAX,
   USER_MIN,
   vmerr,
-} from './param.ts';
-import { type PdaemonReport, uvmPageout } from './pdaemon.ts';
-import { auditPmaps, PTE_W, PTE_WIRED, pteProt } from './pmap.ts';
-import { buildSpaceFromRows, DEFAULT_MMAP_BASE, Process } from './proc.ts';
-import { ShmRegistry } from './shm.ts';
+} from '../kernel/param.ts';
+import { type PdaemonReport, uvmPageout } from '../kernel/pdaemon.ts';
+import { auditPmaps, PTE_W, PTE_WIRED, pteProt } from '../kernel/pmap.ts';
 import {
   auditSwap,
   FileStore,
@@ -51,16 +49,18 @@ import {
   type SwapDevice,
   swapOffBegin,
   swapOffEnd,
-} from './swap.ts';
-import { Uvm, type UvmConfig } from './uvm.ts';
+} from '../kernel/swap.ts';
+import { Uvm, type UvmConfig } from '../kernel/uvm.ts';
 import {
   type MapsRow,
   VmResidentRegistry,
   type Vmspace,
   vmspaceAlloc,
   vmspaceFree,
-} from './vmspace.ts';
-import { FileHandle, VnodeCache } from './vnode.ts';
+} from '../kernel/vmspace.ts';
+import { FileHandle, VnodeCache } from '../kernel/vnode.ts';
+import { buildSpaceFromRows, DEFAULT_MMAP_BASE, Process } from './proc.ts';
+import { ShmRegistry } from './shm.ts';
 
 /** Configuration of a system: the kernel's, plus where files live. */
 export interface VmSystemConfig extends UvmConfig {

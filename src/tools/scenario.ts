@@ -23,9 +23,9 @@
  * The scenario's files live in an InjectingHost: in memory, and `inject`
  * makes the next reads or writes of a path (or of a swap device) fail.
  */
-import { amapDump, countersDump, entryLine, entryPicture, table } from './dump.ts';
-import { type Host, type HostFile, MemoryHost } from './host.ts';
-import { entryContains, vmMapLookupEntry } from './map.ts';
+
+import { type Host, type HostFile, MemoryHost } from '../kernel/host.ts';
+import { entryContains, vmMapLookupEntry } from '../kernel/map/map.ts';
 import {
   hex,
   MADV_DOFORK,
@@ -60,12 +60,13 @@ import {
   PROT_READ,
   PROT_WRITE,
   VmError,
-} from './param.ts';
-import type { Process } from './proc.ts';
-import { FaultInjector } from './swap.ts';
-import { VmSystem } from './system.ts';
-import { type MapsRow, vmspaceMapsRows } from './vmspace.ts';
-import type { FileHandle } from './vnode.ts';
+} from '../kernel/param.ts';
+import { FaultInjector } from '../kernel/swap.ts';
+import { type MapsRow, vmspaceMapsRows } from '../kernel/vmspace.ts';
+import type { FileHandle } from '../kernel/vnode.ts';
+import type { Process } from '../sys/proc.ts';
+import { VmSystem } from '../sys/system.ts';
+import { amapDump, countersDump, entryLine, entryPicture, table } from './dump.ts';
 
 /** A failed scenario: where and why. */
 export class ScenarioError extends Error {

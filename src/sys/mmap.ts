@@ -22,9 +22,9 @@ import {
   amapSlotMoved,
   amapUnlock,
   amapWiperange,
-} from './amap.ts';
-import { AN_LAZYFREE, anonDropswap, anonFreelst, anonGet } from './anon.ts';
-import { uvmFault } from './fault.ts';
+} from '../kernel/amap.ts';
+import { AN_LAZYFREE, anonDropswap, anonFreelst, anonGet } from '../kernel/anon.ts';
+import { uvmFault } from '../kernel/fault.ts';
 import {
   checkNoHoles,
   entryContains,
@@ -48,9 +48,8 @@ import {
   vmMapUserUnwire,
   vmMapUserWire,
   vmMapUserWireAll,
-} from './map.ts';
-import type { UvmObject } from './object.ts';
-import { NOPAGE, PG_CLEAN, pageDeactivate } from './page.ts';
+} from '../kernel/map/map.ts';
+import { NOPAGE, PG_CLEAN, pageDeactivate } from '../kernel/page.ts';
 import {
   hex,
   MADV_DOFORK,
@@ -95,17 +94,9 @@ import {
   USER_MIN,
   VmError,
   vmerr,
-} from './param.ts';
-import type { Vmspace } from './vmspace.ts';
-
-/** What mmap maps from a file: the object and the protection its opening allows. */
-export interface MappableFile {
-  /** the object holding the file's pages */
-  object(): UvmObject;
-  /** the largest protection a MAP_SHARED mapping may have (the open mode) */
-  readonly maxSharedProt: number;
-  readonly path: string;
-}
+} from '../kernel/param.ts';
+import type { Vmspace } from '../kernel/vmspace.ts';
+import type { MappableFile } from '../kernel/vnode.ts';
 
 /*
  * ---- helpers ------------------------------------------------------------

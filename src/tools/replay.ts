@@ -24,9 +24,8 @@
  *   line, or just before its exit when it has none
  */
 
-import { entryContains, vmMapLookupEntry } from './map.ts';
-import type { MappableFile } from './mmap.ts';
-import { objectDetach, type UvmObject } from './object.ts';
+import { entryContains, vmMapLookupEntry } from '../kernel/map/map.ts';
+import { objectDetach, type UvmObject } from '../kernel/object.ts';
 import {
   hex,
   MADV_DOFORK,
@@ -62,10 +61,11 @@ import {
   USER_MAX,
   USER_MIN,
   VmError,
-} from './param.ts';
-import type { Process } from './proc.ts';
+} from '../kernel/param.ts';
+import type { MappableFile } from '../kernel/vnode.ts';
+import type { Process } from '../sys/proc.ts';
+import type { VmSystem } from '../sys/system.ts';
 import { type CallEvent, fdPath, parseFlags, parseNumber, type StraceEvent } from './strace.ts';
-import type { VmSystem } from './system.ts';
 
 const FLAG_BITS: Record<string, number> = {
   PROT_NONE: 0,

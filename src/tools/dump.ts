@@ -8,9 +8,9 @@
  *
  * Nothing here changes state.
  */
-import { AMAP_SHARED, AMAP_SWAPOFF, type Amap, ppGetreflen } from './amap.ts';
-import { entryContains, type VmMap, type VmMapEntry, vmMapLookupEntry } from './map.ts';
-import { NOPAGE } from './page.ts';
+import { AMAP_SHARED, AMAP_SWAPOFF, type Amap, ppGetreflen } from '../kernel/amap.ts';
+import { entryContains, type VmMap, type VmMapEntry, vmMapLookupEntry } from '../kernel/map/map.ts';
+import { NOPAGE } from '../kernel/page.ts';
 import {
   hex,
   MAP_ENTRY_COW,
@@ -21,9 +21,9 @@ import {
   MAP_ENTRY_NOSYNC,
   MAP_ENTRY_STACK,
   MAP_ENTRY_USER_WIRED,
-} from './param.ts';
-import { pteFrame, pteProt } from './pmap.ts';
-import type { Uvm } from './uvm.ts';
+} from '../kernel/param.ts';
+import { pteFrame, pteProt } from '../kernel/pmap.ts';
+import type { Uvm } from '../kernel/uvm.ts';
 
 /**
  * table: format rows as aligned columns under a header.

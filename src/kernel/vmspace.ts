@@ -34,7 +34,7 @@ import {
   vmMapLockReadTry,
   vmMapUnlock,
   vmMapUnlockRead,
-} from './map.ts';
+} from './map/map.ts';
 import { NOPAGE } from './page.ts';
 import {
   MAP_ENTRY_COW,

@@ -14,7 +14,7 @@
  *     exit      drops the space (the last user frees it)
  *     mmap ...  the system calls of mmap.ts on its space
  */
-import { uvmFault, uvmHold, uvmReserve, uvmVsunlock } from './fault.ts';
+import { uvmFault, uvmHold, uvmReserve, uvmVsunlock } from '../kernel/fault.ts';
 import {
   allows,
   entryContains,
@@ -27,9 +27,36 @@ import {
   vmMapLock,
   vmMapLookupEntry,
   vmMapUnlock,
-} from './map.ts';
+} from '../kernel/map/map.ts';
+import { objectDetach, type UvmObject } from '../kernel/object.ts';
+import { PMAP_MODIFIED, PMAP_REFERENCED, pageUnwire } from '../kernel/page.ts';
 import {
-  type MappableFile,
+  hex,
+  kpanic,
+  MAP_INHERIT_COPY,
+  MAP_INHERIT_SHARE,
+  PROT_ALL,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+  USER_MAX,
+  USER_MIN,
+  VmError,
+  vmerr,
+} from '../kernel/param.ts';
+import { PTE_R, PTE_W, PTE_X, pteFrame } from '../kernel/pmap.ts';
+import {
+  formatMapsRow,
+  type MapsRow,
+  type Vmspace,
+  vmspaceFork,
+  vmspaceFree,
+  vmspaceMapsRows,
+  vmspacePresidentCount,
+  vmspaceRef,
+} from '../kernel/vmspace.ts';
+import type { MappableFile } from '../kernel/vnode.ts';
+import {
   sysBrk,
   sysMadvise,
   sysMincore,
@@ -44,34 +71,7 @@ import {
   sysMunlockall,
   sysMunmap,
 } from './mmap.ts';
-import { objectDetach, type UvmObject } from './object.ts';
-import { PMAP_MODIFIED, PMAP_REFERENCED, pageUnwire } from './page.ts';
-import {
-  hex,
-  kpanic,
-  MAP_INHERIT_COPY,
-  MAP_INHERIT_SHARE,
-  PROT_ALL,
-  PROT_EXEC,
-  PROT_READ,
-  PROT_WRITE,
-  USER_MAX,
-  USER_MIN,
-  VmError,
-  vmerr,
-} from './param.ts';
-import { PTE_R, PTE_W, PTE_X, pteFrame } from './pmap.ts';
 import type { VmSystem } from './system.ts';
-import {
-  formatMapsRow,
-  type MapsRow,
-  type Vmspace,
-  vmspaceFork,
-  vmspaceFree,
-  vmspaceMapsRows,
-  vmspacePresidentCount,
-  vmspaceRef,
-} from './vmspace.ts';
 
 /** The default base below which address-less mappings go (Linux's mmap_base, roughly). */
 export const DEFAULT_MMAP_BASE = 0x7f0000000000;

@@ -15,10 +15,18 @@
  *   mode allows a shared mapping ('r': read and execute; 'r+': all).
  */
 import type { HostFile } from './host.ts';
-import type { MappableFile } from './mmap.ts';
 import { objectDetach, objectReference, type PagerError, UvmObject } from './object.ts';
 import { PROT_ALL, PROT_EXEC, PROT_READ, vmerr } from './param.ts';
 import type { Uvm } from './uvm.ts';
+
+/** What mmap maps from a file: the object and the protection its opening allows. */
+export interface MappableFile {
+  /** the object holding the file's pages */
+  object(): UvmObject;
+  /** the largest protection a MAP_SHARED mapping may have (the open mode) */
+  readonly maxSharedProt: number;
+  readonly path: string;
+}
 
 /** A file's pages. */
 export class Vnode extends UvmObject {

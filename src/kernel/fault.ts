@@ -33,7 +33,7 @@ import {
   vmMapLookup,
   vmMapLookupDone,
   type WireRange,
-} from './map.ts';
+} from './map/map.ts';
 import {
   NOPAGE,
   PG_BUSY,
