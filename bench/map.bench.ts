@@ -10,7 +10,7 @@ import {
   vmMapInsert,
   vmMapLookupEntry,
   vmMapRemove,
-} from '../src/kernel/map/map.ts';
+} from '../src/kernel/map/index.ts';
 import { PROT_ALL } from '../src/kernel/param.ts';
 import { Pmap } from '../src/kernel/pmap.ts';
 import { Uvm } from '../src/kernel/uvm.ts';

@@ -12,7 +12,7 @@ export * as aobj from './kernel/aobj.ts';
 export * as fault from './kernel/fault.ts';
 export { type Host, type HostFile, MemoryHost } from './kernel/host.ts';
 export * as lock from './kernel/lock.ts';
-export * as map from './kernel/map/map.ts';
+export * as map from './kernel/map/index.ts';
 export * as object from './kernel/object.ts';
 export * as page from './kernel/page.ts';
 export * from './kernel/param.ts';

@@ -24,7 +24,7 @@ import {
   vmMapProtect,
   vmMapRemove,
   vmMapUnwire,
-} from '../src/kernel/map/map.ts';
+} from '../src/kernel/map/index.ts';
 import {
   MAP_ENTRY_BEHAV_RANDOM,
   MAP_ENTRY_BEHAV_SEQUENTIAL,

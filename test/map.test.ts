@@ -58,7 +58,7 @@ import {
   vmMapUnlockRead,
   vmMapUnwire,
   vmMapWire,
-} from '../src/kernel/map/map.ts';
+} from '../src/kernel/map/index.ts';
 import { UvmObject } from '../src/kernel/object.ts';
 import {
   KernelPanic,

@@ -9,7 +9,7 @@ import {
   vmMapInsert,
   vmMapLookupEntry,
   vmMapSetWiredQuick,
-} from '../src/kernel/map/map.ts';
+} from '../src/kernel/map/index.ts';
 import { NOPAGE, pageAlloc, pageFree, pageWire } from '../src/kernel/page.ts';
 import {
   MAP_ENTRY_COW,

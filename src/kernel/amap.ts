@@ -122,14 +122,14 @@ export interface AmapEntry {
   eflags: number;
 }
 
-/** The map operations amap_copy's chunking and merging use. */
-export interface AmapCopyMap {
-  clipStart(entry: AmapEntry, va: number): void;
-  clipEnd(entry: AmapEntry, va: number): void;
+/** The map operations amap_copy's chunking and merging use, on the map's own entries E. */
+export interface AmapCopyMap<E extends AmapEntry> {
+  clipStart(entry: E, va: number): void;
+  clipEnd(entry: E, va: number): void;
   /** uvm_mapent_trymerge(map, entry, UVM_MERGE_COPYING): true if merged */
-  tryMergeCopying(entry: AmapEntry): boolean;
+  tryMergeCopying(entry: E): boolean;
   /** clipEnd(entry, end) then that merge into the previous entry, in one step */
-  absorbChunk(entry: AmapEntry, end: number): boolean;
+  absorbChunk(entry: E, end: number): boolean;
 }
 
 /*
@@ -520,10 +520,10 @@ export function amapWipeout(uvm: Uvm, amap: Amap): void {
  * => otherwise the entry's window is copied into a new amap whose anons
  *    gain a reference (copy-on-write happens later, at fault time).
  */
-export function amapCopy(
+export function amapCopy<E extends AmapEntry>(
   uvm: Uvm,
-  map: AmapCopyMap | null,
-  entry: AmapEntry,
+  map: AmapCopyMap<E> | null,
+  entry: E,
   flags: number,
   startva: number,
   endva: number,
@@ -541,10 +541,10 @@ export function amapCopy(
 }
 
 /** copyBlank: give an amap-less entry a new amap, chunking or merging first. */
-function copyBlank(
+function copyBlank<E extends AmapEntry>(
   uvm: Uvm,
-  map: AmapCopyMap | null,
-  entry: AmapEntry,
+  map: AmapCopyMap<E> | null,
+  entry: E,
   flags: number,
   startva: number,
   endva: number,

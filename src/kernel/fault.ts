@@ -33,7 +33,7 @@ import {
   vmMapLookup,
   vmMapLookupDone,
   type WireRange,
-} from './map/map.ts';
+} from './map/index.ts';
 import {
   NOPAGE,
   PG_BUSY,

@@ -19,7 +19,7 @@
 import { AnonPool } from './anon.ts';
 import type { Aobj } from './aobj.ts';
 import type { VmMutex } from './lock.ts';
-import type { VmMap } from './map/map.ts';
+import type { VmMap } from './map/index.ts';
 import { PhysMem } from './page.ts';
 import {
   checkPageSize,

@@ -34,7 +34,7 @@ import {
   vmMapLockReadTry,
   vmMapUnlock,
   vmMapUnlockRead,
-} from './map/map.ts';
+} from './map/index.ts';
 import { NOPAGE } from './page.ts';
 import {
   MAP_ENTRY_COW,

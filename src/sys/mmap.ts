@@ -48,7 +48,7 @@ import {
   vmMapUserUnwire,
   vmMapUserWire,
   vmMapUserWireAll,
-} from '../kernel/map/map.ts';
+} from '../kernel/map/index.ts';
 import { NOPAGE, PG_CLEAN, pageDeactivate } from '../kernel/page.ts';
 import {
   hex,

@@ -27,7 +27,7 @@ import {
   vmMapLock,
   vmMapLookupEntry,
   vmMapUnlock,
-} from '../kernel/map/map.ts';
+} from '../kernel/map/index.ts';
 import { objectDetach, type UvmObject } from '../kernel/object.ts';
 import { PMAP_MODIFIED, PMAP_REFERENCED, pageUnwire } from '../kernel/page.ts';
 import {

@@ -16,7 +16,7 @@ import {
   vmMapLock,
   vmMapLookupEntry,
   vmMapUnlock,
-} from '../kernel/map/map.ts';
+} from '../kernel/map/index.ts';
 import { objectDetach } from '../kernel/object.ts';
 import { hex, MAP_INHERIT_SHARE, PROT_ALL, PROT_READ, PROT_WRITE, vmerr } from '../kernel/param.ts';
 import type { Uvm } from '../kernel/uvm.ts';

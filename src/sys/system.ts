@@ -27,7 +27,7 @@ import {
   type MapHooks,
   type VmMapEntry,
   vmMapLookupEntry,
-} from '../kernel/map/map.ts';
+} from '../kernel/map/index.ts';
 import { auditObjects, objectReference, type UvmObject } from '../kernel/object.ts';
 import { auditPages, NOPAGE } from '../kernel/page.ts';
 import {

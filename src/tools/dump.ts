@@ -9,7 +9,12 @@
  * Nothing here changes state.
  */
 import { AMAP_SHARED, AMAP_SWAPOFF, type Amap, ppGetreflen } from '../kernel/amap.ts';
-import { entryContains, type VmMap, type VmMapEntry, vmMapLookupEntry } from '../kernel/map/map.ts';
+import {
+  entryContains,
+  type VmMap,
+  type VmMapEntry,
+  vmMapLookupEntry,
+} from '../kernel/map/index.ts';
 import { NOPAGE } from '../kernel/page.ts';
 import {
   hex,

@@ -24,7 +24,7 @@
  *   line, or just before its exit when it has none
  */
 
-import { entryContains, vmMapLookupEntry } from '../kernel/map/map.ts';
+import { entryContains, vmMapLookupEntry } from '../kernel/map/index.ts';
 import { objectDetach, type UvmObject } from '../kernel/object.ts';
 import {
   hex,

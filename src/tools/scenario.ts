@@ -25,7 +25,7 @@
  */
 
 import { type Host, type HostFile, MemoryHost } from '../kernel/host.ts';
-import { entryContains, vmMapLookupEntry } from '../kernel/map/map.ts';
+import { entryContains, vmMapLookupEntry } from '../kernel/map/index.ts';
 import {
   hex,
   MADV_DOFORK,
