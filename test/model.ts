@@ -49,8 +49,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../src/kernel/param.ts';
-import { parseMapsRow } from '../src/sys/proc.ts';
-import { coalesceRows, type MapRun } from '../src/tools/scenario.ts';
+import { coalesceRows, type MapRun, parseMapsRow } from '../src/sys/procmaps.ts';
 
 export type Errno = string;
 

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { snapshotReader } from '../src/cli/replay.ts';
+import { coalesceMaps, diffMaps } from '../src/sys/procmaps.ts';
 import { VmSystem } from '../src/sys/system.ts';
-import { coalesceMaps, diffMaps, Replay, type ReplayReport } from '../src/tools/replay.ts';
+import { Replay, type ReplayReport } from '../src/tools/replay.ts';
 import { parseStrace } from '../src/tools/strace.ts';
 
 const SAMPLES = new URL('../samples/', import.meta.url).pathname;

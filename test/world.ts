@@ -33,18 +33,16 @@ import {
   VmError,
 } from '../src/kernel/param.ts';
 import type { FaultInjector } from '../src/kernel/swap.ts';
-import { vmspaceMapsRows } from '../src/kernel/vmspace.ts';
 import type { FileHandle } from '../src/kernel/vnode.ts';
-import { type Process, parseMapsRow, protOf } from '../src/sys/proc.ts';
+import type { Process } from '../src/sys/proc.ts';
+import { coalesceRows, type MapRun, mapsRows, parseMapsRow, protOf } from '../src/sys/procmaps.ts';
 import { VmSystem } from '../src/sys/system.ts';
 import {
   closeSystem,
-  coalesceRows,
   formatData,
   formatRuns,
   guardReclaim,
   InjectingHost,
-  type MapRun,
   spell,
   WORDS,
 } from '../src/tools/scenario.ts';
@@ -361,7 +359,7 @@ export class World {
       throw new Divergence('audit', what, []);
     }
     for (const [name, p] of this.procs) {
-      const got = coalesceRows(vmspaceMapsRows(p.vm));
+      const got = coalesceRows(mapsRows(p.vm));
       const want = this.model.space(name).mapRuns(this.ps);
       if (!sameRuns(got, want))
         throw new Divergence(

@@ -10,9 +10,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SingleBar } from 'cli-progress';
+import { diffMaps, type MapsDiff } from '../sys/procmaps.ts';
 import { VmSystem } from '../sys/system.ts';
 import { countersDump, plural, table } from '../tools/dump.ts';
-import { diffMaps, type MapsDiff, Replay, type ReplayReport } from '../tools/replay.ts';
+import { Replay, type ReplayReport } from '../tools/replay.ts';
 import { parseStrace, StraceError } from '../tools/strace.ts';
 import { readInput, UsageError } from './usage.ts';
 

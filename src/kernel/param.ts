@@ -65,6 +65,8 @@ export const MCL_FUTURE = 2;
 /* the user address range (Linux x86-64) */
 export const USER_MIN = 0x10000;
 export const USER_MAX = 0x7ffffffff000;
+/** the default base below which address-less mappings go (Linux's mmap_base, roughly) */
+export const DEFAULT_MMAP_BASE = 0x7f0000000000;
 
 export const DEFAULT_PAGE_SIZE = 4096;
 

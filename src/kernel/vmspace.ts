@@ -26,7 +26,6 @@ import { amapLock, amapLookup, amapUnlock } from './amap.ts';
 import {
   auditMap,
   type VmMap,
-  type VmMapEntry,
   vmMapCreate,
   vmMapDelete,
   vmMapFork,
@@ -36,15 +35,7 @@ import {
   vmMapUnlockRead,
 } from './map/index.ts';
 import { NOPAGE } from './page.ts';
-import {
-  MAP_ENTRY_COW,
-  MAP_ENTRY_STACK,
-  PROT_EXEC,
-  PROT_READ,
-  PROT_WRITE,
-  VmError,
-  vmerr,
-} from './param.ts';
+import { VmError, vmerr } from './param.ts';
 import { Pmap } from './pmap.ts';
 import type { Uvm } from './uvm.ts';
 
@@ -305,86 +296,4 @@ export class VmResidentRegistry {
   all(): VmResident[] {
     return [...this.byId.values()];
   }
-}
-
-/** One row of /proc/PID/maps, parsed. */
-export interface MapsRow {
-  start: number;
-  end: number;
-  /** "r-xp" style */
-  perms: string;
-  offset: number;
-  dev: string;
-  inode: number;
-  name: string;
-}
-
-/**
- * vmspaceMapsRows: one row per map entry, as Linux's /proc/PID/maps shows
- * them: file rows name the file, shared anonymous memory is
- * "/dev/zero (deleted)" with its offset in the segment, the entries
- * spanning the break are "[heap]", the entry holding the main stack
- * "[stack]", special mappings their own name.
- */
-export function vmspaceMapsRows(vm: Vmspace): MapsRow[] {
-  const map = vm.map;
-  const ps = vm.uvm.pageSize;
-  const rows: MapsRow[] = [];
-  for (let e = map.header.next; e !== map.header; e = e.next) {
-    const shared = (e.eflags & MAP_ENTRY_COW) === 0;
-    const perms = `${e.protection & PROT_READ ? 'r' : '-'}${e.protection & PROT_WRITE ? 'w' : '-'}${e.protection & PROT_EXEC ? 'x' : '-'}${shared ? 's' : 'p'}`;
-    let name = e.name ?? '';
-    let offset = 0;
-    let dev = '00:00';
-    let inode = 0;
-    if (e.object !== null) {
-      name = e.object.name;
-      offset = e.offset;
-      dev = 'fe:00';
-      inode = e.object.inode;
-    } else if (shared && e.name === null) {
-      name = '/dev/zero (deleted)';
-      offset = e.aref.pageoff * ps;
-      dev = '00:01';
-      inode = e.aref.amap?.id ?? 0;
-    } else if (
-      e.name === null &&
-      vm.brk > vm.brkStart &&
-      e.start <= vm.brk &&
-      e.end >= vm.brkStart
-    ) {
-      name = '[heap]';
-    } else if (e.name === null && inMainStack(vm, e)) {
-      name = '[stack]';
-    }
-    rows.push({ start: e.start, end: e.end, perms, offset, dev, inode, name });
-  }
-  return rows;
-}
-
-/**
- * inMainStack: e is part of the main stack: the entry holding startStack,
- * or a stack entry joined to it (amap chunking can split the stack).
- */
-function inMainStack(vm: Vmspace, e: VmMapEntry): boolean {
-  if (vm.startStack === 0) return false;
-  const map = vm.map;
-  if (e.start <= vm.startStack && e.end > vm.startStack) return true;
-  if (!(e.eflags & MAP_ENTRY_STACK)) return false;
-  for (let x = e; x !== map.header && x.eflags & MAP_ENTRY_STACK; x = x.next) {
-    if (x.start <= vm.startStack && x.end > vm.startStack) return true;
-    if (x.next.start !== x.end) return false;
-  }
-  return false;
-}
-
-/**
- * formatMapsRow: a row exactly as Linux prints it (addresses and offset in
- * lowercase hex, at least 8 digits; the name padded to column 73).
- */
-export function formatMapsRow(r: MapsRow): string {
-  const h = (n: number) => n.toString(16).padStart(8, '0');
-  const head = `${h(r.start)}-${h(r.end)} ${r.perms} ${h(r.offset)} ${r.dev} ${r.inode}`;
-  if (r.name === '') return `${head} `;
-  return `${head.padEnd(72)} ${r.name}`;
 }

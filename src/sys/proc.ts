@@ -18,25 +18,14 @@ import { uvmFault, uvmHold, uvmReserve, uvmVsunlock } from '../kernel/fault.ts';
 import {
   allows,
   entryContains,
-  MAP_COPY_ON_WRITE,
-  MAP_IS_STACK,
-  MAP_OVERLAY,
   vmMapCanGrowstack,
   vmMapGrowstack,
-  vmMapInsert,
-  vmMapLock,
   vmMapLookupEntry,
-  vmMapUnlock,
 } from '../kernel/map/index.ts';
-import { objectDetach, type UvmObject } from '../kernel/object.ts';
 import { PMAP_MODIFIED, PMAP_REFERENCED, pageUnwire } from '../kernel/page.ts';
 import {
   hex,
   kpanic,
-  MAP_INHERIT_COPY,
-  MAP_INHERIT_SHARE,
-  PROT_ALL,
-  PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
   USER_MAX,
@@ -46,12 +35,9 @@ import {
 } from '../kernel/param.ts';
 import { PTE_R, PTE_W, PTE_X, pteFrame } from '../kernel/pmap.ts';
 import {
-  formatMapsRow,
-  type MapsRow,
   type Vmspace,
   vmspaceFork,
   vmspaceFree,
-  vmspaceMapsRows,
   vmspacePresidentCount,
   vmspaceRef,
 } from '../kernel/vmspace.ts';
@@ -71,10 +57,8 @@ import {
   sysMunlockall,
   sysMunmap,
 } from './mmap.ts';
+import { formatMapsRow, isFileName, type MapsRow, mapsRows, parseMapsRow } from './procmaps.ts';
 import type { VmSystem } from './system.ts';
-
-/** The default base below which address-less mappings go (Linux's mmap_base, roughly). */
-export const DEFAULT_MMAP_BASE = 0x7f0000000000;
 
 /** A process. */
 export class Process {
@@ -381,7 +365,7 @@ export class Process {
   exec(rows: string[] | MapsRow[], identity?: string): void {
     this.syscall(() => {
       const parsed = rows.map((r, i) => (typeof r === 'string' ? parseMapsRow(r, i + 1) : r));
-      const path = identity ?? parsed.find((r) => r.name.startsWith('/'))?.name ?? '';
+      const path = identity ?? parsed.find((r) => isFileName(r.name))?.name ?? '';
       const resident = path ? this.sys.residents.lookup(path) : undefined;
       const vm = resident ? vmspaceFork(resident.vmspace) : this.sys.buildSpace(parsed, this.vm);
       vm.memlockLimit = this.vm.memlockLimit;
@@ -423,7 +407,7 @@ export class Process {
    * maps: one string per map entry, in /proc/PID/maps format.
    */
   maps(): string[] {
-    return vmspaceMapsRows(this.vm).map(formatMapsRow);
+    return mapsRows(this.vm).map(formatMapsRow);
   }
 
   /** rss: resident pages of this process's space. */
@@ -471,105 +455,4 @@ function faultError(r: string, call: string, va: number): VmError {
   if (r === 'EAGAIN')
     return new VmError('EAGAIN', call, 'va', `the page at ${hex(va)} is wired too often`);
   return segv(call, va, r === 'EACCES' ? 'protection' : 'not mapped');
-}
-
-const ROW = /^([0-9a-f]+)-([0-9a-f]+)\s+([r-][w-][x-][ps])\s+([0-9a-f]+)\s+(\S+)\s+(\d+)\s*(.*)$/;
-
-/**
- * parseMapsRow: one /proc/PID/maps line.
- * => EINVAL naming the line number when it is not one.
- */
-export function parseMapsRow(line: string, lineNo: number): MapsRow {
-  const m = ROW.exec(line.trimEnd());
-  if (!m)
-    throw vmerr(
-      'EINVAL',
-      'exec',
-      `line ${lineNo}`,
-      `not a /proc/PID/maps row: ${JSON.stringify(line)}`,
-    );
-  return {
-    start: Number.parseInt(m[1], 16),
-    end: Number.parseInt(m[2], 16),
-    perms: m[3],
-    offset: Number.parseInt(m[4], 16),
-    dev: m[5],
-    inode: Number(m[6]),
-    name: m[7],
-  };
-}
-
-/** protOf: the PROT_* bits of an "rwxp" string. */
-export function protOf(perms: string): number {
-  return (
-    (perms[0] === 'r' ? PROT_READ : 0) |
-    (perms[1] === 'w' ? PROT_WRITE : 0) |
-    (perms[2] === 'x' ? PROT_EXEC : 0)
-  );
-}
-
-/**
- * buildSpaceFromRows: map each row into `vm` (the work of exec).
- * => `fileObject(path, size)` gives the object for a file row.
- */
-export function buildSpaceFromRows(
-  vm: Vmspace,
-  rows: MapsRow[],
-  fileObject: (path: string, size: number) => UvmObject,
-): void {
-  const map = vm.map;
-  const ps = vm.uvm.pageSize;
-  const sizes = new Map<string, number>();
-  for (const r of rows)
-    if (r.name.startsWith('/') && !r.name.startsWith('/dev/zero'))
-      sizes.set(r.name, Math.max(sizes.get(r.name) ?? 0, r.offset + r.end - r.start));
-  let lowTop = 0;
-  let mmapLow = USER_MAX;
-  vmMapLock(map);
-  try {
-    for (const r of rows) {
-      const inside = r.start >= map.minOffset && r.end <= map.maxOffset && r.end > r.start;
-      if (!inside || r.start % ps || r.end % ps) continue;
-      const e = mapRow(vm, r, sizes, fileObject);
-      if (r.name === '[heap]') {
-        vm.brkStart = r.start;
-        vm.brk = r.end;
-      } else if (r.name === '[stack]') {
-        vm.startStack = r.end - 8;
-        e.availSsize = Math.max(0, vm.stackLimit - (r.end - r.start));
-      }
-      if (r.start >= DEFAULT_MMAP_BASE && r.name !== '[stack]')
-        mmapLow = Math.min(mmapLow, r.start);
-      else if (r.start < DEFAULT_MMAP_BASE) lowTop = Math.max(lowTop, r.end);
-    }
-  } finally {
-    vmMapUnlock(map);
-  }
-  if (vm.brkStart === 0) vm.brkStart = vm.brk = lowTop;
-  map.mmapBase = mmapLow < USER_MAX ? mmapLow : DEFAULT_MMAP_BASE;
-}
-
-/** mapRow: one maps row as a map entry. */
-function mapRow(
-  vm: Vmspace,
-  r: MapsRow,
-  sizes: Map<string, number>,
-  fileObject: (path: string, size: number) => UvmObject,
-) {
-  const shared = r.perms[3] === 's';
-  const prot = protOf(r.perms);
-  const isFile = r.name.startsWith('/') && !r.name.startsWith('/dev/zero');
-  const obj = isFile ? fileObject(r.name, sizes.get(r.name)!) : null;
-  const cow =
-    (shared ? 0 : MAP_COPY_ON_WRITE) |
-    (shared && !isFile ? MAP_OVERLAY : 0) |
-    (r.name === '[stack]' ? MAP_IS_STACK : 0);
-  const special =
-    r.name.startsWith('[') && r.name !== '[heap]' && r.name !== '[stack]' ? r.name : null;
-  const e = vmMapInsert(vm.map, obj, isFile ? r.offset : 0, r.start, r.end, prot, PROT_ALL, cow, {
-    name: special,
-    inherit: shared ? MAP_INHERIT_SHARE : MAP_INHERIT_COPY,
-  });
-  if (obj !== null) objectDetach(vm.uvm, obj); /* the entry holds its own reference */
-  return e;
 }

@@ -31,6 +31,7 @@ import {
 import { auditObjects, objectReference, type UvmObject } from '../kernel/object.ts';
 import { auditPages, NOPAGE } from '../kernel/page.ts';
 import {
+  DEFAULT_MMAP_BASE,
   hex,
   KernelPanic,
   MAP_ENTRY_COW,
@@ -51,15 +52,10 @@ import {
   swapOffEnd,
 } from '../kernel/swap.ts';
 import { Uvm, type UvmConfig } from '../kernel/uvm.ts';
-import {
-  type MapsRow,
-  VmResidentRegistry,
-  type Vmspace,
-  vmspaceAlloc,
-  vmspaceFree,
-} from '../kernel/vmspace.ts';
+import { VmResidentRegistry, type Vmspace, vmspaceAlloc, vmspaceFree } from '../kernel/vmspace.ts';
 import { FileHandle, VnodeCache } from '../kernel/vnode.ts';
-import { buildSpaceFromRows, DEFAULT_MMAP_BASE, Process } from './proc.ts';
+import { Process } from './proc.ts';
+import { buildSpaceFromRows, type MapsRow } from './procmaps.ts';
 import { ShmRegistry } from './shm.ts';
 
 /** Configuration of a system: the kernel's, plus where files live. */

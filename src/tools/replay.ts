@@ -58,8 +58,6 @@ import {
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
-  USER_MAX,
-  USER_MIN,
   VmError,
 } from '../kernel/param.ts';
 import type { MappableFile } from '../kernel/vnode.ts';
@@ -524,65 +522,3 @@ const HANDLERS: Record<string, Handler> = {
     return p.mremap(o, parseNumber(oldLen), parseNumber(newLen), f, to);
   },
 };
-
-/** A row difference between two coalesced maps. */
-export interface MapsDiff {
-  kind: 'missing' | 'extra';
-  row: string;
-}
-
-/**
- * coalesceMaps: /proc/PID/maps lines as the samples compare them: rows
- * outside the user range dropped; adjacent rows joined when their
- * permissions and name agree and their offsets are contiguous (anonymous
- * private rows ignore the offset); each row as "start-end perms offset
- * name" (offset 0 for anonymous private rows); device and inode ignored.
- */
-export function coalesceMaps(lines: string[]): string[] {
-  type R = { start: number; end: number; perms: string; offset: number; name: string };
-  const rows: R[] = [];
-  for (const line of lines) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ \d+ *(.*)$/.exec(line.trimEnd());
-    if (!m) continue;
-    const r: R = {
-      start: Number.parseInt(m[1], 16),
-      end: Number.parseInt(m[2], 16),
-      perms: m[3],
-      offset: Number.parseInt(m[4], 16),
-      name: m[5],
-    };
-    if (r.start < USER_MIN || r.end > USER_MAX) continue;
-    const anonPrivate = r.perms[3] === 'p' && !r.name.startsWith('/');
-    if (anonPrivate) r.offset = 0;
-    const last = rows[rows.length - 1];
-    if (
-      last &&
-      last.end === r.start &&
-      last.perms === r.perms &&
-      last.name === r.name &&
-      (anonPrivate || last.offset + (last.end - last.start) === r.offset)
-    ) {
-      last.end = r.end;
-      continue;
-    }
-    rows.push(r);
-  }
-  return rows.map((r) =>
-    `${r.start.toString(16)}-${r.end.toString(16)} ${r.perms} ${r.offset.toString(16).padStart(8, '0')} ${r.name}`.trimEnd(),
-  );
-}
-
-/**
- * diffMaps: rows of `ours` the real maps lack (extra) and real rows ours
- * lack (missing), both coalesced.
- */
-export function diffMaps(ours: string[], real: string[]): MapsDiff[] {
-  const a = coalesceMaps(ours);
-  const b = coalesceMaps(real);
-  const sa = new Set(a);
-  const sb = new Set(b);
-  return [
-    ...b.filter((r) => !sa.has(r)).map((row) => ({ kind: 'missing' as const, row })),
-    ...a.filter((r) => !sb.has(r)).map((row) => ({ kind: 'extra' as const, row })),
-  ];
-}

@@ -62,9 +62,9 @@ import {
   VmError,
 } from '../kernel/param.ts';
 import { FaultInjector } from '../kernel/swap.ts';
-import { type MapsRow, vmspaceMapsRows } from '../kernel/vmspace.ts';
 import type { FileHandle } from '../kernel/vnode.ts';
 import type { Process } from '../sys/proc.ts';
+import { coalesceRows, type MapRun, mapsRows } from '../sys/procmaps.ts';
 import { VmSystem } from '../sys/system.ts';
 import { amapDump, countersDump, entryLine, entryPicture, table } from './dump.ts';
 
@@ -199,23 +199,6 @@ export function closeSystem(sys: VmSystem): string[] {
     [uvm.swap.devices.length, 'swap devices'],
   ];
   return left.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`);
-}
-
-/** A coalesced map row: start, end, and perms ("rw-p"). */
-export type MapRun = [number, number, string];
-
-/**
- * coalesceRows: maps rows as runs: adjacent rows with equal perms joined
- * (what a process can tell apart without names and offsets).
- */
-export function coalesceRows(rows: readonly MapsRow[]): MapRun[] {
-  const out: MapRun[] = [];
-  for (const r of rows) {
-    const last = out[out.length - 1];
-    if (last !== undefined && last[1] === r.start && last[2] === r.perms) last[1] = r.end;
-    else out.push([r.start, r.end, r.perms]);
-  }
-  return out;
 }
 
 /** formatRuns: runs as `mapscheck` takes them: START-END PERMS ... (hex addresses). */
@@ -554,7 +537,7 @@ export class ScenarioRunner {
         this.fail('usage: mapscheck PROC [START-END PERMS]... (perms like rw-p)');
       want.push([this.num(m[1]), this.num(m[2]), a[i + 1]]);
     }
-    const got = coalesceRows(vmspaceMapsRows(p.vm));
+    const got = coalesceRows(mapsRows(p.vm));
     if (formatRuns(got) !== formatRuns(want))
       this.fail(
         `mapscheck: ${a[0]} has ${formatRuns(got) || 'nothing'}, not ${formatRuns(want) || 'nothing'}`,

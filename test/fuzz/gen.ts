@@ -39,7 +39,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/kernel/param.ts';
-import { formatMapsRow } from '../../src/kernel/vmspace.ts';
+import { formatMapsRow } from '../../src/sys/procmaps.ts';
 import type { MSpace } from '../model.ts';
 import type { Cmd, World } from '../world.ts';
 import { type FuzzConfig, OPS, type OpKind, type Pick, WINDOW } from './config.ts';
