@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { MemoryHost } from '../src/kernel/host.ts';
 import { KernelPanic } from '../src/kernel/param.ts';
 import { VmSystem } from '../src/sys/system.ts';
 import {
   closeSystem,
   formatData,
   guardReclaim,
-  InjectingHost,
   Livelock,
   ScenarioError,
   ScenarioRunner,
@@ -176,8 +176,8 @@ describe('scenario: inject', () => {
     fails(lines('file f /f 1p', 'inject f lots 1'), /t\.uvm:2: usage: inject swap N/);
   });
 
-  it('an InjectingHost fails every open of the path', () => {
-    const host = new InjectingHost();
+  it('a MemoryHost fails every open of the path', () => {
+    const host = new MemoryHost();
     host.put('/a', new Uint8Array(4));
     const one = host.open('/a')!;
     const two = host.open('/a')!;

@@ -21,6 +21,8 @@
  * up by the call. The model then requires that nothing changed: it stays
  * as it was, and a failed write is read back at once.
  */
+
+import { type FaultInjector, MemoryHost } from '../src/kernel/host.ts';
 import {
   MADV_DONTNEED,
   MAP_FIXED,
@@ -32,7 +34,6 @@ import {
   PROT_NONE,
   VmError,
 } from '../src/kernel/param.ts';
-import type { FaultInjector } from '../src/kernel/swap.ts';
 import type { FileHandle } from '../src/kernel/vnode.ts';
 import type { Process } from '../src/sys/proc.ts';
 import { coalesceRows, type MapRun, mapsRows, parseMapsRow, protOf } from '../src/sys/procmaps.ts';
@@ -42,7 +43,6 @@ import {
   formatData,
   formatRuns,
   guardReclaim,
-  InjectingHost,
   spell,
   WORDS,
 } from '../src/tools/scenario.ts';
@@ -132,7 +132,7 @@ interface WFile {
 
 export class World {
   readonly sys: VmSystem;
-  readonly host = new InjectingHost();
+  readonly host = new MemoryHost();
   readonly model: Model;
   readonly ps: number;
   readonly procs = new Map<string, Process>();

@@ -7,10 +7,32 @@
  *     createSwap(path, bytes)  a new file of that size for a swap device
  *     remove(path)             delete a file the system made
  *
- *   MemoryHost: files in memory (the browser, and tests that want no disk)
+ *   MemoryHost: files in memory (the browser, and tests that want no disk);
+ *               faults(path) makes the next reads or writes of a path fail,
+ *               whichever open of it they go through
+ *   FaultInjector: the failures to come, of a file or a swap store
  *   node/host.ts: NodeHost, the real file system
  */
-import { FaultInjector } from './swap.ts';
+
+/** Makes a store's next reads or writes fail, for testing error paths. */
+export class FaultInjector {
+  failReads = 0;
+  failWrites = 0;
+
+  /** takeRead: true when this read must fail (and counts it down). */
+  takeRead(): boolean {
+    if (this.failReads <= 0) return false;
+    this.failReads--;
+    return true;
+  }
+
+  /** takeWrite: true when this write must fail (and counts it down). */
+  takeWrite(): boolean {
+    if (this.failWrites <= 0) return false;
+    this.failWrites--;
+    return true;
+  }
+}
 
 /** An open file, page-granular I/O by byte offset. */
 export interface HostFile {
@@ -37,12 +59,11 @@ export interface Host {
 
 /** A file held in memory. */
 class MemoryFile implements HostFile {
-  readonly faults = new FaultInjector();
-
   constructor(
     readonly path: string,
     readonly inode: number,
     private readonly store: { bytes: Uint8Array },
+    readonly faults: FaultInjector,
   ) {}
 
   size(): number {
@@ -74,6 +95,7 @@ class MemoryFile implements HostFile {
 /** Files in memory: the browser's file system, and tests'. */
 export class MemoryHost implements Host {
   private readonly files = new Map<string, { bytes: Uint8Array; inode: number }>();
+  private readonly injectors = new Map<string, FaultInjector>();
   private nextInode = 1000;
 
   /** put: create or replace a file's contents. */
@@ -86,9 +108,19 @@ export class MemoryHost implements Host {
     return this.files.get(path)?.bytes.slice();
   }
 
+  /** faults: the injector of every open of `path` (made on first use). */
+  faults(path: string): FaultInjector {
+    let f = this.injectors.get(path);
+    if (f === undefined) {
+      f = new FaultInjector();
+      this.injectors.set(path, f);
+    }
+    return f;
+  }
+
   open(path: string): HostFile | null {
     const f = this.files.get(path);
-    return f ? new MemoryFile(path, f.inode, f) : null;
+    return f ? new MemoryFile(path, f.inode, f, this.faults(path)) : null;
   }
 
   createSwap(path: string, bytes: number): HostFile {

@@ -20,7 +20,7 @@
  *   - uvmexp.swpages equals the slots of all enabled devices
  */
 import type { Aobj } from './aobj.ts';
-import type { HostFile } from './host.ts';
+import { FaultInjector, type HostFile } from './host.ts';
 import { PG_CLEAN, PQ_ACTIVE, PQ_INACTIVE, PQ_SWAPBACKED } from './page.ts';
 import { KernelPanic, kassert, kpanic, MAX_MEMORY_BYTES, vmerr } from './param.ts';
 import type { Uvm } from './uvm.ts';
@@ -35,26 +35,6 @@ export interface BackingStore {
   close(): void;
   /** a name for dumps: "memory" or the file's path. */
   readonly name: string;
-}
-
-/** Makes a store's next reads or writes fail, for testing error paths. */
-export class FaultInjector {
-  failReads = 0;
-  failWrites = 0;
-
-  /** takeRead: true when this read must fail (and counts it down). */
-  takeRead(): boolean {
-    if (this.failReads <= 0) return false;
-    this.failReads--;
-    return true;
-  }
-
-  /** takeWrite: true when this write must fail (and counts it down). */
-  takeWrite(): boolean {
-    if (this.failWrites <= 0) return false;
-    this.failWrites--;
-    return true;
-  }
 }
 
 /** An in-memory store of `pages` pages. */

@@ -4,8 +4,7 @@
  * descriptor held open.
  */
 import { closeSync, fstatSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import type { Host, HostFile } from '../kernel/host.ts';
-import { FaultInjector } from '../kernel/swap.ts';
+import { FaultInjector, type Host, type HostFile } from '../kernel/host.ts';
 
 class NodeFile implements HostFile {
   readonly faults = new FaultInjector();

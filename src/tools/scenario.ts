@@ -20,11 +20,12 @@
  * reclaiming memory over and over within one command) all stop the run
  * with FILE:LINE: what.
  *
- * The scenario's files live in an InjectingHost: in memory, and `inject`
+ * The scenario's files live in a MemoryHost: in memory, and `inject`
  * makes the next reads or writes of a path (or of a swap device) fail.
  */
 
-import { type Host, type HostFile, MemoryHost } from '../kernel/host.ts';
+import type { FaultInjector } from '../kernel/host.ts';
+import { MemoryHost } from '../kernel/host.ts';
 import { entryContains, vmMapLookupEntry } from '../kernel/map/index.ts';
 import {
   hex,
@@ -61,7 +62,6 @@ import {
   PROT_WRITE,
   VmError,
 } from '../kernel/param.ts';
-import { FaultInjector } from '../kernel/swap.ts';
 import type { FileHandle } from '../kernel/vnode.ts';
 import type { Process } from '../sys/proc.ts';
 import { coalesceRows, type MapRun, mapsRows } from '../sys/procmaps.ts';
@@ -77,81 +77,6 @@ export class ScenarioError extends Error {
     readonly what: string,
   ) {
     super(`${file}:${line}: ${what}`);
-  }
-}
-
-/**
- * A file system in memory whose files can be told to fail: the next
- * reads or writes of a path fail (an I/O error), whichever open of the
- * path they go through.
- */
-export class InjectingHost implements Host {
-  private readonly files = new MemoryHost();
-  private readonly injectors = new Map<string, FaultInjector>();
-
-  /** put: create or replace a file's contents. */
-  put(path: string, bytes: Uint8Array): void {
-    this.files.put(path, bytes);
-  }
-
-  /** get: a copy of a file's contents, or undefined. */
-  get(path: string): Uint8Array | undefined {
-    return this.files.get(path);
-  }
-
-  /** faults: the injector of every open of `path`, made on first use. */
-  faults(path: string): FaultInjector {
-    let f = this.injectors.get(path);
-    if (f === undefined) {
-      f = new FaultInjector();
-      this.injectors.set(path, f);
-    }
-    return f;
-  }
-
-  open(path: string): HostFile | null {
-    const f = this.files.open(path);
-    return f === null ? null : new InjectedFile(f, this.faults(path));
-  }
-
-  createSwap(path: string, bytes: number): HostFile {
-    return new InjectedFile(this.files.createSwap(path, bytes), this.faults(path));
-  }
-
-  remove(path: string): void {
-    this.files.remove(path);
-  }
-}
-
-/** An open file whose I/O first asks its path's injector. */
-class InjectedFile implements HostFile {
-  constructor(
-    private readonly file: HostFile,
-    readonly faults: FaultInjector,
-  ) {}
-
-  get path(): string {
-    return this.file.path;
-  }
-
-  get inode(): number {
-    return this.file.inode;
-  }
-
-  size(): number {
-    return this.file.size();
-  }
-
-  read(offset: number, dst: Uint8Array): number {
-    return this.faults.takeRead() ? -1 : this.file.read(offset, dst);
-  }
-
-  write(offset: number, src: Uint8Array): boolean {
-    return this.faults.takeWrite() ? false : this.file.write(offset, src);
-  }
-
-  close(): void {
-    this.file.close();
   }
 }
 
@@ -297,7 +222,7 @@ export function tokenize(line: string): string[] {
 /** Runs a scenario. */
 export class ScenarioRunner {
   sys: VmSystem;
-  readonly host = new InjectingHost();
+  readonly host = new MemoryHost();
   private readonly procs = new Map<string, Process>();
   private readonly vars = new Map<string, number>();
   private readonly files = new Map<string, FileHandle>();
