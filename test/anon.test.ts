@@ -11,7 +11,7 @@ import {
   anonPagein,
   anonRelease,
 } from '../src/kernel/anon.ts';
-import { mutexObjAlloc } from '../src/kernel/lock.ts';
+import { UvmObject } from '../src/kernel/object.ts';
 import {
   NOPAGE,
   PG_BUSY,
@@ -149,8 +149,7 @@ describe('anon', () => {
 
   it('lockloanpg: an object-owned page on loan locks the object; an ownerless one is taken over', () => {
     const uvm = smallUvm();
-    const obj = { id: 5, vmobjlock: mutexObjAlloc() };
-    uvm.objects.set(obj.id, obj);
+    const obj = new UvmObject(uvm, 4 * 4096, 'lender');
     const amap = amapAlloc(uvm, 4096);
     const an = anonAlloc(uvm);
     uvm.anons.lock[an] = amap.lock;

@@ -74,6 +74,10 @@ export class Aobj extends UvmObject {
     return 'freed';
   }
 
+  override swapSlot(idx: number): number {
+    return this.swslots.get(idx) ?? 0;
+  }
+
   /**
    * dropSwap: forget page idx's swap copy (its resident page is now the
    * only copy, and dirty).

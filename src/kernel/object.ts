@@ -28,13 +28,13 @@ import {
   UVM_PGA_ZERO,
 } from './page.ts';
 import { KernelPanic, kpanic, PROT_NONE } from './param.ts';
-import type { ObjectRef, Uvm } from './uvm.ts';
+import type { Uvm } from './uvm.ts';
 
 /** What getting an object's page can report instead of a frame. */
 export type PagerError = 'ENOMEM' | 'EIO' | 'SIGBUS';
 
 /** A UVM object: something with pages that a map entry can map. */
-export class UvmObject implements ObjectRef {
+export class UvmObject {
   readonly id: number;
   refs = 1;
   readonly vmobjlock = mutexObjAlloc();
@@ -146,6 +146,11 @@ export class UvmObject implements ObjectRef {
     pageFree(this.uvm, pg);
   }
 
+  /** swapSlot: the swap slot holding a copy of page idx (0: none; only anonymous objects swap). */
+  swapSlot(_idx: number): number {
+    return 0;
+  }
+
   /**
    * terminate: the last reference is gone; free every page.
    */
@@ -179,8 +184,7 @@ export function objectDetach(uvm: Uvm, obj: UvmObject): void {
 export function auditObjects(uvm: Uvm): void {
   const pm = uvm.pages;
   let owned = 0;
-  for (const ref of uvm.objects.values()) {
-    const obj = ref as UvmObject;
+  for (const obj of uvm.objects.values()) {
     if (obj.refs <= 0) fail(`object ${obj.id} is known with ${obj.refs} references`);
     for (const [idx, pg] of obj.pages) {
       if (pm.uobject[pg] !== obj.id || pm.offset[pg] !== idx)

@@ -27,7 +27,6 @@
  */
 import { AN_LAZYFREE, anonDropswap } from './anon.ts';
 import { mutexEnter, mutexExit } from './lock.ts';
-import type { UvmObject } from './object.ts';
 import {
   NOPAGE,
   PG_BUSY,
@@ -222,7 +221,7 @@ function dropPage(uvm: Uvm, an: number, pg: number): void {
 
 /** reclaimObject: an object page: its pager saves it if need be, then frees it. */
 function reclaimObject(uvm: Uvm, pg: number): Outcome {
-  const obj = uvm.objects.get(uvm.pages.uobject[pg]) as UvmObject;
+  const obj = uvm.objects.get(uvm.pages.uobject[pg])!;
   mutexEnter(obj.vmobjlock);
   try {
     return obj.pageout(uvm.pages.offset[pg], pg);

@@ -19,7 +19,6 @@
  *   - uvmexp.swpginuse equals the slots in use over all devices
  *   - uvmexp.swpages equals the slots of all enabled devices
  */
-import type { Aobj } from './aobj.ts';
 import { FaultInjector, type HostFile } from './host.ts';
 import { PG_CLEAN, PQ_ACTIVE, PQ_INACTIVE, PQ_SWAPBACKED } from './page.ts';
 import { KernelPanic, kassert, kpanic, MAX_MEMORY_BYTES, vmerr } from './param.ts';
@@ -303,8 +302,7 @@ function swapOffFits(uvm: Uvm, dev: SwapDevice): boolean {
 function backingSlot(uvm: Uvm, pg: number): number {
   const pm = uvm.pages;
   if (pm.uanon[pg] !== 0) return uvm.anons.swslot[pm.uanon[pg]];
-  const obj = uvm.objects.get(pm.uobject[pg]) as Aobj | undefined;
-  return obj !== undefined && uvm.aobjs.has(obj) ? (obj.swslots.get(pm.offset[pg]) ?? 0) : 0;
+  return uvm.objects.get(pm.uobject[pg])?.swapSlot(pm.offset[pg]) ?? 0;
 }
 
 /**

@@ -20,6 +20,7 @@ import { AnonPool } from './anon.ts';
 import type { Aobj } from './aobj.ts';
 import type { VmMutex } from './lock.ts';
 import type { VmMap } from './map/index.ts';
+import type { UvmObject } from './object.ts';
 import { PhysMem } from './page.ts';
 import {
   checkPageSize,
@@ -64,12 +65,6 @@ export interface PmapPageOps {
   clearModify(pg: number): boolean;
   /** pmap_is_modified */
   isModified(pg: number): boolean;
-}
-
-/** What the anon and page layers need of a UVM object. */
-export interface ObjectRef {
-  readonly id: number;
-  readonly vmobjlock: VmMutex;
 }
 
 /** Counters, under the names NetBSD's uvmexp uses where it has one. */
@@ -160,7 +155,7 @@ export class Uvm {
   /** amap_list: every live amap (a Set keeps insertion order, like the LIST) */
   readonly amaps = new Set<import('./amap.ts').Amap>();
   readonly swap = new Swap();
-  readonly objects = new Map<number, ObjectRef>();
+  readonly objects = new Map<number, UvmObject>();
   readonly exp = new Uvmexp();
   readonly pv: PvTable;
   readonly maps = new Set<VmMap>();
@@ -238,7 +233,7 @@ export class Uvm {
    * objectTerminate: an object lost its last reference; forget it.
    * => its pages must be gone already (the pager's job).
    */
-  objectTerminate(obj: ObjectRef): void {
+  objectTerminate(obj: UvmObject): void {
     this.objects.delete(obj.id);
   }
 
