@@ -14,7 +14,7 @@ import {
 } from '../src/kernel/amap.ts';
 import { anonAlloc, anonFree } from '../src/kernel/anon.ts';
 import { NOPAGE, PG_BUSY, pageAlloc, pageFree } from '../src/kernel/page.ts';
-import { MAP_ENTRY_NEEDS_COPY } from '../src/kernel/param.ts';
+import { type AnonId, MAP_ENTRY_NEEDS_COPY, NOANON } from '../src/kernel/param.ts';
 import { Uvm } from '../src/kernel/uvm.ts';
 import type { Workload } from './harness.ts';
 
@@ -52,7 +52,7 @@ export function amapWorkloads(): Workload[] {
       batch,
       run() {
         for (let i = 0; i < batch; i++) {
-          const pg = pageAlloc(uvm, 0, 0, 1, 0);
+          const pg = pageAlloc(uvm, 0, 0, 1 as AnonId, 0);
           if (pg === NOPAGE) throw new Error('out of frames');
           pageFree(uvm, pg);
         }
@@ -110,8 +110,8 @@ export function amapWorkloads(): Workload[] {
       run() {
         amapLock(pprefAmap);
         for (let i = 0; i < batch; i += 2) {
-          ppAdjref(uvm, pprefAmap, 96, 64, 1, 0);
-          ppAdjref(uvm, pprefAmap, 96, 64, -1, 0);
+          ppAdjref(uvm, pprefAmap, 96, 64, 1, NOANON);
+          ppAdjref(uvm, pprefAmap, 96, 64, -1, NOANON);
         }
         amapUnlock(pprefAmap);
       },

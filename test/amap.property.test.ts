@@ -35,7 +35,7 @@ import {
 import { anonFreelst, anonGet } from '../src/kernel/anon.ts';
 import { mutexEnter, mutexExit } from '../src/kernel/lock.ts';
 import { NOPAGE, pageFree, pageUnwire, pageWire } from '../src/kernel/page.ts';
-import { MAP_ENTRY_NEEDS_COPY } from '../src/kernel/param.ts';
+import { type AnonId, type Frame, MAP_ENTRY_NEEDS_COPY, NOANON } from '../src/kernel/param.ts';
 import { swapAlloc, swapPut } from '../src/kernel/swap.ts';
 import type { Uvm } from '../src/kernel/uvm.ts';
 import { anonByte, auditAll, newAnon, smallUvm } from './helpers.ts';
@@ -43,7 +43,7 @@ import { anonByte, auditAll, newAnon, smallUvm } from './helpers.ts';
 const PS = 4096;
 
 interface MAnon {
-  id: number;
+  id: AnonId;
   data: number;
 }
 interface MAmap {
@@ -234,7 +234,7 @@ class World {
     const len = Math.min(n, r.len - k);
     const amap = r.m.amap;
     amapLock(amap);
-    const tofree = amapWiperange(this.uvm, amap, r.aref.pageoff + k, len, 0);
+    const tofree = amapWiperange(this.uvm, amap, r.aref.pageoff + k, len, NOANON);
     anonFreelst(this.uvm, amap, tofree);
     for (let i = 0; i < len; i++) r.m.slots[r.aref.pageoff + k + i] = null;
   }
@@ -242,7 +242,7 @@ class World {
   cownow(r: MRef): void {
     /* cow_now runs on a fork child's entry whose parent is wired: all resident */
     const uvm = this.uvm;
-    const wired: number[] = [];
+    const wired: Frame[] = [];
     for (const a of r.m.slots) {
       if (a === null) continue;
       if (uvm.anons.page[a.id] === NOPAGE) {

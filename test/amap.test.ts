@@ -31,7 +31,7 @@ import {
 } from '../src/kernel/amap.ts';
 import { anonAlloc, anonFreelst } from '../src/kernel/anon.ts';
 import { NOPAGE, pageFree, pageUnwire, pageWire } from '../src/kernel/page.ts';
-import { MAP_ENTRY_NEEDS_COPY, PROT_READ } from '../src/kernel/param.ts';
+import { MAP_ENTRY_NEEDS_COPY, NOANON, PROT_READ } from '../src/kernel/param.ts';
 import { swapAlloc, swapPut } from '../src/kernel/swap.ts';
 import {
   anonByte,
@@ -514,7 +514,7 @@ describe('amap_splitref and ppref', () => {
       const aref = { amap, pageoff: 0 };
       for (const p of [0, 1, 2, 5, 7]) put(uvm, aref, p, p + 1);
       amapLock(amap);
-      const tofree = amapWiperange(uvm, amap, off, len, 0);
+      const tofree = amapWiperange(uvm, amap, off, len, NOANON);
       anonFreelst(uvm, amap, tofree);
       const left = contents(uvm, amap);
       const want = [1, 2, 3, undefined, undefined, 6, undefined, 8].map((v, s) =>

@@ -22,12 +22,12 @@ import {
   pageAlloc,
   pageFree,
 } from '../src/kernel/page.ts';
-import { KernelPanic } from '../src/kernel/param.ts';
+import { type AnonId, KernelPanic, NOANON } from '../src/kernel/param.ts';
 import { type MemoryStore, swapAlloc, swapPut } from '../src/kernel/swap.ts';
 import { anonByte, auditAll, put, smallUvm } from './helpers.ts';
 
 /** pageOut: move an anon to state [3]: written to a new slot, frame freed. */
-function pageOut(uvm: ReturnType<typeof smallUvm>, an: number): number {
+function pageOut(uvm: ReturnType<typeof smallUvm>, an: AnonId): number {
   const slot = swapAlloc(uvm);
   assert.ok(slot > 0);
   uvm.anons.swslot[an] = slot;
@@ -108,7 +108,11 @@ describe('anon', () => {
     const an = put(uvm, { amap, pageoff: 0 }, 0, 0x99);
     pageOut(uvm, an);
     const hog = [];
-    for (let pg = pageAlloc(uvm, 0, 0, 999, 0); pg !== NOPAGE; pg = pageAlloc(uvm, 0, 0, 999, 0))
+    for (
+      let pg = pageAlloc(uvm, 0, 0, 999 as AnonId, 0);
+      pg !== NOPAGE;
+      pg = pageAlloc(uvm, 0, 0, 999 as AnonId, 0)
+    )
       hog.push(pg);
     amapLock(amap);
     assert.equal(anonPagein(uvm, amap, an), true, 'true: failed for lack of memory');
@@ -153,7 +157,7 @@ describe('anon', () => {
     const amap = amapAlloc(uvm, 4096);
     const an = anonAlloc(uvm);
     uvm.anons.lock[an] = amap.lock;
-    const pg = pageAlloc(uvm, obj.id, 3, 0, 0);
+    const pg = pageAlloc(uvm, obj.id, 3, NOANON, 0);
     uvm.pages.loanCount[pg] = 1; /* the object lent its page to the anon */
     uvm.anons.page[an] = pg;
     amapLock(amap);

@@ -17,7 +17,7 @@ import {
   pageActivate,
   pageAlloc,
 } from '../src/kernel/page.ts';
-import { VmError } from '../src/kernel/param.ts';
+import { type AnonId, type Frame, VmError } from '../src/kernel/param.ts';
 import { PvTable } from '../src/kernel/pmap.ts';
 import { auditSwap } from '../src/kernel/swap.ts';
 import { Uvm, type UvmConfig } from '../src/kernel/uvm.ts';
@@ -34,7 +34,7 @@ export class RecordingPmap extends PvTable {
   override pageProtect(pg: number, prot: number): void {
     this.calls.push({ pg, prot });
   }
-  override pageLeaveSlot(from: number, to: number, amap: object, slot: number): number {
+  override pageLeaveSlot(from: Frame, to: Frame, amap: object, slot: number): number {
     this.replaced.push({ from, to, slot });
     return super.pageLeaveSlot(from, to, amap, slot);
   }
@@ -50,7 +50,7 @@ export function auditAll(uvm: Uvm): void {
 /**
  * newAnon: an anon with a resident page filled with `fill`, carrying `amap`'s lock.
  */
-export function newAnon(uvm: Uvm, amap: Amap, fill: number): number {
+export function newAnon(uvm: Uvm, amap: Amap, fill: number): AnonId {
   const an = anonAlloc(uvm);
   uvm.anons.lock[an] = amap.lock;
   const pg = pageAlloc(uvm, 0, 0, an, 0);
@@ -63,7 +63,7 @@ export function newAnon(uvm: Uvm, amap: Amap, fill: number): number {
 }
 
 /** put: add a fresh anon filled with `fill` at page `page` of the aref's window. */
-export function put(uvm: Uvm, aref: VmAref, page: number, fill: number): number {
+export function put(uvm: Uvm, aref: VmAref, page: number, fill: number): AnonId {
   const amap = aref.amap!;
   amapLock(amap);
   const an = newAnon(uvm, amap, fill);
@@ -73,7 +73,7 @@ export function put(uvm: Uvm, aref: VmAref, page: number, fill: number): number 
 }
 
 /** firstByte: the first byte of an anon's data, resident or read from swap. */
-export function anonByte(uvm: Uvm, an: number): number {
+export function anonByte(uvm: Uvm, an: AnonId): number {
   const pg = uvm.anons.page[an];
   if (pg !== NOPAGE) return uvm.pages.bytes[pg * uvm.pageSize];
   const slot = uvm.anons.swslot[an];

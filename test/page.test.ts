@@ -16,11 +16,11 @@ import {
   pageWire,
   UVM_PGA_ZERO,
 } from '../src/kernel/page.ts';
-import { KernelPanic } from '../src/kernel/param.ts';
+import { type AnonId, KernelPanic, NOANON } from '../src/kernel/param.ts';
 import { Uvm } from '../src/kernel/uvm.ts';
 import { throwsVm } from './helpers.ts';
 
-const OWNER = 7; /* a stand-in anon handle: the page layer only stores it */
+const OWNER = 7 as AnonId; /* a stand-in anon handle: the page layer only stores it */
 
 describe('page', () => {
   it('hands out every frame once, then reports NOPAGE without throwing', () => {
@@ -65,7 +65,7 @@ describe('page', () => {
   it('copies bytes and marks the copy dirty', () => {
     const uvm = new Uvm({ physPages: 16, swapPages: 0 });
     const a = pageAlloc(uvm, 0, 0, OWNER, 0);
-    const b = pageAlloc(uvm, 0, 0, OWNER + 1, 0);
+    const b = pageAlloc(uvm, 0, 0, (OWNER + 1) as AnonId, 0);
     uvm.pages.view(a).set([1, 2, 3, 4]);
     pageCopy(uvm, a, b);
     assert.deepEqual(Array.from(uvm.pages.view(b).subarray(0, 4)), [1, 2, 3, 4]);
@@ -100,11 +100,11 @@ describe('page', () => {
     const uvm = new Uvm({ physPages: 16, swapPages: 0 });
     const pg = pageAlloc(uvm, 0, 0, OWNER, 0);
     pageFree(uvm, pg);
-    uvm.pages.uanon[pg] = 3;
+    uvm.pages.uanon[pg] = 3 as AnonId;
     assert.throws(() => auditPages(uvm), KernelPanic);
-    uvm.pages.uanon[pg] = 0;
+    uvm.pages.uanon[pg] = NOANON;
     const leak = pageAlloc(uvm, 0, 0, OWNER, 0);
-    uvm.pages.uanon[leak] = 0;
+    uvm.pages.uanon[leak] = NOANON;
     assert.throws(() => auditPages(uvm), /neither free nor owned/);
   });
 

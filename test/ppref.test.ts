@@ -9,6 +9,7 @@ import {
   ppGetreflen,
   ppSetreflen,
 } from '../src/kernel/amap.ts';
+import { NOANON } from '../src/kernel/param.ts';
 import { smallUvm } from './helpers.ts';
 
 /* seed 002, lines 120-122 */
@@ -66,7 +67,7 @@ describe('ppref encoding (seed 002 lines 120-122)', () => {
     assert.deepEqual(decode(ppref, 16), new Array(16).fill(4));
     /* walk each run's count down from 4 to the example's */
     for (const [start, ref, len] of runs(REFS)) {
-      for (let r = 4; r > ref; r--) ppAdjref(uvm, amap, start, len, -1, 0);
+      for (let r = 4; r > ref; r--) ppAdjref(uvm, amap, start, len, -1, NOANON);
     }
     amapUnlock(amap);
     assert.deepEqual(decode(ppref, 16), REFS);

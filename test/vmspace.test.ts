@@ -12,6 +12,7 @@ import {
 } from '../src/kernel/map/index.ts';
 import { NOPAGE, pageAlloc, pageFree, pageWire } from '../src/kernel/page.ts';
 import {
+  type AnonId,
   MAP_ENTRY_COW,
   MAP_ENTRY_NEEDS_COPY,
   MAP_INHERIT_NONE,
@@ -151,7 +152,7 @@ describe('fork by inheritance (uvmspace_fork)', () => {
     for (let p = 0; p < 4; p++) pageWire(uvm, uvm.anons.page[put(uvm, e.aref, p, p)]);
     vmMapSetWiredQuick(parent.map, at(0), 4 * PS);
     const hog = [];
-    while (uvm.pages.freeCount > 2) hog.push(pageAlloc(uvm, 0, 0, 999, 0));
+    while (uvm.pages.freeCount > 2) hog.push(pageAlloc(uvm, 0, 0, 999 as AnonId, 0));
     const spaces = uvm.vmspaces.size;
     throwsVm(() => vmspaceFork(parent), 'ENOMEM');
     assert.equal(uvm.vmspaces.size, spaces);

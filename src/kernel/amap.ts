@@ -52,7 +52,18 @@ import {
   pageUnwire,
   pageWire,
 } from './page.ts';
-import { KernelPanic, kassert, kpanic, MAP_ENTRY_NEEDS_COPY, vmerr } from './param.ts';
+import {
+  type AnonId,
+  type Frame,
+  type Int32ArrayOf,
+  int32ArrayOf,
+  KernelPanic,
+  kassert,
+  kpanic,
+  MAP_ENTRY_NEEDS_COPY,
+  NOANON,
+  vmerr,
+} from './param.ts';
 import type { Uvm } from './uvm.ts';
 
 /* amap flags (am_flags), amap_ref flags */
@@ -92,7 +103,7 @@ export class Amap implements AnonOwner {
   ppref: Ppref = null;
   slots: Int32Array;
   bckptr: Int32Array;
-  anon: Int32Array;
+  anon: Int32ArrayOf<AnonId>;
 
   constructor(
     readonly id: number,
@@ -101,7 +112,7 @@ export class Amap implements AnonOwner {
   ) {
     this.slots = new Int32Array(maxslot);
     this.bckptr = new Int32Array(maxslot);
-    this.anon = new Int32Array(maxslot);
+    this.anon = int32ArrayOf<AnonId>(maxslot);
     this.lock = null as unknown as VmMutex;
   }
 }
@@ -199,7 +210,7 @@ function checkRange(amap: Amap, off: number, len: number, call: string): void {
 
 /** removeSlot: take slot out of the used list, keeping it dense. */
 function removeSlot(amap: Amap, slot: number): void {
-  amap.anon[slot] = 0;
+  amap.anon[slot] = NOANON;
   const ptr = amap.bckptr[slot];
   const last = amap.nused - 1;
   if (ptr !== last) {
@@ -210,7 +221,7 @@ function removeSlot(amap: Amap, slot: number): void {
 }
 
 /** insertSlot: put anon in an empty slot and on the used list. */
-function insertSlot(amap: Amap, slot: number, anon: number): void {
+function insertSlot(amap: Amap, slot: number, anon: AnonId): void {
   amap.anon[slot] = anon;
   amap.bckptr[slot] = amap.nused;
   amap.slots[amap.nused] = slot;
@@ -328,10 +339,10 @@ export function amapExtend(
  *    aref can reach them, so they are garbage and go now.
  */
 function wipeOutsideWindow(uvm: Uvm, amap: Amap, lo: number, hi: number): void {
-  let tofree = 0;
+  let tofree = NOANON;
   if (lo > 0) tofree = amapWiperange(uvm, amap, 0, lo, tofree);
   if (hi < amap.nslot) tofree = amapWiperange(uvm, amap, hi, amap.nslot - hi, tofree);
-  if (tofree === 0) return;
+  if (tofree === NOANON) return;
   anonFreelst(uvm, amap, tofree);
   amapLock(amap);
 }
@@ -343,14 +354,14 @@ function ppAdjrefIfAny(
   curslot: number,
   slotlen: number,
   adj: number,
-): number {
-  if (amap.ppref instanceof Int32Array) return ppAdjref(uvm, amap, curslot, slotlen, adj, 0);
-  return 0;
+): AnonId {
+  if (amap.ppref instanceof Int32Array) return ppAdjref(uvm, amap, curslot, slotlen, adj, NOANON);
+  return NOANON;
 }
 
 /** extendCase2Forwards: use the padding after nslot (amap_extend case 2f). */
 function extendCase2Forwards(uvm: Uvm, amap: Amap, mappedEnd: number, slotneed: number): void {
-  let tofree = 0;
+  let tofree = NOANON;
   if (amap.ppref instanceof Int32Array) {
     if (mappedEnd < amap.nslot)
       tofree = ppAdjref(uvm, amap, mappedEnd, amap.nslot - mappedEnd, 1, tofree);
@@ -398,7 +409,7 @@ function extendCase3(
   const slotspace = forwards ? 0 : slotalloc - slotmapped;
   const newsl = new Int32Array(slotalloc);
   const newbck = new Int32Array(slotalloc);
-  const newover = new Int32Array(slotalloc);
+  const newover = int32ArrayOf<AnonId>(slotalloc);
   if (forwards) {
     newsl.set(amap.slots.subarray(0, amap.nused));
     newover.set(amap.anon.subarray(0, amap.nslot));
@@ -411,7 +422,7 @@ function extendCase3(
   amap.slots = newsl;
   amap.anon = newover;
   amap.bckptr = newbck;
-  let tofree = 0;
+  let tofree = NOANON;
   const oldppref = amap.ppref;
   if (oldppref instanceof Int32Array) {
     const newppref = new Int32Array(slotalloc);
@@ -489,7 +500,7 @@ export function amapWipeout(uvm: Uvm, amap: Amap): void {
   }
   uvm.amaps.delete(amap);
   const ref = uvm.anons.ref;
-  let tofree = 0;
+  let tofree = NOANON;
   for (let lcv = 0; lcv < amap.nused; lcv++) {
     const an = amap.anon[amap.slots[lcv]];
     kassert(an !== 0 && ref[an] !== 0, 'amap_wipeout: bad anon');
@@ -497,7 +508,7 @@ export function amapWipeout(uvm: Uvm, amap: Amap): void {
       ref[an] = tofree;
       tofree = an;
     }
-    amap.anon[amap.slots[lcv]] = 0;
+    amap.anon[amap.slots[lcv]] = NOANON;
   }
   amap.nused = 0;
   anonFreelst(uvm, amap, tofree);
@@ -728,8 +739,8 @@ export function ppAdjref(
   curslot: number,
   slotlen: number,
   adjval: number,
-  tofree: number,
-): number {
+  tofree: AnonId,
+): AnonId {
   kassert(amap.lock.owned, 'amap_pp_adjref: amap not locked');
   const ppref = amap.ppref;
   kassert(ppref instanceof Int32Array, 'amap_pp_adjref: no ppref');
@@ -783,8 +794,8 @@ export function amapWiperange(
   amap: Amap,
   slotoff: number,
   slots: number,
-  tofree: number,
-): number {
+  tofree: AnonId,
+): AnonId {
   kassert(amap.lock.owned, 'amap_wiperange: amap not locked');
   const ref = uvm.anons.ref;
   const drop = (slot: number) => {
@@ -870,7 +881,7 @@ function swapOffOne(
  * amapLookup: the anon at byte `offset` into the aref's window, or 0 (amap_lookup).
  * => amap locked by the caller.
  */
-export function amapLookup(uvm: Uvm, aref: VmAref, offset: number): number {
+export function amapLookup(uvm: Uvm, aref: VmAref, offset: number): AnonId {
   const slot = slotOf(uvm, aref, offset, 1, 'amap_lookup');
   const amap = aref.amap!;
   kassert(amap.lock.owned, 'amap_lookup: amap not locked');
@@ -916,7 +927,7 @@ export function amapAdd(
   uvm: Uvm,
   aref: VmAref,
   offset: number,
-  anon: number,
+  anon: AnonId,
   replace: boolean,
 ): void {
   const slot = slotOf(uvm, aref, offset, 1, 'amap_add');
@@ -946,7 +957,7 @@ export function amapAdd(
  * lock keeps covering that address; UVM leaves this an XXX).
  * => amap locked; nothing to do unless AMAP_SHARED.
  */
-export function amapSlotMoved(uvm: Uvm, amap: Amap, slot: number, opg: number, npg: number): void {
+export function amapSlotMoved(uvm: Uvm, amap: Amap, slot: number, opg: Frame, npg: Frame): void {
   if ((amap.flags & AMAP_SHARED) === 0) return;
   const moved = uvm.pmap.pageLeaveSlot(opg, npg, amap, slot);
   for (let i = 0; i < moved; i++) {
@@ -987,7 +998,7 @@ function adjrefAnons(
 ): void {
   if (amap.ppref === null && !all && len !== amap.nslot) ppEstablish(uvm, amap, offset);
   amap.ref += refv;
-  let tofree = 0;
+  let tofree = NOANON;
   if (amap.ppref instanceof Int32Array) {
     tofree = all
       ? ppAdjref(uvm, amap, 0, amap.nslot, refv, tofree)

@@ -48,7 +48,18 @@ import {
   pageFree,
   UVM_PGA_ZERO,
 } from './page.ts';
-import { kassert, kpanic, PROT_NONE } from './param.ts';
+import {
+  type AnonId,
+  type Frame,
+  type Int32ArrayOf,
+  int32ArrayOf,
+  kassert,
+  kpanic,
+  NOANON,
+  NOSLOT,
+  PROT_NONE,
+  type SwapSlot,
+} from './param.ts';
 import { swapFree, swapGet } from './swap.ts';
 import type { Uvm } from './uvm.ts';
 
@@ -63,21 +74,21 @@ export interface AnonOwner {
 /** The pool of anons: struct-of-arrays indexed by anon handle. */
 export class AnonPool {
   ref: Int32Array;
-  page: Int32Array;
-  swslot: Int32Array;
+  page: Int32ArrayOf<Frame>;
+  swslot: Int32ArrayOf<SwapSlot>;
   /** AN_LAZYFREE: MADV_FREE'd; with neither page nor slot it reads as zeros */
   flags: Uint8Array;
   lock: (VmMutex | null)[];
   /** head of the free list (chained through `ref`, as an_link) */
-  private freeHead = 0;
+  private freeHead = NOANON;
   private nextUnused = 1;
   /** live anons (allocated and not yet freed) */
   nlive = 0;
 
   constructor(capacity = 1024) {
     this.ref = new Int32Array(capacity);
-    this.page = new Int32Array(capacity).fill(NOPAGE);
-    this.swslot = new Int32Array(capacity);
+    this.page = int32ArrayOf<Frame>(capacity).fill(NOPAGE);
+    this.swslot = int32ArrayOf<SwapSlot>(capacity);
     this.flags = new Uint8Array(capacity);
     this.lock = new Array<VmMutex | null>(capacity).fill(null);
   }
@@ -87,19 +98,24 @@ export class AnonPool {
   }
 
   /** take: a free handle, growing the pool when needed. */
-  take(): number {
-    if (this.freeHead !== 0) {
+  take(): AnonId {
+    if (this.freeHead !== NOANON) {
       const an = this.freeHead;
-      this.freeHead = this.ref[an];
+      this.freeHead = this.link(an);
       this.ref[an] = 0;
       return an;
     }
     if (this.nextUnused >= this.capacity) this.grow();
-    return this.nextUnused++;
+    return this.nextUnused++ as AnonId;
+  }
+
+  /** link: the next anon of the list `an` is on: its ref word as an_link (the seed's union). */
+  link(an: AnonId): AnonId {
+    return this.ref[an] as AnonId;
   }
 
   /** give: return a handle to the free list. */
-  give(an: number): void {
+  give(an: AnonId): void {
     this.ref[an] = this.freeHead;
     this.freeHead = an;
   }
@@ -109,7 +125,7 @@ export class AnonPool {
     const mask = new Uint8Array(this.capacity);
     mask[0] = 1;
     mask.fill(1, this.nextUnused);
-    for (let f = this.freeHead; f !== 0; f = this.ref[f]) mask[f] = 1;
+    for (let f = this.freeHead; f !== NOANON; f = this.link(f)) mask[f] = 1;
     return mask;
   }
 
@@ -118,9 +134,9 @@ export class AnonPool {
     const cap = Math.ceil(this.capacity * 1.5);
     const ref = new Int32Array(cap);
     ref.set(this.ref);
-    const page = new Int32Array(cap).fill(NOPAGE);
+    const page = int32ArrayOf<Frame>(cap).fill(NOPAGE);
     page.set(this.page);
-    const swslot = new Int32Array(cap);
+    const swslot = int32ArrayOf<SwapSlot>(cap);
     swslot.set(this.swslot);
     const flags = new Uint8Array(cap);
     flags.set(this.flags);
@@ -136,7 +152,7 @@ export class AnonPool {
  * anonAlloc: allocate a new anon (uvm_analloc).
  * => the anon has one reference, no lock, no page, no swap slot.
  */
-export function anonAlloc(uvm: Uvm): number {
+export function anonAlloc(uvm: Uvm): AnonId {
   const pool = uvm.anons;
   const an = pool.take();
   kassert(
@@ -154,7 +170,7 @@ export function anonAlloc(uvm: Uvm): number {
  * as pageAlloc's: UVM_PGA_ZERO for a zeroed frame); the frame is busy.
  * => 0, with nothing allocated, when no frame is free.
  */
-export function anonAllocPage(uvm: Uvm, lock: VmMutex, flags: number): number {
+export function anonAllocPage(uvm: Uvm, lock: VmMutex, flags: number): AnonId {
   const pool = uvm.anons;
   const an = anonAlloc(uvm);
   pool.lock[an] = lock;
@@ -163,7 +179,7 @@ export function anonAllocPage(uvm: Uvm, lock: VmMutex, flags: number): number {
     pool.lock[an] = null;
     pool.ref[an] = 0;
     anonFree(uvm, an);
-    return 0;
+    return NOANON;
   }
   pool.page[an] = pg;
   return an;
@@ -173,7 +189,7 @@ export function anonAllocPage(uvm: Uvm, lock: VmMutex, flags: number): number {
  * anonFree: free a single anon (uvm_anon_free).
  * => the anon must already be disposed: no references, lock, page or slot.
  */
-export function anonFree(uvm: Uvm, an: number): void {
+export function anonFree(uvm: Uvm, an: AnonId): void {
   const pool = uvm.anons;
   if (pool.ref[an] !== 0) kpanic(`uvm_anon_free: anon ${an} still referenced`);
   if (pool.lock[an] !== null) kpanic(`uvm_anon_free: anon ${an} still has a lock`);
@@ -192,7 +208,7 @@ export function anonFree(uvm: Uvm, an: number): void {
  * => returns false if the page was busy: it is then marked PG_RELEASED and
  *    uvm_anon_release will finish the job when its owner un-busies it.
  */
-function anonDispose(uvm: Uvm, an: number): boolean {
+function anonDispose(uvm: Uvm, an: AnonId): boolean {
   const pool = uvm.anons;
   const pm = uvm.pages;
   if (pool.lock[an]?.owned !== true) kpanic(`uvm_anon_dispose: anon ${an} not locked`);
@@ -203,7 +219,7 @@ function anonDispose(uvm: Uvm, an: number): boolean {
       /* the page is an object's, on loan to us: end our loan */
       kassert(pm.loanCount[pg] > 0, 'uvm_anon_dispose: object page without a loan');
       pm.loanCount[pg]--;
-      pm.uanon[pg] = 0;
+      pm.uanon[pg] = NOANON;
       pool.page[an] = NOPAGE;
       mutexExit(uvm.objectLock(pm.uobject[pg]));
     } else {
@@ -228,12 +244,12 @@ function anonDispose(uvm: Uvm, an: number): boolean {
  * => the amap is locked; we unlock it.
  * => anons whose page is busy are left for uvm_anon_release.
  */
-export function anonFreelst(uvm: Uvm, amap: AnonOwner, head: number): void {
+export function anonFreelst(uvm: Uvm, amap: AnonOwner, head: AnonId): void {
   const pool = uvm.anons;
   kassert(amap.lock.owned, 'uvm_anon_freelst: amap not locked');
-  const dead: number[] = [];
-  for (let an = head; an !== 0; ) {
-    const next = pool.ref[an];
+  const dead: AnonId[] = [];
+  for (let an = head; an !== NOANON; ) {
+    const next = pool.link(an);
     pool.ref[an] = 0;
     if (anonDispose(uvm, an)) dead.push(an);
     an = next;
@@ -253,7 +269,7 @@ export function anonFreelst(uvm: Uvm, amap: AnonOwner, head: number): void {
  *    anon takes it over and the object's loan ends.
  * => returns the anon's resident page (NOPAGE if none).
  */
-export function anonLockLoanPage(uvm: Uvm, an: number): number {
+export function anonLockLoanPage(uvm: Uvm, an: AnonId): Frame {
   const pool = uvm.anons;
   const pm = uvm.pages;
   if (pool.lock[an]?.owned !== true) kpanic(`uvm_anon_lockloanpg: anon ${an} not locked`);
@@ -274,11 +290,11 @@ export function anonLockLoanPage(uvm: Uvm, an: number): number {
  * anonDropswap: release the anon's swap slot (uvm_anon_dropswap).
  * => anon locked, or unreferenced.
  */
-export function anonDropswap(uvm: Uvm, an: number): void {
+export function anonDropswap(uvm: Uvm, an: AnonId): void {
   const slot = uvm.anons.swslot[an];
   if (slot === 0) return;
   swapFree(uvm, slot, 1);
-  uvm.anons.swslot[an] = 0;
+  uvm.anons.swslot[an] = NOSLOT;
 }
 
 /**
@@ -287,7 +303,7 @@ export function anonDropswap(uvm: Uvm, an: number): void {
  * => anon locked, page PG_BUSY|PG_RELEASED, owned by the anon, no loans.
  * => unlocks and frees the anon, dropping the lock reference dispose took.
  */
-export function anonRelease(uvm: Uvm, an: number): void {
+export function anonRelease(uvm: Uvm, an: AnonId): void {
   const pool = uvm.anons;
   const pm = uvm.pages;
   const pg = pool.page[an];
@@ -324,7 +340,7 @@ export type AnonGetResult = 0 | 'ENOMEM' | 'EIO';
  *    retry), EIO when the swap device fails the read (the slot is kept, so
  *    nothing is lost); either way the anon is unchanged.
  */
-export function anonGet(uvm: Uvm, an: number): AnonGetResult {
+export function anonGet(uvm: Uvm, an: AnonId): AnonGetResult {
   const pool = uvm.anons;
   const pm = uvm.pages;
   if (pool.page[an] !== NOPAGE) return 0;
@@ -347,7 +363,7 @@ export function anonGet(uvm: Uvm, an: number): AnonGetResult {
  * anonZero: a fresh zero page for an anon the pagedaemon discarded after
  * MADV_FREE (it has neither page nor slot).
  */
-function anonZero(uvm: Uvm, an: number): AnonGetResult {
+function anonZero(uvm: Uvm, an: AnonId): AnonGetResult {
   const pool = uvm.anons;
   kassert(
     (pool.flags[an] & AN_LAZYFREE) !== 0,
@@ -370,7 +386,7 @@ function anonZero(uvm: Uvm, an: number): AnonGetResult {
  * => on success the page is resident, dirty, its slot freed, and on the
  *    inactive queue (unless wired).
  */
-export function anonPagein(uvm: Uvm, amap: AnonOwner, an: number): boolean {
+export function anonPagein(uvm: Uvm, amap: AnonOwner, an: AnonId): boolean {
   const pool = uvm.anons;
   const pm = uvm.pages;
   const lock = pool.lock[an]!;
@@ -392,9 +408,9 @@ export function anonPagein(uvm: Uvm, amap: AnonOwner, an: number): boolean {
 /**
  * anonLock / anonUnlock: take and drop an anon's lock (its amap's).
  */
-export function anonLock(uvm: Uvm, an: number): void {
+export function anonLock(uvm: Uvm, an: AnonId): void {
   mutexEnter(uvm.anons.lock[an]!);
 }
-export function anonUnlock(uvm: Uvm, an: number): void {
+export function anonUnlock(uvm: Uvm, an: AnonId): void {
   mutexExit(uvm.anons.lock[an]!);
 }

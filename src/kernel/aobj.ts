@@ -16,13 +16,13 @@
  */
 import { type PagerError, UvmObject } from './object.ts';
 import { PG_CLEAN, PQ_AOBJ } from './page.ts';
-import { KernelPanic } from './param.ts';
+import { type Frame, KernelPanic, NOSLOT, type SwapSlot } from './param.ts';
 import { swapAlloc, swapFree, swapGet, swapPut, swapSlotLive } from './swap.ts';
 import type { Uvm } from './uvm.ts';
 
 /** An anonymous object. */
 export class Aobj extends UvmObject {
-  readonly swslots = new Map<number, number>();
+  readonly swslots = new Map<number, SwapSlot>();
 
   constructor(
     uvm: Uvm,
@@ -39,7 +39,7 @@ export class Aobj extends UvmObject {
   }
 
   /** fill: zeros, or the page's swap copy (then clean, since swap holds it). */
-  protected override fill(idx: number, pg: number): 0 | PagerError {
+  protected override fill(idx: number, pg: Frame): 0 | PagerError {
     this.uvm.pages.pqflags[pg] |= PQ_AOBJ;
     const slot = this.swslots.get(idx);
     if (slot === undefined) return 0;
@@ -54,7 +54,7 @@ export class Aobj extends UvmObject {
    * pageout: a dirty page goes to its swap slot (allocated on first
    * pageout); a clean one just goes. 'kept' when swap is full.
    */
-  override pageout(idx: number, pg: number): 'freed' | 'kept' | 'EIO' {
+  override pageout(idx: number, pg: Frame): 'freed' | 'kept' | 'EIO' {
     const old = this.swslots.get(idx) ?? 0;
     const live = old !== 0 && swapSlotLive(this.uvm, old);
     if (this.isDirty(pg) || (old !== 0 && !live)) {
@@ -74,8 +74,8 @@ export class Aobj extends UvmObject {
     return 'freed';
   }
 
-  override swapSlot(idx: number): number {
-    return this.swslots.get(idx) ?? 0;
+  override swapSlot(idx: number): SwapSlot {
+    return this.swslots.get(idx) ?? NOSLOT;
   }
 
   /**

@@ -46,6 +46,9 @@ import {
   WIRE_MAX,
 } from './page.ts';
 import {
+  type AnonId,
+  type Frame,
+  int32ArrayOf,
   kpanic,
   MAP_ENTRY_BEHAV_MASK,
   MAP_ENTRY_BEHAV_RANDOM,
@@ -101,7 +104,7 @@ class FaultCtx {
   startva = 0;
   npages = 0;
   centeridx = 0;
-  readonly anons = new Int32Array(MAXWIN);
+  readonly anons = int32ArrayOf<AnonId>(MAXWIN);
 }
 
 /** the fault context, reused by every fault of every kernel: faults never nest */
@@ -214,7 +217,7 @@ function outOfMemory(uvm: Uvm, flt: FaultCtx, hold = NOPAGE): 'ENOMEM' | 'EIO' |
  * wireFull: this fault would wire pg (a wiring fault, or a fault in a wired
  * entry) and pg already has WIRE_MAX wirings.
  */
-function wireFull(uvm: Uvm, flt: FaultCtx, pg: number): boolean {
+function wireFull(uvm: Uvm, flt: FaultCtx, pg: Frame): boolean {
   if (!flt.wirePaging || uvm.pages.wireCount[pg] < WIRE_MAX) return false;
   const old = flt.lk.map.pmap.lookup(flt.va);
   return !(old & PTE_WIRED && pteFrame(old) === pg);
@@ -226,7 +229,7 @@ function wireFull(uvm: Uvm, flt: FaultCtx, pg: number): boolean {
  * translation it replaces (copy-on-write in a wired entry) gives up its
  * page's wiring.
  */
-function enterPage(uvm: Uvm, flt: FaultCtx, pg: number, prot: number): void {
+function enterPage(uvm: Uvm, flt: FaultCtx, pg: Frame, prot: number): void {
   const pm = uvm.pages;
   if (pm.uanon[pg] === 0 && pm.uobject[pg] === 0)
     kpanic(`uvm_fault: entering ownerless page ${pg}`);
@@ -339,7 +342,7 @@ function faultLower(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
   const obj = entry.object;
   const promote = obj === null || (flt.cowNow && (entry.eflags & MAP_ENTRY_COW) !== 0);
   lowerNeighbours(uvm, flt);
-  let src = NOPAGE;
+  let src: Frame = NOPAGE;
   if (obj !== null) {
     const got = obj.pgoGet((entry.offset + (flt.va - entry.start)) / uvm.pageSize);
     if (got === 'ENOMEM') return outOfMemory(uvm, flt);
@@ -367,7 +370,7 @@ function faultLower(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
  * lowerPromote: a new anon for va, copied from the object page `src` or
  * zero-filled (uvm_fault_lower_promote).
  */
-function lowerPromote(uvm: Uvm, flt: FaultCtx, src: number): FaultResult | typeof RESTART {
+function lowerPromote(uvm: Uvm, flt: FaultCtx, src: Frame): FaultResult | typeof RESTART {
   const pool = uvm.anons;
   const entry = flt.lk.entry;
   const amap = entry.aref.amap;
@@ -400,7 +403,7 @@ function lowerPromote(uvm: Uvm, flt: FaultCtx, src: number): FaultResult | typeo
  * => 0, or the error of the fault that failed, with nothing wired.
  */
 export function uvmFaultWire(uvm: Uvm, map: VmMap, ranges: readonly WireRange[]): FaultResult {
-  const held: number[] = [];
+  const held: Frame[] = [];
   let copies = 0;
   let r: FaultResult = 0;
   for (const w of ranges) {
@@ -450,7 +453,7 @@ export function uvmVslock(
   map: VmMap,
   start: number,
   end: number,
-  held: number[],
+  held: Frame[],
 ): FaultResult {
   const from = held.length;
   for (let va = start; va < end; va += uvm.pageSize) {
@@ -478,14 +481,14 @@ export function uvmVslock(
  * => false, holding nothing, when pg is wired so often that the hold and
  *    a wiring fault's own wiring would not both fit (WIRE_MAX).
  */
-export function uvmHold(uvm: Uvm, pg: number): boolean {
+export function uvmHold(uvm: Uvm, pg: Frame): boolean {
   if (uvm.pages.wireCount[pg] >= WIRE_MAX - 1) return false;
   pageWire(uvm, pg);
   return true;
 }
 
 /** uvmVsunlock: drop the holds held[from..] (uvm_vsunlock). */
-export function uvmVsunlock(uvm: Uvm, held: number[], from = 0): void {
+export function uvmVsunlock(uvm: Uvm, held: Frame[], from = 0): void {
   for (let i = from; i < held.length; i++) pageUnwire(uvm, held[i]);
   held.length = from;
 }
@@ -495,7 +498,7 @@ export function uvmVsunlock(uvm: Uvm, held: number[], from = 0): void {
  * without faulting (a wired range about to move: its pages must stay
  * resident while unwired). Release with uvmVsunlock.
  */
-export function uvmHoldMapped(uvm: Uvm, map: VmMap, start: number, end: number, held: number[]) {
+export function uvmHoldMapped(uvm: Uvm, map: VmMap, start: number, end: number, held: Frame[]) {
   map.pmap.forRange(start, end, (t, i) => {
     const pg = pteFrame(t.pte[i]);
     pageWire(uvm, pg);

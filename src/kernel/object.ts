@@ -27,7 +27,15 @@ import {
   pageFree,
   UVM_PGA_ZERO,
 } from './page.ts';
-import { KernelPanic, kpanic, PROT_NONE } from './param.ts';
+import {
+  type Frame,
+  KernelPanic,
+  kpanic,
+  NOANON,
+  NOSLOT,
+  PROT_NONE,
+  type SwapSlot,
+} from './param.ts';
 import type { Uvm } from './uvm.ts';
 
 /** What getting an object's page can report instead of a frame. */
@@ -39,7 +47,7 @@ export class UvmObject {
   refs = 1;
   readonly vmobjlock = mutexObjAlloc();
   /** resident pages: page index within the object -> frame */
-  readonly pages = new Map<number, number>();
+  readonly pages = new Map<number, Frame>();
 
   constructor(
     readonly uvm: Uvm,
@@ -70,11 +78,11 @@ export class UvmObject {
    * => SIGBUS for a page wholly beyond the end of the object; ENOMEM when
    *    no frame is free; EIO when the backing store fails.
    */
-  pgoGet(idx: number): number | PagerError {
+  pgoGet(idx: number): Frame | PagerError {
     const pg = this.pages.get(idx);
     if (pg !== undefined) return pg;
     if (idx >= this.pageCount) return 'SIGBUS';
-    const npg = pageAlloc(this.uvm, this.id, idx, 0, UVM_PGA_ZERO);
+    const npg = pageAlloc(this.uvm, this.id, idx, NOANON, UVM_PGA_ZERO);
     if (npg === NOPAGE) return 'ENOMEM';
     const r = this.fill(idx, npg);
     if (r !== 0) {
@@ -91,7 +99,7 @@ export class UvmObject {
    * fill: put the contents of page idx into the fresh, zeroed frame pg.
    * => the base object's pages are zeros; its page is clean (nothing to save).
    */
-  protected fill(_idx: number, pg: number): 0 | PagerError {
+  protected fill(_idx: number, pg: Frame): 0 | PagerError {
     this.uvm.pages.flags[pg] |= PG_CLEAN;
     return 0;
   }
@@ -118,19 +126,19 @@ export class UvmObject {
    *    has no backing store; swap full); 'EIO' when writing it failed (it
    *    stays, dirty and resident).
    */
-  pageout(idx: number, pg: number): 'freed' | 'kept' | 'EIO' {
+  pageout(idx: number, pg: Frame): 'freed' | 'kept' | 'EIO' {
     if (this.isDirty(pg)) return 'kept';
     this.releasePage(idx);
     return 'freed';
   }
 
   /** isDirty: the frame differs from what backs it (not PG_CLEAN, or written through the pmap). */
-  isDirty(pg: number): boolean {
+  isDirty(pg: Frame): boolean {
     return (this.uvm.pages.flags[pg] & PG_CLEAN) === 0 || this.uvm.pmap.isModified(pg);
   }
 
   /** markClean: the frame now equals what backs it. */
-  markClean(pg: number): void {
+  markClean(pg: Frame): void {
     this.uvm.pages.flags[pg] |= PG_CLEAN;
     this.uvm.pmap.clearModify(pg);
   }
@@ -147,8 +155,8 @@ export class UvmObject {
   }
 
   /** swapSlot: the swap slot holding a copy of page idx (0: none; only anonymous objects swap). */
-  swapSlot(_idx: number): number {
-    return 0;
+  swapSlot(_idx: number): SwapSlot {
+    return NOSLOT;
   }
 
   /**

@@ -26,10 +26,19 @@
  *
  * Running out of frames is not an error: pageAlloc returns NOPAGE.
  */
-import { KernelPanic, kassert, kpanic } from './param.ts';
+import {
+  type AnonId,
+  type Frame,
+  type Int32ArrayOf,
+  int32ArrayOf,
+  KernelPanic,
+  kassert,
+  kpanic,
+  NOANON,
+} from './param.ts';
 import type { Uvm } from './uvm.ts';
 
-export const NOPAGE = -1;
+export const NOPAGE = -1 as Frame;
 
 /* page flags (pg->flags) */
 export const PG_BUSY = 0x01;
@@ -73,17 +82,17 @@ export class PhysMem {
   readonly bytes: Uint8Array;
   readonly flags: Uint8Array;
   readonly pqflags: Uint8Array;
-  readonly uanon: Int32Array;
+  readonly uanon: Int32ArrayOf<AnonId>;
   readonly uobject: Int32Array;
   readonly offset: Uint32Array;
   readonly wireCount: Uint16Array;
   readonly loanCount: Uint16Array;
-  readonly next: Int32Array;
-  readonly prev: Int32Array;
+  readonly next: Int32ArrayOf<Frame>;
+  readonly prev: Int32ArrayOf<Frame>;
   readonly attrs: Uint8Array;
   /* queue heads, tails and lengths, indexed by Q_* */
-  readonly qhead = new Int32Array(3).fill(-1);
-  readonly qtail = new Int32Array(3).fill(-1);
+  readonly qhead = int32ArrayOf<Frame>(3).fill(NOPAGE);
+  readonly qtail = int32ArrayOf<Frame>(3).fill(NOPAGE);
   readonly qlen = new Int32Array(3);
 
   constructor(
@@ -93,18 +102,18 @@ export class PhysMem {
     this.bytes = new Uint8Array(new ArrayBuffer(npages * pageSize));
     this.flags = new Uint8Array(npages);
     this.pqflags = new Uint8Array(npages);
-    this.uanon = new Int32Array(npages);
+    this.uanon = int32ArrayOf<AnonId>(npages);
     this.uobject = new Int32Array(npages);
     this.offset = new Uint32Array(npages);
     this.wireCount = new Uint16Array(npages);
     this.loanCount = new Uint16Array(npages);
-    this.next = new Int32Array(npages);
-    this.prev = new Int32Array(npages);
+    this.next = int32ArrayOf<Frame>(npages);
+    this.prev = int32ArrayOf<Frame>(npages);
     this.attrs = new Uint8Array(npages);
     /* a fresh ArrayBuffer is zero: every frame starts free and known-zero */
     for (let pg = 0; pg < npages; pg++) {
       this.flags[pg] = PG_ZERO;
-      this.enqueue(pg, Q_FREE);
+      this.enqueue(pg as Frame, Q_FREE);
     }
   }
 
@@ -119,19 +128,19 @@ export class PhysMem {
   }
 
   /** view: the bytes of frame pg (a subarray; do not keep it on hot paths). */
-  view(pg: number): Uint8Array {
+  view(pg: Frame): Uint8Array {
     return this.bytes.subarray(pg * this.pageSize, (pg + 1) * this.pageSize);
   }
 
   /** queueHead: first frame of the queue holding pq (PQ_FREE/ACTIVE/INACTIVE), or -1. */
-  queueHead(pq: number): number {
+  queueHead(pq: number): Frame {
     return this.qhead[QUEUE_OF_FLAG[pq]];
   }
 
-  enqueue(pg: number, q: number): void {
+  enqueue(pg: Frame, q: number): void {
     const tail = this.qtail[q];
     this.prev[pg] = tail;
-    this.next[pg] = -1;
+    this.next[pg] = NOPAGE;
     if (tail < 0) this.qhead[q] = pg;
     else this.next[tail] = pg;
     this.qtail[q] = pg;
@@ -139,7 +148,7 @@ export class PhysMem {
     this.pqflags[pg] = (this.pqflags[pg] & ~PQ_QUEUES) | FLAG_OF_QUEUE[q];
   }
 
-  dequeue(pg: number): void {
+  dequeue(pg: Frame): void {
     const pq = this.pqflags[pg] & PQ_QUEUES;
     if (pq === 0) return;
     const q = QUEUE_OF_FLAG[pq];
@@ -162,13 +171,7 @@ export class PhysMem {
  *    its zeros); a frame still known to be zero is not zeroed again.
  * => returns NOPAGE, changing nothing, when no frame is free.
  */
-export function pageAlloc(
-  uvm: Uvm,
-  uobj: number,
-  off: number,
-  anon: number,
-  flags: number,
-): number {
+export function pageAlloc(uvm: Uvm, uobj: number, off: number, anon: AnonId, flags: number): Frame {
   const pm = uvm.pages;
   kassert((uobj === 0) !== (anon === 0), 'uvm_pagealloc: exactly one owner');
   const pg = pm.qhead[Q_FREE];
@@ -202,7 +205,7 @@ export function pageAlloc(
  * => a loaned page is not freed: its owner just lets go of it; the
  *    borrower frees it when the last loan ends.
  */
-export function pageFree(uvm: Uvm, pg: number): void {
+export function pageFree(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
   if ((pm.pqflags[pg] & PQ_FREE) !== 0) kpanic(`uvm_pagefree: page ${pg} already free`);
   if (uvm.pmap.pageMappings(pg) !== 0) kpanic(`uvm_pagefree: page ${pg} still mapped`);
@@ -212,13 +215,13 @@ export function pageFree(uvm: Uvm, pg: number): void {
   }
   pm.dequeue(pg);
   if (pm.loanCount[pg] > 0) {
-    pm.uanon[pg] = 0;
+    pm.uanon[pg] = NOANON;
     pm.uobject[pg] = 0;
     pm.pqflags[pg] &= ~PQ_SWAPBACKED;
     pm.flags[pg] &= ~PG_BUSY;
     return;
   }
-  pm.uanon[pg] = 0;
+  pm.uanon[pg] = NOANON;
   pm.uobject[pg] = 0;
   pm.offset[pg] = 0;
   pm.attrs[pg] = 0;
@@ -232,7 +235,7 @@ export function pageFree(uvm: Uvm, pg: number): void {
 /**
  * pageZero: fill a frame with zeros (uvm_pagezero).
  */
-export function pageZero(uvm: Uvm, pg: number): void {
+export function pageZero(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
   pm.bytes.fill(0, pg * pm.pageSize, (pg + 1) * pm.pageSize);
   pm.flags[pg] &= ~PG_CLEAN;
@@ -242,7 +245,7 @@ export function pageZero(uvm: Uvm, pg: number): void {
 /**
  * pageCopy: copy frame src to frame dst (uvm_pagecopy).
  */
-export function pageCopy(uvm: Uvm, src: number, dst: number): void {
+export function pageCopy(uvm: Uvm, src: Frame, dst: Frame): void {
   const pm = uvm.pages;
   const ps = pm.pageSize;
   pm.bytes.copyWithin(dst * ps, src * ps, (src + 1) * ps);
@@ -254,7 +257,7 @@ export function pageCopy(uvm: Uvm, src: number, dst: number): void {
  * pageActivate: put a page at the tail of the active queue (uvm_pageactivate).
  * => wired pages stay off the queues.
  */
-export function pageActivate(uvm: Uvm, pg: number): void {
+export function pageActivate(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
   pm.dequeue(pg);
   if (pm.wireCount[pg] === 0) pm.enqueue(pg, Q_ACTIVE);
@@ -265,7 +268,7 @@ export function pageActivate(uvm: Uvm, pg: number): void {
  * (uvm_pagedeactivate), clearing its referenced bit so the clock can see
  * whether it is used again.
  */
-export function pageDeactivate(uvm: Uvm, pg: number): void {
+export function pageDeactivate(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
   if (pm.wireCount[pg] > 0) return;
   uvm.pmap.clearReference(pg);
@@ -276,7 +279,7 @@ export function pageDeactivate(uvm: Uvm, pg: number): void {
 /**
  * pageDequeue: take a page off whatever queue it is on (uvm_pagedequeue).
  */
-export function pageDequeue(uvm: Uvm, pg: number): void {
+export function pageDequeue(uvm: Uvm, pg: Frame): void {
   uvm.pages.dequeue(pg);
 }
 
@@ -284,7 +287,7 @@ export function pageDequeue(uvm: Uvm, pg: number): void {
  * pageWire: add a wiring (uvm_pagewire); the first one takes it off the queues.
  * => the caller checked that the page has fewer than WIRE_MAX wirings.
  */
-export function pageWire(uvm: Uvm, pg: number): void {
+export function pageWire(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
   if (pm.wireCount[pg] >= WIRE_MAX) kpanic(`uvm_pagewire: page ${pg}: wire count overflow`);
   if (pm.wireCount[pg] === 0) {
@@ -297,7 +300,7 @@ export function pageWire(uvm: Uvm, pg: number): void {
 /**
  * pageUnwire: drop a wiring (uvm_pageunwire); the last one re-activates it.
  */
-export function pageUnwire(uvm: Uvm, pg: number): void {
+export function pageUnwire(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
   if (pm.wireCount[pg] <= 0) kpanic(`uvm_pageunwire: page ${pg} not wired`);
   pm.wireCount[pg]--;

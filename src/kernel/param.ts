@@ -70,6 +70,34 @@ export const DEFAULT_MMAP_BASE = 0x7f0000000000;
 
 export const DEFAULT_PAGE_SIZE = 4096;
 
+/*
+ * What a number is. Frames, anons and swap slots are all small integers;
+ * branding them (at no cost at run time) makes passing one for another a
+ * type error. A typed array of them reads and writes the branded type.
+ */
+declare const brand: unique symbol;
+/** a physical page frame (NOPAGE: none) */
+export type Frame = number & { readonly [brand]: 'Frame' };
+/** an anon's handle (0: none) */
+export type AnonId = number & { readonly [brand]: 'AnonId' };
+/** a global swap slot (0: none) */
+export type SwapSlot = number & { readonly [brand]: 'SwapSlot' };
+
+/** no anon (an empty amap slot, the end of a to-free list) */
+export const NOANON = 0 as AnonId;
+/** no swap slot */
+export const NOSLOT = 0 as SwapSlot;
+
+/** An Int32Array whose elements are Ts. */
+export interface Int32ArrayOf<T extends number> extends Int32Array {
+  [index: number]: T;
+}
+
+/** int32ArrayOf: a zeroed Int32Array of n Ts. */
+export function int32ArrayOf<T extends number>(n: number): Int32ArrayOf<T> {
+  return new Int32Array(n) as Int32ArrayOf<T>;
+}
+
 export type Errno =
   | 'EINVAL'
   | 'ENOMEM'

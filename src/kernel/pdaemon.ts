@@ -37,7 +37,7 @@ import {
   pageDeactivate,
   pageFree,
 } from './page.ts';
-import { PROT_NONE } from './param.ts';
+import { type AnonId, type Frame, PROT_NONE } from './param.ts';
 import { swapAlloc, swapFree, swapPut, swapSlotLive } from './swap.ts';
 import type { Uvm } from './uvm.ts';
 
@@ -158,7 +158,7 @@ function count(uvm: Uvm, res: Outcome, r: PdaemonReport): void {
 }
 
 /** reclaimAnon: take an anon's page: free, discard, or write it to swap first. */
-function reclaimAnon(uvm: Uvm, pg: number, r: PdaemonReport): Outcome {
+function reclaimAnon(uvm: Uvm, pg: Frame, r: PdaemonReport): Outcome {
   const pool = uvm.anons;
   const an = uvm.pages.uanon[pg];
   const lock = pool.lock[an]!;
@@ -188,7 +188,7 @@ function reclaimAnon(uvm: Uvm, pg: number, r: PdaemonReport): Outcome {
  * slot, or a fresh one when it has none or its slot's device is being
  * swapped off (the old slot goes once the new copy is written).
  */
-function swapOutAnon(uvm: Uvm, an: number, pg: number, r: PdaemonReport): Outcome {
+function swapOutAnon(uvm: Uvm, an: AnonId, pg: Frame, r: PdaemonReport): Outcome {
   const pool = uvm.anons;
   let slot = pool.swslot[an];
   const fresh = slot === 0 || !swapSlotLive(uvm, slot);
@@ -213,14 +213,14 @@ function swapOutAnon(uvm: Uvm, an: number, pg: number, r: PdaemonReport): Outcom
 }
 
 /** dropPage: unmap an anon's page everywhere and free the frame. */
-function dropPage(uvm: Uvm, an: number, pg: number): void {
+function dropPage(uvm: Uvm, an: AnonId, pg: Frame): void {
   uvm.pmap.pageProtect(pg, PROT_NONE);
   uvm.anons.page[an] = NOPAGE;
   pageFree(uvm, pg);
 }
 
 /** reclaimObject: an object page: its pager saves it if need be, then frees it. */
-function reclaimObject(uvm: Uvm, pg: number): Outcome {
+function reclaimObject(uvm: Uvm, pg: Frame): Outcome {
   const obj = uvm.objects.get(uvm.pages.uobject[pg])!;
   mutexEnter(obj.vmobjlock);
   try {

@@ -24,7 +24,7 @@
  *   - a table's live count equals its valid PTEs; empty tables are freed
  */
 import { type PhysMem, PMAP_MODIFIED, PMAP_REFERENCED } from './page.ts';
-import { hex, KernelPanic, kpanic, PROT_ALL, PROT_NONE, vmerr } from './param.ts';
+import { type Frame, hex, KernelPanic, kpanic, PROT_ALL, PROT_NONE, vmerr } from './param.ts';
 import type { PmapPageOps } from './uvm.ts';
 
 export const PTE_R = 1;
@@ -118,7 +118,7 @@ export class PvTable implements PmapPageOps {
   }
 
   /** add: record that pmap maps pg at virtual page vpn. */
-  add(pg: number, pmapId: number, vpn: number): void {
+  add(pg: Frame, pmapId: number, vpn: number): void {
     const key = this.key(pmapId, vpn);
     if (this.first[pg] === 0) {
       this.first[pg] = key;
@@ -136,7 +136,7 @@ export class PvTable implements PmapPageOps {
   }
 
   /** remove: forget that pmap maps pg at vpn. */
-  remove(pg: number, pmapId: number, vpn: number): void {
+  remove(pg: Frame, pmapId: number, vpn: number): void {
     const key = this.key(pmapId, vpn);
     if (this.first[pg] === key) {
       const pv = this.head[pg];
@@ -162,7 +162,7 @@ export class PvTable implements PmapPageOps {
   }
 
   /** keys: every mapping of pg, as pv keys (for the audit and reports). */
-  keys(pg: number): number[] {
+  keys(pg: Frame): number[] {
     if (this.first[pg] === 0) return [];
     const out = [this.first[pg]];
     for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) out.push(this.keyOf[pv]);
@@ -170,7 +170,7 @@ export class PvTable implements PmapPageOps {
   }
 
   /** next: the first mapping of pg once `done` has left it (a loop that empties pg). */
-  private next(pg: number, done: number): number {
+  private next(pg: Frame, done: number): number {
     const key = this.first[pg];
     if (key === done) kpanic(`pmap: the mapping of page ${pg} at vpn ${this.keyVpn(key)} stayed`);
     return key;
@@ -198,7 +198,7 @@ export class PvTable implements PmapPageOps {
 
   /* PmapPageOps */
 
-  pageProtect(pg: number, prot: number): void {
+  pageProtect(pg: Frame, prot: number): void {
     if (prot === PROT_NONE) {
       /* each removal takes the frame's first mapping away */
       for (let key = this.first[pg]; key !== 0; key = this.next(pg, key)) {
@@ -213,7 +213,7 @@ export class PvTable implements PmapPageOps {
     }
   }
 
-  pageLeaveSlot(pg: number, newpg: number, amap: object, slot: number): number {
+  pageLeaveSlot(pg: Frame, newpg: Frame, amap: object, slot: number): number {
     let moved = 0;
     for (const key of this.keys(pg)) {
       const pmap = this.pmapOfKey(key);
@@ -229,7 +229,7 @@ export class PvTable implements PmapPageOps {
     return moved;
   }
 
-  wiredThrough(pg: number, amap: object, slot: number): boolean {
+  wiredThrough(pg: Frame, amap: object, slot: number): boolean {
     for (const key of this.keys(pg)) {
       const pmap = this.pmapOfKey(key);
       const va = this.keyVpn(key) * pmap.pageSize;
@@ -238,35 +238,35 @@ export class PvTable implements PmapPageOps {
     return false;
   }
 
-  pageMappings(pg: number): number {
+  pageMappings(pg: Frame): number {
     if (this.first[pg] === 0) return 0;
     let n = 1;
     for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) n++;
     return n;
   }
 
-  clearReference(pg: number): boolean {
+  clearReference(pg: Frame): boolean {
     const was = (this.pages.attrs[pg] & PMAP_REFERENCED) !== 0;
     this.pages.attrs[pg] &= ~PMAP_REFERENCED;
     return was;
   }
 
-  isReferenced(pg: number): boolean {
+  isReferenced(pg: Frame): boolean {
     return (this.pages.attrs[pg] & PMAP_REFERENCED) !== 0;
   }
 
-  clearModify(pg: number): boolean {
+  clearModify(pg: Frame): boolean {
     const was = (this.pages.attrs[pg] & PMAP_MODIFIED) !== 0;
     this.pages.attrs[pg] &= ~PMAP_MODIFIED;
     return was;
   }
 
-  isModified(pg: number): boolean {
+  isModified(pg: Frame): boolean {
     return (this.pages.attrs[pg] & PMAP_MODIFIED) !== 0;
   }
 
   /** spacesMapping: the number of distinct pmaps mapping pg. */
-  spacesMapping(pg: number): number {
+  spacesMapping(pg: Frame): number {
     return new Set(this.keys(pg).map((k) => this.keyPmap(k))).size;
   }
 }
@@ -327,13 +327,13 @@ export class Pmap {
    * enter: map va to frame pg with protection prot (pmap_enter).
    * => replaces any translation va had. PMAP_WIRED in flags wires it.
    */
-  enter(va: number, pg: number, prot: number, flags: number): void {
+  enter(va: number, pg: Frame, prot: number, flags: number): void {
     const vpn = Math.floor(va / this.pageSize);
     const t = this.ptp(vpn, true)!;
     const i = vpn % NPTE;
     const old = t.pte[i];
     if (old !== 0) {
-      const oldpg = (old >>> 4) - 1;
+      const oldpg = pteFrame(old);
       if (oldpg !== pg) this.dropPte(t, i, vpn);
       else if (old & PTE_WIRED) this.wiredCount--;
     }
@@ -350,7 +350,7 @@ export class Pmap {
   /** dropPte: clear one valid PTE and its pv entry. */
   private dropPte(t: Ptp, i: number, vpn: number): void {
     const pte = t.pte[i];
-    this.pv.remove((pte >>> 4) - 1, this.id, vpn);
+    this.pv.remove(pteFrame(pte), this.id, vpn);
     if (pte & PTE_WIRED) this.wiredCount--;
     t.pte[i] = 0;
     t.live--;
@@ -443,13 +443,13 @@ export class Pmap {
    * forEachMapping: call fn(va, frame, pte) for every translation, in
    * address order.
    */
-  forEachMapping(fn: (va: number, pg: number, pte: number) => void): void {
+  forEachMapping(fn: (va: number, pg: Frame, pte: number) => void): void {
     const keys = [...this.tables.keys()].sort((a, b) => a - b);
     for (const key of keys) {
       const t = this.tables.get(key)!;
       for (let i = 0; i < NPTE; i++) {
         const pte = t.pte[i];
-        if (pte !== 0) fn((key * NPTE + i) * this.pageSize, (pte >>> 4) - 1, pte);
+        if (pte !== 0) fn((key * NPTE + i) * this.pageSize, pteFrame(pte), pte);
       }
     }
   }
@@ -469,8 +469,8 @@ export class Pmap {
 }
 
 /** pteFrame: the frame a valid PTE maps. */
-export function pteFrame(pte: number): number {
-  return (pte >>> 4) - 1;
+export function pteFrame(pte: number): Frame {
+  return ((pte >>> 4) - 1) as Frame;
 }
 
 /** pteProt: the PROT_* bits of a PTE. */
@@ -483,7 +483,8 @@ export function pteProt(pte: number): number {
  */
 export function auditPmaps(pv: PvTable, npages: number): void {
   let pvCount = 0;
-  for (let pg = 0; pg < npages; pg++) {
+  for (let frame = 0; frame < npages; frame++) {
+    const pg = frame as Frame;
     for (const key of pv.keys(pg)) {
       pvCount++;
       const pmap = pv.pmaps[pv.keyPmap(key)];

@@ -21,7 +21,16 @@
  */
 import { FaultInjector, type HostFile } from './host.ts';
 import { PG_CLEAN, PQ_ACTIVE, PQ_INACTIVE, PQ_SWAPBACKED } from './page.ts';
-import { KernelPanic, kassert, kpanic, MAX_MEMORY_BYTES, vmerr } from './param.ts';
+import {
+  type Frame,
+  KernelPanic,
+  kassert,
+  kpanic,
+  MAX_MEMORY_BYTES,
+  NOSLOT,
+  type SwapSlot,
+  vmerr,
+} from './param.ts';
 import type { Uvm } from './uvm.ts';
 
 /** A page-granular block store: where a swap device keeps its pages. */
@@ -132,7 +141,7 @@ export class SwapDevice {
   }
 
   /** owns: true when global slot `slot` belongs to this device. */
-  owns(slot: number): boolean {
+  owns(slot: SwapSlot): boolean {
     return slot >= this.base && slot < this.base + this.npages;
   }
 }
@@ -170,7 +179,7 @@ export class Swap {
   }
 
   /** deviceOf: the device that owns `slot`, or undefined. */
-  deviceOf(slot: number): SwapDevice | undefined {
+  deviceOf(slot: SwapSlot): SwapDevice | undefined {
     for (const d of this.devices) if (d.owns(slot)) return d;
     return undefined;
   }
@@ -181,7 +190,7 @@ export class Swap {
  * => next fit on the highest-priority enabled device with room.
  * => returns 0 when swap is full (a normal outcome).
  */
-export function swapAlloc(uvm: Uvm): number {
+export function swapAlloc(uvm: Uvm): SwapSlot {
   for (const dev of uvm.swap.devices) {
     if (!(dev.flags & SWF_ENABLE) || dev.nfree === 0) continue;
     for (let i = 0; i < dev.npages; i++) {
@@ -191,18 +200,18 @@ export function swapAlloc(uvm: Uvm): number {
       dev.nfree--;
       dev.rotor = s + 1;
       uvm.exp.swpginuse++;
-      return dev.base + s;
+      return (dev.base + s) as SwapSlot;
     }
   }
-  return 0;
+  return NOSLOT;
 }
 
 /**
  * swapFree: free `nslots` slots starting at `slot` (uvm_swap_free).
  */
-export function swapFree(uvm: Uvm, slot: number, nslots = 1): void {
+export function swapFree(uvm: Uvm, slot: SwapSlot, nslots = 1): void {
   for (let i = 0; i < nslots; i++) {
-    const s = slot + i;
+    const s = (slot + i) as SwapSlot;
     const dev = uvm.swap.deviceOf(s);
     if (dev === undefined) kpanic(`uvm_swap_free: slot ${s} has no device`);
     if (dev.inuse[s - dev.base] !== 1) kpanic(`uvm_swap_free: slot ${s} is not in use`);
@@ -216,7 +225,7 @@ export function swapFree(uvm: Uvm, slot: number, nslots = 1): void {
  * swapSlotLive: `slot` is on an enabled device (not one being swapped off),
  * so a copy there can stand in for a page.
  */
-export function swapSlotLive(uvm: Uvm, slot: number): boolean {
+export function swapSlotLive(uvm: Uvm, slot: SwapSlot): boolean {
   const dev = uvm.swap.deviceOf(slot);
   return dev !== undefined && (dev.flags & SWF_ENABLE) !== 0;
 }
@@ -225,7 +234,7 @@ export function swapSlotLive(uvm: Uvm, slot: number): boolean {
  * swapPut: write frame `pg` to `slot` (uvm_swap_put).
  * => returns true on success, false on an I/O error (nothing changed).
  */
-export function swapPut(uvm: Uvm, slot: number, pg: number): boolean {
+export function swapPut(uvm: Uvm, slot: SwapSlot, pg: Frame): boolean {
   const dev = uvm.swap.deviceOf(slot);
   kassert(
     dev !== undefined && dev.inuse[slot - dev.base] === 1,
@@ -241,7 +250,7 @@ export function swapPut(uvm: Uvm, slot: number, pg: number): boolean {
  * swapGet: read `slot` into frame `pg` (uvm_swap_get).
  * => returns true on success, false on an I/O error.
  */
-export function swapGet(uvm: Uvm, slot: number, pg: number): boolean {
+export function swapGet(uvm: Uvm, slot: SwapSlot, pg: Frame): boolean {
   const dev = uvm.swap.deviceOf(slot);
   kassert(
     dev !== undefined && dev.inuse[slot - dev.base] === 1,
@@ -286,7 +295,8 @@ function swapOffFits(uvm: Uvm, dev: SwapDevice): boolean {
   const pm = uvm.pages;
   let clean = 0;
   let dirty = 0;
-  for (let pg = 0; pg < pm.npages; pg++) {
+  for (let frame = 0; frame < pm.npages; frame++) {
+    const pg = frame as Frame;
     if ((pm.pqflags[pg] & (PQ_ACTIVE | PQ_INACTIVE)) === 0) continue;
     const copy = backingSlot(uvm, pg);
     const kept = copy === 0 ? (pm.pqflags[pg] & PQ_SWAPBACKED) === 0 : !dev.owns(copy);
@@ -299,10 +309,10 @@ function swapOffFits(uvm: Uvm, dev: SwapDevice): boolean {
 }
 
 /** backingSlot: the swap slot holding a copy of swap-backed page pg, or 0. */
-function backingSlot(uvm: Uvm, pg: number): number {
+function backingSlot(uvm: Uvm, pg: Frame): SwapSlot {
   const pm = uvm.pages;
   if (pm.uanon[pg] !== 0) return uvm.anons.swslot[pm.uanon[pg]];
-  return uvm.objects.get(pm.uobject[pg])?.swapSlot(pm.offset[pg]) ?? 0;
+  return uvm.objects.get(pm.uobject[pg])?.swapSlot(pm.offset[pg]) ?? NOSLOT;
 }
 
 /**

@@ -16,7 +16,7 @@
  */
 import type { HostFile } from './host.ts';
 import { objectDetach, objectReference, type PagerError, UvmObject } from './object.ts';
-import { PROT_ALL, PROT_EXEC, PROT_READ, vmerr } from './param.ts';
+import { type Frame, PROT_ALL, PROT_EXEC, PROT_READ, vmerr } from './param.ts';
 import type { Uvm } from './uvm.ts';
 
 /** What mmap maps from a file: the object and the protection its opening allows. */
@@ -60,7 +60,7 @@ export class Vnode extends UvmObject {
   }
 
   /** fill: the file's bytes for page idx; the rest of a last page stays zero. */
-  protected override fill(idx: number, pg: number): 0 | PagerError {
+  protected override fill(idx: number, pg: Frame): 0 | PagerError {
     const ps = this.uvm.pageSize;
     const n = Math.min(ps, this.size - idx * ps);
     const dst = this.uvm.pages.bytes.subarray(pg * ps, pg * ps + n);
@@ -74,7 +74,7 @@ export class Vnode extends UvmObject {
    * writeBack: write page idx (frame pg) to the file, up to its end.
    * => false on an I/O error (the page stays dirty).
    */
-  private writeBack(idx: number, pg: number): boolean {
+  private writeBack(idx: number, pg: Frame): boolean {
     const ps = this.uvm.pageSize;
     const n = Math.min(ps, this.file.size() - idx * ps);
     if (n > 0 && !this.file.write(idx * ps, this.uvm.pages.bytes.subarray(pg * ps, pg * ps + n))) {
@@ -107,7 +107,7 @@ export class Vnode extends UvmObject {
   }
 
   /** pageout: a dirty page is written back first. */
-  override pageout(idx: number, pg: number): 'freed' | 'kept' | 'EIO' {
+  override pageout(idx: number, pg: Frame): 'freed' | 'kept' | 'EIO' {
     if (this.isDirty(pg) && !this.writeBack(idx, pg)) return 'EIO';
     this.releasePage(idx);
     return 'freed';

@@ -51,6 +51,7 @@ import {
 } from '../kernel/map/index.ts';
 import { NOPAGE, PG_CLEAN, pageDeactivate } from '../kernel/page.ts';
 import {
+  type Frame,
   hex,
   MADV_DOFORK,
   MADV_DONTFORK,
@@ -87,6 +88,7 @@ import {
   MS_ASYNC,
   MS_INVALIDATE,
   MS_SYNC,
+  NOANON,
   PROT_ALL,
   PROT_NONE,
   PROT_READ,
@@ -543,7 +545,7 @@ function dontNeed(vm: Vmspace, start: number, end: number): void {
         const pg = an === 0 ? NOPAGE : uvm.anons.page[an];
         if (pg !== NOPAGE) amapSlotMoved(uvm, amap, slot + i, pg, NOPAGE);
       }
-      anonFreelst(uvm, amap, amapWiperange(uvm, amap, slot, n, 0));
+      anonFreelst(uvm, amap, amapWiperange(uvm, amap, slot, n, NOANON));
     });
   } finally {
     vmMapUnlock(map);
@@ -976,7 +978,7 @@ function moveMapping(
   const prot = first.protection;
   const maxprot = first.maxProtection;
   if (oldSize > keep) sysMunmap(vm, oldAddr + keep, oldSize - keep);
-  const held: number[] = [];
+  const held: Frame[] = [];
   vmMapLock(map);
   try {
     vmMapMove(map, oldAddr, oldAddr + keep, to, held);

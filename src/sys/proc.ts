@@ -24,6 +24,7 @@ import {
 } from '../kernel/map/index.ts';
 import { PMAP_MODIFIED, PMAP_REFERENCED, pageUnwire } from '../kernel/page.ts';
 import {
+  type Frame,
   hex,
   kpanic,
   PROT_READ,
@@ -170,9 +171,9 @@ export class Process {
    * => the held frames, in order; on a failure every hold is released and
    *    the error thrown.
    */
-  private hold(start: number, end: number, syscall: string): number[] {
+  private hold(start: number, end: number, syscall: string): Frame[] {
     const uvm = this.sys.uvm;
-    const held: number[] = [];
+    const held: Frame[] = [];
     try {
       for (let p = start; p < end; p += uvm.pageSize) this.holdPage(held, p, syscall);
     } catch (e) {
@@ -183,7 +184,7 @@ export class Process {
   }
 
   /** holdPage: make page p present for reading and hold its frame on `held`. */
-  private holdPage(held: number[], p: number, syscall: string): void {
+  private holdPage(held: Frame[], p: number, syscall: string): void {
     const pg = pteFrame(this.present(p, false, syscall));
     if (!uvmHold(this.sys.uvm, pg))
       throw new VmError('EAGAIN', syscall, 'va', `the page at ${hex(p)} is wired too often`);
@@ -196,7 +197,7 @@ export class Process {
    * changed, when the pagedaemon cannot free them), so none can fail
    * after another copied; a page a fault replaced is held instead.
    */
-  private makeWritable(start: number, held: number[], syscall: string): void {
+  private makeWritable(start: number, held: Frame[], syscall: string): void {
     const uvm = this.sys.uvm;
     const ps = uvm.pageSize;
     const pmap = this.vm.pmap;

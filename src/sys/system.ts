@@ -32,6 +32,7 @@ import { auditObjects, objectReference, type UvmObject } from '../kernel/object.
 import { auditPages, NOPAGE } from '../kernel/page.ts';
 import {
   DEFAULT_MMAP_BASE,
+  type Frame,
   hex,
   KernelPanic,
   MAP_ENTRY_COW,
@@ -107,7 +108,7 @@ export class VmSystem {
       },
       unwire: (map, s, e) => uvmFaultUnwire(uvm, map, s, e),
       hold: (map, s, e) => {
-        const held: number[] = [];
+        const held: Frame[] = [];
         uvmHoldMapped(uvm, map, s, e, held);
         return held;
       },

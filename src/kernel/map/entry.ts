@@ -11,7 +11,13 @@
 import type { Amap, AmapEntry, VmAref } from '../amap.ts';
 import type { TreeEntry } from '../maptree.ts';
 import type { UvmObject } from '../object.ts';
-import { type Errno, MAP_ENTRY_BEHAV_MASK, MAP_INHERIT_COPY, PROT_ALL } from '../param.ts';
+import {
+  type Errno,
+  type Frame,
+  MAP_ENTRY_BEHAV_MASK,
+  MAP_INHERIT_COPY,
+  PROT_ALL,
+} from '../param.ts';
 
 import type { VmMap } from './map.ts';
 
@@ -171,9 +177,9 @@ export interface MapHooks {
   /** unwire the pages of [start, end) (uvm_fault_unwire) */
   unwire(map: VmMap, start: number, end: number): void;
   /** hold the frames [start, end) maps, so they stay resident while unwired; returns them */
-  hold(map: VmMap, start: number, end: number): number[];
+  hold(map: VmMap, start: number, end: number): Frame[];
   /** release frames hold() held */
-  release(held: number[]): void;
+  release(held: Frame[]): void;
   /** map already-resident pages of a new entry (pmap_object_init_pt) */
   prefault(map: VmMap, entry: VmMapEntry, partial: boolean): void;
 }

@@ -2,7 +2,7 @@
  * stack.ts: submaps (vm_map_submap), growable stacks (vm_map_stack,
  * vm_map_growstack) and moving entries to another address (mremap).
  */
-import { hex, MAP_ENTRY_COW, MAP_ENTRY_STACK, vmerr } from '../param.ts';
+import { type Frame, hex, MAP_ENTRY_COW, MAP_ENTRY_STACK, vmerr } from '../param.ts';
 
 import { simplifyRange } from './attrs.ts';
 import {
@@ -135,7 +135,7 @@ export function vmMapMove(
   start: number,
   end: number,
   to: number,
-  held: number[],
+  held: Frame[],
 ): VmMapEntry {
   const moved: VmMapEntry[] = [];
   for (let e = clipRange(map, start, end); e !== map.header && e.start < end; e = e.next)
