@@ -35,6 +35,37 @@ function fails(text: string, re: RegExp): void {
 
 const lines = (...l: string[]) => l.join('\n');
 
+describe('scenario: swap devices', () => {
+  it('are numbered as swapon made them, never reused, and swapoff N and inject swap N name them', () => {
+    const r = run(
+      lines(
+        'system physPages=64 swapPages=64',
+        'swapon 32',
+        'swapon 32 priority 2',
+        'swapoff 1',
+        'swapon 16',
+        'inject swap 2 writes 1',
+        'swapoff 0',
+      ),
+    );
+    const out = r.steps.map((s) => s.output.join(' '));
+    assert.deepEqual(out.slice(1, 5), [
+      'swap device 1: 32 pages, priority 0',
+      'swap device 2: 32 pages, priority 2',
+      'swap devices left: 2',
+      'swap device 3: 16 pages, priority 0',
+    ]);
+    assert.deepEqual(
+      r.sys.uvm.swap.devices.map((d) => d.id),
+      [2, 3],
+    );
+    fails(
+      lines('system physPages=64 swapPages=64', 'swapon 8', 'swapoff 1', 'swapoff 1'),
+      /t\.uvm:4: no swap device 1/,
+    );
+  });
+});
+
 describe('scenario: data', () => {
   it('joins parts: "text", fill BYTE LEN, zeros LEN, and bytes last', () => {
     run(

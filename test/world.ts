@@ -685,15 +685,15 @@ export class World {
       );
     } else if (c.op === 'swapoff') {
       const dev = sys.uvm.swap.devices[c.dev];
-      this.attempt('swapoff', `swapoff ${c.dev}`, 0, true, () => sys.swapoff(dev));
+      this.attempt('swapoff', `swapoff ${dev.id}`, 0, true, () => sys.swapoff(dev));
     } else {
-      const swap = c.target.startsWith('swap');
-      const faults = swap
-        ? sys.uvm.swap.devices[Number(c.target.slice(4))].store.faults!
-        : this.host.faults(this.files.get(c.target)!.path);
+      const dev = c.target.startsWith('swap')
+        ? sys.uvm.swap.devices[Number(c.target.slice(4))]
+        : null;
+      const faults = dev ? dev.store.faults! : this.host.faults(this.files.get(c.target)!.path);
       if (c.what === 'reads') faults.failReads = c.count;
       else faults.failWrites = c.count;
-      this.emit(`inject ${swap ? `swap ${c.target.slice(4)}` : c.target} ${c.what} ${c.count}`);
+      this.emit(`inject ${dev ? `swap ${dev.id}` : c.target} ${c.what} ${c.count}`);
     }
   }
 

@@ -116,17 +116,16 @@ export class FileStore implements BackingStore {
 /* swap device flags (swapdev.swd_flags) */
 export const SWF_ENABLE = 0x01;
 
-let nextDeviceId = 1;
-
 /** One swap device: a range of global slots backed by a store. */
 export class SwapDevice {
-  readonly id = nextDeviceId++;
   readonly inuse: Uint8Array;
   nfree: number;
   rotor = 0;
   flags = SWF_ENABLE;
 
   constructor(
+    /** its number: 0 for a system's first device, then one more per swapon, never reused */
+    readonly id: number,
     readonly base: number,
     readonly npages: number,
     readonly priority: number,
@@ -150,15 +149,17 @@ export class SwapDevice {
 export class Swap {
   devices: SwapDevice[] = [];
   private nextBase = 1;
+  private nextId = 0;
 
   /**
    * addDevice: add a device of `npages` slots over `store` (swapon).
-   * => slots get fresh global numbers; higher priority devices are used first.
+   * => the device gets the next id, its slots fresh global numbers;
+   *    higher priority devices are used first.
    */
   addDevice(uvm: Uvm, npages: number, priority: number, store: BackingStore): SwapDevice {
     if (!Number.isInteger(npages) || npages <= 0)
       throw vmerr('EINVAL', 'swapon', 'pages', `${npages} is not a positive page count`);
-    const dev = new SwapDevice(this.nextBase, npages, priority, store);
+    const dev = new SwapDevice(this.nextId++, this.nextBase, npages, priority, store);
     this.nextBase += npages;
     this.devices.push(dev);
     this.devices.sort((a, b) => b.priority - a.priority || a.base - b.base);
@@ -176,6 +177,11 @@ export class Swap {
     if (dev.flags & SWF_ENABLE) uvm.exp.swpages -= dev.npages;
     uvm.exp.nswapdev--;
     dev.store.close();
+  }
+
+  /** device: the device in use with id `id`, or undefined. */
+  device(id: number): SwapDevice | undefined {
+    return this.devices.find((d) => d.id === id);
   }
 
   /** deviceOf: the device that owns `slot`, or undefined. */

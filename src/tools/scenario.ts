@@ -446,7 +446,7 @@ export class ScenarioRunner {
 
   /** swapFaults: the fault injector of swap device `n`. */
   swapFaults(n: string | undefined): FaultInjector {
-    const dev = this.sys.uvm.swap.devices[this.num(n)];
+    const dev = this.sys.uvm.swap.device(this.num(n));
     if (dev === undefined) return this.fail(`no swap device ${n}`);
     if (dev.store.faults === undefined) return this.fail(`swap device ${n} cannot inject errors`);
     return dev.store.faults;
@@ -758,14 +758,11 @@ const COMMANDS: Record<string, Command> = {
   swapon(r, a) {
     r.need(a, 1, 'swapon PAGES [priority N]');
     const d = r.sys.swapon({ pages: r.num(a[0]), priority: a[1] === 'priority' ? r.num(a[2]) : 0 });
-    return [
-      `swap device ${r.sys.uvm.swap.devices.indexOf(d)}: ${d.npages} pages, priority ${d.priority}`,
-    ];
+    return [`swap device ${d.id}: ${d.npages} pages, priority ${d.priority}`];
   },
   swapoff(r, a) {
-    const devs = r.sys.uvm.swap.devices;
     if (a[0] === undefined || a[0] === 'all') r.sys.swapoff();
-    else r.sys.swapoff(devs[r.num(a[0])] ?? r.fail(`no swap device ${a[0]}`));
+    else r.sys.swapoff(r.sys.uvm.swap.device(r.num(a[0])) ?? r.fail(`no swap device ${a[0]}`));
     return [`swap devices left: ${r.sys.uvm.swap.devices.length}`];
   },
   show(r, a) {
