@@ -392,7 +392,7 @@ describe('amap_copy (the paths that need no map)', () => {
     const entry = entryOf({ amap, pageoff: 0 }, 4, MAP_ENTRY_NEEDS_COPY);
     amapCopy(uvm, null, entry, 0, entry.start, entry.end);
     assert.equal(entry.aref.amap, amap);
-    assert.equal(uvm.exp.amapcopyTakeover, 1);
+    assert.equal(uvm.exp.amaptakeover, 1);
     assert.equal(entry.eflags & MAP_ENTRY_NEEDS_COPY, 0);
   });
 

@@ -164,6 +164,15 @@ describe('uvm replay', () => {
   });
 });
 
+describe('uvm --version', () => {
+  it("prints the package's version", () => {
+    const r = uvm('--version');
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout.trim(), version);
+  });
+});
+
 describe('uvm: usage', () => {
   it('exit 2 on bad usage, with a message', () => {
     const cases: [string[], RegExp][] = [

@@ -30,7 +30,7 @@ describe('page', () => {
     assert.equal(got.size, 16);
     assert.equal(pageAlloc(uvm, 0, 0, OWNER, 0), NOPAGE);
     assert.equal(uvm.pages.freeCount, 0);
-    assert.equal(uvm.exp.pgaFail, 1);
+    assert.equal(uvm.exp.pgafail, 1);
     auditPages(uvm);
   });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { inspect } from 'node:util';
 import {
   MADV_DOFORK,
   MADV_DONTFORK,
@@ -95,9 +96,9 @@ describe('copy-on-write across fork', () => {
     const a = p.mmap(0, 2 * PS, RW, ANON);
     p.write(a, text('locked'));
     p.mlock(a, 2 * PS);
-    const copies = sys.counters.amapcowNow;
+    const copies = sys.counters.amapcownow;
     const c = p.fork();
-    assert.ok(sys.counters.amapcowNow > copies);
+    assert.ok(sys.counters.amapcownow > copies);
     assert.notEqual(p.vm.pmap.lookup(a) & PTE_W, 0, 'the parent can still write without faulting');
     p.write(a, text('LOCKED'));
     assert.equal(str(c.read(a, 6)), 'locked');
@@ -360,5 +361,28 @@ describe('counters and maps', () => {
     assert.equal(p.rss, 4);
     assert.ok(c.pss > 0 && c.pss < c.rss);
     assert.deepEqual(coalesce(c.maps()), coalesce(p.maps()));
+  });
+});
+
+describe('a newcomer looking at a process', () => {
+  it('console.log shows a process and a system in a line, not the kernel behind them', () => {
+    const sys = new VmSystem({ physPages: 64, swapPages: 64 });
+    const p = sys.spawn();
+    p.write(p.mmap(0, 8192, 3, 0x22), [1]);
+    assert.equal(inspect(p), 'Process 1 (parent 0): 1 entries, 1 pages resident');
+    assert.equal(inspect(sys), 'VmSystem: 1 processes, 63 of 64 frames free, swap 0:0/64');
+    p.exit();
+    assert.equal(inspect(p), 'Process 1 (parent 0): exited');
+  });
+
+  it('counters are named one way: lower case, as NetBSD names uvmexp', () => {
+    const names = Object.keys(new VmSystem({ physPages: 64, swapPages: 0 }).counters);
+    assert.ok(names.length > 50);
+    assert.deepEqual(
+      names.filter((n) => n !== n.toLowerCase()),
+      [],
+    );
+    for (const n of ['pga_zerohit', 'flt_acow', 'fltnoram', 'pdpageouts', 'swpginuse'])
+      assert.ok(names.includes(n), n);
   });
 });

@@ -8,6 +8,7 @@
  *
  * Exit status: 0 success, 1 a failed run or check, 2 bad usage.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { plural } from '../tools/dump.ts';
 import { StraceError } from '../tools/strace.ts';
@@ -23,6 +24,13 @@ export interface Io {
   /** is the error stream a terminal (for progress bars)? */
   tty: boolean;
 }
+
+/** the package's version, from its package.json (beside dist/ and src/) */
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 const processIo: Io = {
   out: (t) => process.stdout.write(t),
@@ -55,7 +63,8 @@ function failure(e: unknown, io: Io): number {
     io.err(`uvm: ${e.message}\n`);
     return 1;
   }
-  io.err(`uvm: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  /* our bug (a KernelPanic) or the machine's: one line, no stack trace */
+  io.err(`uvm: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`);
   return 1;
 }
 
@@ -63,6 +72,7 @@ function buildProgram(io: Io): Command {
   const program = new Command('uvm')
     .description('The BSD/UVM virtual memory system in TypeScript: scenarios, replays, recordings.')
     .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .version(VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .showHelpAfterError('(uvm --help for usage)');
   program

@@ -545,7 +545,7 @@ export function amapCopy<E extends AmapEntry>(
   }
   if (entry.aref.amap.ref === 1) {
     entry.eflags &= ~MAP_ENTRY_NEEDS_COPY;
-    uvm.exp.amapcopyTakeover++;
+    uvm.exp.amaptakeover++;
     return;
   }
   copyReal(uvm, entry);
@@ -648,7 +648,7 @@ export function amapCowNow(uvm: Uvm, entry: AmapEntry): 0 | 'ENOMEM' {
     amap.anon[slot] = nanon;
     pageActivate(uvm, npg);
     pm.flags[npg] &= ~(PG_BUSY | PG_FAKE);
-    uvm.exp.amapcowNow++;
+    uvm.exp.amapcownow++;
   }
   amapUnlock(amap);
   return 0;
@@ -722,7 +722,7 @@ export function ppEstablish(uvm: Uvm, amap: Amap, offset: number): void {
   ppSetreflen(ppref, 0, 0, offset);
   ppSetreflen(ppref, offset, amap.ref, amap.nslot - offset);
   amap.ppref = ppref;
-  uvm.exp.pprefEstablished++;
+  uvm.exp.pprefestablished++;
 }
 
 /**

@@ -176,7 +176,7 @@ export function pageAlloc(uvm: Uvm, uobj: number, off: number, anon: AnonId, fla
   kassert((uobj === 0) !== (anon === 0), 'uvm_pagealloc: exactly one owner');
   const pg = pm.qhead[Q_FREE];
   if (pg < 0) {
-    uvm.exp.pgaFail++;
+    uvm.exp.pgafail++;
     return NOPAGE;
   }
   pm.dequeue(pg);

@@ -72,7 +72,7 @@ export class Uvmexp {
   /* pages */
   pageallocs = 0;
   pagefrees = 0;
-  pgaFail = 0;
+  pgafail = 0;
   pga_zerohit = 0;
   pga_zeromiss = 0;
   zeroes = 0;
@@ -84,10 +84,10 @@ export class Uvmexp {
   amapallocs = 0;
   amapfrees = 0;
   amapcopies = 0;
-  amapcopyTakeover = 0;
-  amapcowNow = 0;
+  amaptakeover = 0;
+  amapcownow = 0;
   amapextends = 0;
-  pprefEstablished = 0;
+  pprefestablished = 0;
   /* swap */
   nswapdev = 0;
   swpages = 0;

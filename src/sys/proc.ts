@@ -61,6 +61,9 @@ import {
 import { formatMapsRow, isFileName, type MapsRow, mapsRows, parseMapsRow } from './procmaps.ts';
 import type { VmSystem } from './system.ts';
 
+/** util.inspect's hook (Node's well-known symbol; no Node module is imported for it) */
+export const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
 /** A process. */
 export class Process {
   alive = true;
@@ -414,6 +417,14 @@ export class Process {
   /** rss: resident pages of this process's space. */
   get rss(): number {
     return this.vm.pmap.residentCount;
+  }
+
+  /** how console.log and util.inspect show a process: a line, not the kernel behind it */
+  [INSPECT](): string {
+    const state = this.alive
+      ? `${this.vm.map.nentries} entries, ${this.rss} pages resident`
+      : 'exited';
+    return `Process ${this.pid} (parent ${this.ppid}): ${state}`;
   }
 
   /** pss: proportional resident pages (each shared page counted 1/N). */

@@ -52,12 +52,26 @@ import {
   swapOffBegin,
   swapOffEnd,
 } from '../kernel/swap.ts';
-import { Uvm, type UvmConfig } from '../kernel/uvm.ts';
+import { Uvm, type UvmConfig, type Uvmexp } from '../kernel/uvm.ts';
 import { VmResidentRegistry, type Vmspace, vmspaceAlloc, vmspaceFree } from '../kernel/vmspace.ts';
 import { FileHandle, VnodeCache } from '../kernel/vnode.ts';
-import { Process } from './proc.ts';
+import { INSPECT, Process } from './proc.ts';
 import { buildSpaceFromRows, type MapsRow } from './procmaps.ts';
 import { ShmRegistry } from './shm.ts';
+
+/**
+ * The counters a system shows: the kernel's (uvmexp, under NetBSD's names
+ * where it has one, ours formed the same way: lower case, no capitals),
+ * and the page queues' and pools' sizes now.
+ */
+export type Counters = { readonly [K in keyof Uvmexp]: number } & {
+  readonly npages: number;
+  readonly free: number;
+  readonly active: number;
+  readonly inactive: number;
+  readonly anons: number;
+  readonly amaps: number;
+};
 
 /** Configuration of a system: the kernel's, plus where files live. */
 export interface VmSystemConfig extends UvmConfig {
@@ -285,7 +299,7 @@ export class VmSystem {
    * counters: a snapshot of the kernel's counters (uvmexp), with the page
    * queues' current sizes.
    */
-  get counters(): Record<string, number> {
+  get counters(): Counters {
     const pm = this.uvm.pages;
     return {
       ...this.uvm.exp,
@@ -296,6 +310,13 @@ export class VmSystem {
       anons: this.uvm.anons.nlive,
       amaps: this.uvm.amaps.size,
     };
+  }
+
+  /** how console.log and util.inspect show a system: a line, not every table */
+  [INSPECT](): string {
+    const pm = this.uvm.pages;
+    const swap = this.uvm.swap.devices.map((d) => `${d.id}:${d.inuseCount}/${d.npages}`);
+    return `VmSystem: ${this.processes.size} processes, ${pm.freeCount} of ${pm.npages} frames free, swap ${swap.join(' ') || 'none'}`;
   }
 
   /**

@@ -473,7 +473,7 @@ export class ScenarioRunner {
   checkCounter(a: string[]): string[] {
     this.need(a, 3, 'check COUNTER (=|>|>=|<|<=) N');
     const [name, op, n] = a;
-    const counters = this.sys.counters;
+    const counters: Record<string, number> = this.sys.counters;
     if (!(name in counters)) this.fail(`no counter ${name}`);
     const v = counters[name];
     const want = this.num(n);
