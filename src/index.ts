@@ -1,16 +1,20 @@
 /*
  * uvm-ts: the BSD/UVM virtual memory system in TypeScript.
  *
- * The package root exports the constants and errors (param), the kernel
- * context (Uvm) and each kernel layer as a namespace named after its
- * concept, so that calls read like the C beside them: amap.amapCopy(...).
+ * The package root runs anywhere (Node, a browser, a bundle): it imports
+ * no Node module and changes no global state. It exports the constants
+ * and errors (param), the kernel context (Uvm), each kernel layer as a
+ * namespace named after its concept, so that calls read like the C beside
+ * them (amap.amapCopy(...)), the system and its processes, and the tools
+ * over them: the scenario language, strace logs and their replay, dumps.
+ * Real files and swap files are `uvm-ts/node`'s (src/node.ts).
  */
 
 export * as amap from './kernel/amap.ts';
 export * as anon from './kernel/anon.ts';
 export * as aobj from './kernel/aobj.ts';
 export * as fault from './kernel/fault.ts';
-export { type Host, type HostFile, MemoryHost } from './kernel/host.ts';
+export { FaultInjector, type Host, type HostFile, MemoryHost } from './kernel/host.ts';
 export * as lock from './kernel/lock.ts';
 export * as map from './kernel/map/index.ts';
 export * as object from './kernel/object.ts';
@@ -22,15 +26,12 @@ export * as swap from './kernel/swap.ts';
 export { type PmapPageOps, Uvm, type UvmConfig, Uvmexp } from './kernel/uvm.ts';
 export * as vmspace from './kernel/vmspace.ts';
 export * as vnode from './kernel/vnode.ts';
-export { NodeHost } from './node/host.ts';
 export * as mmap from './sys/mmap.ts';
 export { Process } from './sys/proc.ts';
+export * as procmaps from './sys/procmaps.ts';
 export * as shm from './sys/shm.ts';
-export { setDefaultHost, VmSystem, type VmSystemConfig } from './sys/system.ts';
+export { type Counters, setDefaultHost, VmSystem, type VmSystemConfig } from './sys/system.ts';
 export * as dump from './tools/dump.ts';
-
-import { NodeHost as RealFiles } from './node/host.ts';
-import { setDefaultHost as useHost } from './sys/system.ts';
-
-/* in Node, systems map and swap to the real file system unless told otherwise */
-useHost(new RealFiles());
+export * as replay from './tools/replay.ts';
+export { ScenarioError, ScenarioRunner, type StepResult } from './tools/scenario.ts';
+export * as strace from './tools/strace.ts';
