@@ -173,6 +173,18 @@ describe('uvm --version', () => {
   });
 });
 
+describe('uvm run: an empty file', () => {
+  it('says so on one line and exits 2', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'uvm-empty-'));
+    const file = join(dir, 'empty.uvm');
+    writeFileSync(file, '# only a comment\n\n');
+    const r = uvm('run', file);
+    rmSync(dir, { recursive: true });
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `uvm: ${file}: empty: no commands to run\n`);
+  });
+});
+
 describe('uvm: usage', () => {
   it('exit 2 on bad usage, with a message', () => {
     const cases: [string[], RegExp][] = [

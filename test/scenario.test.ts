@@ -66,6 +66,27 @@ describe('scenario: swap devices', () => {
   });
 });
 
+describe('scenario: bad input is one line, at once', () => {
+  const mapped = (line: string) => lines('spawn p', 'mmap p x 1p rw private,anon', line);
+  it('refuses sizes no line could build, before building them', () => {
+    fails('file f /x 8g', /t\.uvm:1: 8g bytes is more than a scenario line builds/);
+    fails(mapped('write p x fill 1 4g'), /t\.uvm:3: 4g bytes is more than/);
+    fails(mapped('write p x zeros 2g'), /t\.uvm:3: 2g bytes is more than/);
+  });
+
+  it('refuses malformed data instead of writing something else', () => {
+    fails(mapped('write p x "abc'), /t\.uvm:3: a quoted string is not closed/);
+    fails(mapped('write p x "\\q"'), /t\.uvm:3: unknown escape/);
+    fails(mapped('write p x fill 300 1'), /t\.uvm:3: not a byte: 300/);
+    fails(mapped('write p x bytes 0x1ff'), /t\.uvm:3: not a byte: 0x1ff/);
+    run(mapped('write p x "a " "b\\"c"'));
+  });
+
+  it('refuses an errno it does not know', () => {
+    fails(lines('spawn p', 'expect EFOO munmap p 0x10000 1p'), /t\.uvm:2: unknown errno EFOO/);
+  });
+});
+
 describe('scenario: data', () => {
   it('joins parts: "text", fill BYTE LEN, zeros LEN, and bytes last', () => {
     run(

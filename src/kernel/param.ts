@@ -98,22 +98,26 @@ export function int32ArrayOf<T extends number>(n: number): Int32ArrayOf<T> {
   return new Int32Array(n) as Int32ArrayOf<T>;
 }
 
-export type Errno =
-  | 'EINVAL'
-  | 'ENOMEM'
-  | 'EACCES'
-  | 'EFAULT'
-  | 'EEXIST'
-  | 'EAGAIN'
-  | 'EBUSY'
-  | 'EIO'
-  | 'ENODEV'
-  | 'EBADF'
-  | 'EPERM'
-  | 'ENOENT'
-  | 'E2BIG'
-  | 'ESRCH'
-  | 'ENOSPC';
+/** every errno name a call reports */
+export const ERRNOS = [
+  'EINVAL',
+  'ENOMEM',
+  'EACCES',
+  'EFAULT',
+  'EEXIST',
+  'EAGAIN',
+  'EBUSY',
+  'EIO',
+  'ENODEV',
+  'EBADF',
+  'EPERM',
+  'ENOENT',
+  'E2BIG',
+  'ESRCH',
+  'ENOSPC',
+] as const;
+
+export type Errno = (typeof ERRNOS)[number];
 
 export type Signal = 'SIGSEGV' | 'SIGBUS';
 

@@ -28,6 +28,7 @@ import type { FaultInjector } from '../kernel/host.ts';
 import { MemoryHost } from '../kernel/host.ts';
 import { entryContains, vmMapLookupEntry } from '../kernel/map/index.ts';
 import {
+  ERRNOS,
   hex,
   MADV_DOFORK,
   MADV_DONTFORK,
@@ -79,6 +80,9 @@ export class ScenarioError extends Error {
     super(`${file}:${line}: ${what}`);
   }
 }
+
+/** the most bytes one line builds in memory (a file's contents, a write's data) */
+export const MAX_BUILT = 1 << 30;
 
 /** How often one command may make the kernel reclaim memory before it counts as a livelock. */
 export const RECLAIM_BUDGET = 10_000;
@@ -207,13 +211,21 @@ export function spell(table: Record<string, number>, v: number, bits: boolean): 
     .join(',');
 }
 
-/** tokenize: words and "quoted strings" (with \n, \t, \", \\ escapes). */
+/** what tokenize puts before a quoted string with no closing quote */
+export const UNCLOSED = '\u0000unclosed:';
+
+/**
+ * tokenize: words and "quoted strings" (with \n, \t, \", \\ escapes).
+ * => a quoted string comes back with its opening quote; one never closed
+ *    comes back marked with UNCLOSED in front.
+ */
 export function tokenize(line: string): string[] {
   const out: string[] = [];
   const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
   let m: RegExpExecArray | null = re.exec(line);
   while (m !== null) {
-    out.push(m[1] !== undefined ? `"${m[1]}` : m[2]);
+    if (m[1] !== undefined) out.push(`"${m[1]}`);
+    else out.push(m[2].startsWith('"') ? `${UNCLOSED}${m[2]}` : m[2]);
     m = re.exec(line);
   }
   return out;
@@ -248,7 +260,9 @@ export class ScenarioRunner {
       this.line = i + 1;
       const src = raw.replace(/(^|\s)#.*$/, '').trim();
       if (src === '') return;
-      const output = this.exec(tokenize(src));
+      const words = tokenize(src);
+      if (words.some((w) => w.startsWith(UNCLOSED))) this.fail('a quoted string is not closed');
+      const output = this.exec(words);
       try {
         this.sys.audit();
       } catch (e) {
@@ -285,6 +299,8 @@ export class ScenarioRunner {
   private expectErrno(args: string[]): string[] {
     const [errno, cmd, ...rest] = args;
     if (!errno || !cmd) this.fail('expect needs an errno and a command');
+    if (!(ERRNOS as readonly string[]).includes(errno))
+      this.fail(`unknown errno ${errno} (one of ${ERRNOS.join(', ')})`);
     try {
       this.command(cmd, rest);
     } catch (e) {
@@ -403,10 +419,10 @@ export class ScenarioRunner {
     const parts: Uint8Array[] = [];
     for (let i = 0; i < a.length; ) {
       const kind = a[i];
-      if (kind.startsWith('"')) parts.push(new TextEncoder().encode(unescapeText(kind.slice(1))));
+      if (kind.startsWith('"')) parts.push(new TextEncoder().encode(this.text(kind.slice(1))));
       else if (kind === 'fill')
-        parts.push(new Uint8Array(this.num(a[i + 2])).fill(this.byte(a[i + 1])));
-      else if (kind === 'zeros') parts.push(new Uint8Array(this.num(a[i + 1])));
+        parts.push(new Uint8Array(this.size(a[i + 2])).fill(this.byte(a[i + 1])));
+      else if (kind === 'zeros') parts.push(new Uint8Array(this.size(a[i + 1])));
       else if (kind === 'bytes') parts.push(Uint8Array.from(a.slice(i + 1), (b) => this.byte(b)));
       else this.fail(DATA_USAGE);
       i += kind === 'bytes' ? a.length : kind === 'fill' ? 3 : kind === 'zeros' ? 2 : 1;
@@ -418,6 +434,23 @@ export class ScenarioRunner {
       at += p.length;
     }
     return out;
+  }
+
+  /** text: a quoted string's text (its escapes known). */
+  text(quoted: string): string {
+    const t = unescapeText(quoted);
+    if (t === null) this.fail(`unknown escape in "${quoted}" (known: \\n \\t \\" \\\\)`);
+    return t;
+  }
+
+  /**
+   * size: a number of bytes a line builds in memory (data, a file's size):
+   * at most MAX_BUILT, so that a size nothing could hold fails at once.
+   */
+  size(s: string | undefined): number {
+    const n = this.num(s);
+    if (n > MAX_BUILT) this.fail(`${s} bytes is more than a scenario line builds (${MAX_BUILT})`);
+    return n;
   }
 
   /** byte: a number in [0, 255]. */
@@ -527,8 +560,17 @@ export class ScenarioRunner {
 const DATA_USAGE =
   'data is one or more of "text", fill BYTE LEN, zeros LEN, and last bytes B B ...';
 
-function unescapeText(s: string): string {
-  return s.replace(/\\(.)/g, (_, c: string) => ({ n: '\n', t: '\t' })[c] ?? c);
+/** the escapes a quoted string knows: \n, \t, \" and \\ */
+const ESCAPES: Record<string, string> = { n: '\n', t: '\t', '"': '"', '\\': '\\' };
+
+/** unescapeText: a quoted string's text; null when it uses an escape it does not know. */
+function unescapeText(s: string): string | null {
+  let bad = false;
+  const text = s.replace(/\\(.)/g, (_, c: string) => {
+    if (!(c in ESCAPES)) bad = true;
+    return ESCAPES[c] ?? c;
+  });
+  return bad ? null : text;
 }
 
 type Command = (r: ScenarioRunner, a: string[]) => string[];
@@ -539,8 +581,8 @@ const COMMANDS: Record<string, Command> = {
     r.configure(a);
     return [];
   },
-  echo(_r, a) {
-    return [a.map((w) => (w.startsWith('"') ? unescapeText(w.slice(1)) : w)).join(' ')];
+  echo(r, a) {
+    return [a.map((w) => (w.startsWith('"') ? r.text(w.slice(1)) : w)).join(' ')];
   },
   spawn(r, a) {
     r.need(a, 1, 'spawn NAME');
@@ -675,7 +717,7 @@ const COMMANDS: Record<string, Command> = {
     const [name, path, size, ...rest] = a;
     const ro = rest[rest.length - 1] === 'ro';
     const data = ro ? rest.slice(0, -1) : rest;
-    const bytes = new Uint8Array(r.num(size));
+    const bytes = new Uint8Array(r.size(size));
     if (data.length > 0) bytes.set(r.bytes(data).subarray(0, bytes.length));
     r.host.put(path, bytes);
     r.setFile(name, r.sys.open(path, ro ? 'r' : 'r+'));
@@ -703,7 +745,7 @@ const COMMANDS: Record<string, Command> = {
     r.need(a, 2, 'exec PROC "ROW" ... (rows of /proc/PID/maps)');
     if (a.slice(1).some((w) => !w.startsWith('"'))) r.fail('exec: each row is a "quoted string"');
     const p = r.proc(a[0]);
-    p.exec(a.slice(1).map((w) => unescapeText(w.slice(1))));
+    p.exec(a.slice(1).map((w) => r.text(w.slice(1))));
     return p.maps();
   },
   rlimit(r, a) {
