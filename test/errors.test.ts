@@ -32,6 +32,24 @@ const A = 0x200000000; /* 4 pages mapped at A, 2 at A + 6 pages; a hole between 
 type Case = [string, (p: Process) => unknown, string, string?];
 
 const CASES: Case[] = [
+  ['mmap: 2^64 bytes (as Linux: ENOMEM)', (p) => p.mmap(0, 2n ** 64n, RW, ANON), 'ENOMEM', 'len'],
+  ['mmap: 2^53 bytes as a number', (p) => p.mmap(0, 2 ** 53, RW, ANON), 'ENOMEM', 'len'],
+  [
+    'mmap: an offset past 2^53',
+    (p) => p.mmap(0, PS, RW, MAP_PRIVATE, null, 2n ** 60n),
+    'EOVERFLOW',
+    'offset',
+  ],
+  ['munmap: 2^64 - 1 bytes', (p) => p.munmap(A, 2n ** 64n - 1n), 'EINVAL', 'len'],
+  ['mprotect: 2^70 bytes', (p) => p.mprotect(A, 2n ** 70n, PROT_READ), 'ENOMEM', 'len'],
+  ['mlock: 2^64 bytes', (p) => p.mlock(A, 2n ** 64n), 'ENOMEM', 'len'],
+  [
+    'mremap: a new length past 2^53',
+    (p) => p.mremap(A, PS, 2n ** 64n, MREMAP_MAYMOVE),
+    'EINVAL',
+    'new_len',
+  ],
+  ['mmap: a negative bigint', (p) => p.mmap(0, -1n, RW, ANON), 'EINVAL', 'len'],
   [
     'mmap: unaligned fixed address',
     (p) => p.mmap(A + 1, PS, RW, ANON | MAP_FIXED),
@@ -172,4 +190,14 @@ describe('a system that cannot be built says which setting is wrong', () => {
         (e: unknown) => e instanceof VmError && e.code === 'EINVAL' && e.arg === arg,
       );
     });
+});
+
+describe('numbers no address space holds', () => {
+  it('are printed exactly, not rounded', () => {
+    const p = new VmSystem({ physPages: 64, swapPages: 0 }).spawn();
+    assert.throws(
+      () => p.mmap(0, 2n ** 64n + 1n, RW, ANON),
+      (e: unknown) => e instanceof VmError && e.message.includes('0x10000000000000001'),
+    );
+  });
 });

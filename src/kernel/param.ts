@@ -115,6 +115,7 @@ export const ERRNOS = [
   'E2BIG',
   'ESRCH',
   'ENOSPC',
+  'EOVERFLOW',
 ] as const;
 
 export type Errno = (typeof ERRNOS)[number];

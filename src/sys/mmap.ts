@@ -51,6 +51,7 @@ import {
 } from '../kernel/map/index.ts';
 import { NOPAGE, PG_CLEAN, pageDeactivate } from '../kernel/page.ts';
 import {
+  type Errno,
   type Frame,
   hex,
   MADV_DOFORK,
@@ -114,15 +115,31 @@ function roundPage(vm: Vmspace, len: number): number {
   return Math.ceil(len / ps) * ps;
 }
 
-/** checkInt: a numeric argument must be a non-negative safe integer. */
-function checkInt(call: string, arg: string, v: number): void {
-  if (!Number.isSafeInteger(v) || v < 0)
+/** An address, length or offset as a caller gives it: past 2^53, a bigint keeps it exact. */
+export type Num = number | bigint;
+
+/**
+ * num: a numeric argument as a number.
+ * => EINVAL unless a non-negative integer; `huge` (the errno Linux gives
+ *    for a value no address space holds) when 2^53 or more, with the
+ *    value printed as given (in hex, exactly when it is a bigint).
+ */
+function num(call: string, arg: string, v: Num, huge: Errno): number {
+  if (typeof v === 'bigint') {
+    if (v < 0n) throw vmerr('EINVAL', call, arg, `${v} is negative`);
+    if (v >= 2n ** 53n)
+      throw vmerr(huge, call, arg, `0x${v.toString(16)} is beyond any address space`);
+    return Number(v);
+  }
+  if (!Number.isInteger(v) || v < 0)
     throw vmerr('EINVAL', call, arg, `${v} is not a non-negative integer`);
+  if (!Number.isSafeInteger(v))
+    throw vmerr(huge, call, arg, `${hex(v)} is beyond any address space`);
+  return v;
 }
 
 /** checkAligned: addr must be page aligned (EINVAL). */
 function checkAligned(vm: Vmspace, call: string, addr: number): void {
-  checkInt(call, 'addr', addr);
   if (addr % pageSize(vm) !== 0)
     throw vmerr('EINVAL', call, 'addr', `${hex(addr)} is not page aligned`);
 }
@@ -189,17 +206,17 @@ function totalLocked(map: VmMap): number {
  */
 export function sysMmap(
   vm: Vmspace,
-  addr: number,
-  len: number,
+  addrArg: Num,
+  lenArg: Num,
   prot: number,
   flags: number,
   file: MappableFile | null = null,
-  offset = 0,
+  offsetArg: Num = 0,
 ): number {
   const ps = pageSize(vm);
-  checkInt('mmap', 'addr', addr);
-  checkInt('mmap', 'len', len);
-  checkInt('mmap', 'offset', offset);
+  const addr = num('mmap', 'addr', addrArg, 'ENOMEM');
+  const len = num('mmap', 'len', lenArg, 'ENOMEM');
+  const offset = num('mmap', 'offset', offsetArg, 'EOVERFLOW');
   if (len === 0) throw vmerr('EINVAL', 'mmap', 'len', 'length 0');
   const size = roundPage(vm, len);
   if (size > vm.map.maxOffset - USER_MIN)
@@ -318,9 +335,10 @@ function populate(vm: Vmspace, start: number, end: number): void {
  * => EINVAL for an unaligned address, length 0, or a range past the user
  *    range; unmapping what is not mapped is not an error.
  */
-export function sysMunmap(vm: Vmspace, addr: number, len: number): void {
+export function sysMunmap(vm: Vmspace, addrArg: Num, lenArg: Num): void {
+  const addr = num('munmap', 'addr', addrArg, 'EINVAL');
+  const len = num('munmap', 'len', lenArg, 'EINVAL');
   checkAligned(vm, 'munmap', addr);
-  checkInt('munmap', 'len', len);
   if (len === 0) throw vmerr('EINVAL', 'munmap', 'len', 'length 0');
   const end = addr + roundPage(vm, len);
   if (addr > vm.map.maxOffset || end > vm.map.maxOffset)
@@ -350,9 +368,10 @@ export function sysMunmap(vm: Vmspace, addr: number, len: number): void {
  * => EINVAL unaligned or bad prot; ENOMEM if not fully mapped; EACCES
  *    above a mapping's maximum protection. Length 0 does nothing.
  */
-export function sysMprotect(vm: Vmspace, addr: number, len: number, prot: number): void {
+export function sysMprotect(vm: Vmspace, addrArg: Num, lenArg: Num, prot: number): void {
+  const addr = num('mprotect', 'addr', addrArg, 'ENOMEM');
+  const len = num('mprotect', 'len', lenArg, 'ENOMEM');
   checkAligned(vm, 'mprotect', addr);
-  checkInt('mprotect', 'len', len);
   checkProt('mprotect', prot);
   if (len === 0) return;
   const end = addr + roundPage(vm, len);
@@ -383,9 +402,9 @@ function rename(e: unknown, call: string): unknown {
  * => the address is rounded down to a page; holes are skipped.
  * => EINVAL for an inheritance that is not MAP_INHERIT_SHARE, _COPY or _NONE.
  */
-export function sysMinherit(vm: Vmspace, addr: number, len: number, inherit: number): void {
-  checkInt('minherit', 'addr', addr);
-  checkInt('minherit', 'len', len);
+export function sysMinherit(vm: Vmspace, addrArg: Num, lenArg: Num, inherit: number): void {
+  const addr = num('minherit', 'addr', addrArg, 'EINVAL');
+  const len = num('minherit', 'len', lenArg, 'EINVAL');
   if (inherit !== MAP_INHERIT_SHARE && inherit !== MAP_INHERIT_COPY && inherit !== MAP_INHERIT_NONE)
     throw vmerr(
       'EINVAL',
@@ -416,9 +435,10 @@ const BEHAVIOUR: Record<number, number> = {
  * => EINVAL unaligned or unknown advice, DONTNEED on locked memory, FREE
  *    on memory that is not private anonymous; ENOMEM if not fully mapped.
  */
-export function sysMadvise(vm: Vmspace, addr: number, len: number, advice: number): void {
+export function sysMadvise(vm: Vmspace, addrArg: Num, lenArg: Num, advice: number): void {
+  const addr = num('madvise', 'addr', addrArg, 'ENOMEM');
+  const len = num('madvise', 'len', lenArg, 'ENOMEM');
   checkAligned(vm, 'madvise', addr);
-  checkInt('madvise', 'len', len);
   const known = [
     MADV_NORMAL,
     MADV_RANDOM,
@@ -582,9 +602,9 @@ function lazyFree(vm: Vmspace, start: number, end: number): void {
  */
 
 /** lockRange: mlock/munlock's rounding: down to a page, length up. */
-function lockRange(vm: Vmspace, call: string, addr: number, len: number): [number, number] {
-  checkInt(call, 'addr', addr);
-  checkInt(call, 'len', len);
+function lockRange(vm: Vmspace, call: string, addrArg: Num, lenArg: Num): [number, number] {
+  const addr = num(call, 'addr', addrArg, 'ENOMEM');
+  const len = num(call, 'len', lenArg, 'ENOMEM');
   const ps = pageSize(vm);
   const start = Math.floor(addr / ps) * ps;
   return [start, roundPage(vm, addr + len)];
@@ -596,7 +616,7 @@ function lockRange(vm: Vmspace, call: string, addr: number, len: number): [numbe
  * => ENOMEM if not fully mapped, past the lock limit (RLIMIT_MEMLOCK), or
  *    out of memory (then nothing stays locked).
  */
-export function sysMlock(vm: Vmspace, addr: number, len: number): void {
+export function sysMlock(vm: Vmspace, addr: Num, len: Num): void {
   const [start, end] = lockRange(vm, 'mlock', addr, len);
   if (end === start) return;
   requireMapped(vm, 'mlock', start, end);
@@ -619,7 +639,7 @@ export function sysMlock(vm: Vmspace, addr: number, len: number): void {
  * sysMunlock: unlock [addr, addr+len) (munlock(2)).
  * => ENOMEM if not fully mapped.
  */
-export function sysMunlock(vm: Vmspace, addr: number, len: number): void {
+export function sysMunlock(vm: Vmspace, addr: Num, len: Num): void {
   const [start, end] = lockRange(vm, 'munlock', addr, len);
   if (end === start) return;
   requireMapped(vm, 'munlock', start, end);
@@ -674,9 +694,10 @@ export function sysMunlockall(vm: Vmspace): void {
  *    fully mapped; EBUSY for MS_INVALIDATE on locked memory; EIO if the
  *    file cannot be written.
  */
-export function sysMsync(vm: Vmspace, addr: number, len: number, flags: number): void {
+export function sysMsync(vm: Vmspace, addrArg: Num, lenArg: Num, flags: number): void {
+  const addr = num('msync', 'addr', addrArg, 'ENOMEM');
+  const len = num('msync', 'len', lenArg, 'ENOMEM');
   checkAligned(vm, 'msync', addr);
-  checkInt('msync', 'len', len);
   if (
     !Number.isInteger(flags) ||
     (flags & ~(MS_ASYNC | MS_SYNC | MS_INVALIDATE)) !== 0 ||
@@ -705,9 +726,10 @@ export function sysMsync(vm: Vmspace, addr: number, len: number, flags: number):
  * => one byte per page, 1 when resident; EINVAL unaligned; ENOMEM if not
  *    fully mapped.
  */
-export function sysMincore(vm: Vmspace, addr: number, len: number): Uint8Array {
+export function sysMincore(vm: Vmspace, addrArg: Num, lenArg: Num): Uint8Array {
+  const addr = num('mincore', 'addr', addrArg, 'ENOMEM');
+  const len = num('mincore', 'len', lenArg, 'ENOMEM');
   checkAligned(vm, 'mincore', addr);
-  checkInt('mincore', 'len', len);
   const ps = pageSize(vm);
   const end = addr + roundPage(vm, len);
   const vec = new Uint8Array((end - addr) / ps);
@@ -741,8 +763,10 @@ export function sysMincore(vm: Vmspace, addr: number, len: number): Uint8Array {
  *    unchanged, when it would run into a mapping or its stack guard),
  *    shrinking unmaps. Returns the break.
  */
-export function sysBrk(vm: Vmspace, addr: number): number {
-  checkInt('brk', 'addr', addr);
+export function sysBrk(vm: Vmspace, addrArg: Num): number {
+  if (typeof addrArg === 'bigint' ? addrArg >= 2n ** 53n : addrArg > Number.MAX_SAFE_INTEGER)
+    return vm.brk; /* as Linux: a break nothing could hold leaves the break */
+  const addr = num('brk', 'addr', addrArg, 'ENOMEM');
   if (addr < vm.brkStart || vm.brkStart === 0) return vm.brk;
   const oldEnd = roundPage(vm, vm.brk);
   const newEnd = roundPage(vm, addr);
@@ -799,16 +823,17 @@ function brkCollides(vm: Vmspace, from: number, to: number): boolean {
  */
 export function sysMremap(
   vm: Vmspace,
-  oldAddr: number,
-  oldLen: number,
-  newLen: number,
+  oldAddrArg: Num,
+  oldLenArg: Num,
+  newLenArg: Num,
   flags: number,
-  newAddr = 0,
+  newAddrArg: Num = 0,
 ): number {
+  const oldAddr = num('mremap', 'old_address', oldAddrArg, 'EFAULT');
+  const oldLen = num('mremap', 'old_len', oldLenArg, 'EFAULT');
+  const newLen = num('mremap', 'new_len', newLenArg, 'EINVAL');
+  const newAddr = num('mremap', 'new_addr', newAddrArg, 'EINVAL');
   checkAligned(vm, 'mremap', oldAddr);
-  checkInt('mremap', 'old_len', oldLen);
-  checkInt('mremap', 'new_len', newLen);
-  checkInt('mremap', 'new_addr', newAddr);
   if (
     !Number.isInteger(flags) ||
     (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0

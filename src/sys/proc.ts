@@ -44,6 +44,7 @@ import {
 } from '../kernel/vmspace.ts';
 import type { MappableFile } from '../kernel/vnode.ts';
 import {
+  type Num,
   sysBrk,
   sysMadvise,
   sysMincore,
@@ -276,31 +277,31 @@ export class Process {
 
   /** mmap: see sysMmap. `file` takes the place of the descriptor. */
   mmap(
-    addr: number,
-    len: number,
+    addr: Num,
+    len: Num,
     prot: number,
     flags: number,
     file: MappableFile | null = null,
-    offset = 0,
+    offset: Num = 0,
   ): number {
     return this.syscall(() => sysMmap(this.vm, addr, len, prot, flags, file, offset));
   }
-  munmap(addr: number, len: number): void {
+  munmap(addr: Num, len: Num): void {
     this.syscall(() => sysMunmap(this.vm, addr, len));
   }
-  mprotect(addr: number, len: number, prot: number): void {
+  mprotect(addr: Num, len: Num, prot: number): void {
     this.syscall(() => sysMprotect(this.vm, addr, len, prot));
   }
-  minherit(addr: number, len: number, inherit: number): void {
+  minherit(addr: Num, len: Num, inherit: number): void {
     this.syscall(() => sysMinherit(this.vm, addr, len, inherit));
   }
-  madvise(addr: number, len: number, advice: number): void {
+  madvise(addr: Num, len: Num, advice: number): void {
     this.syscall(() => sysMadvise(this.vm, addr, len, advice));
   }
-  mlock(addr: number, len: number): void {
+  mlock(addr: Num, len: Num): void {
     this.syscall(() => sysMlock(this.vm, addr, len));
   }
-  munlock(addr: number, len: number): void {
+  munlock(addr: Num, len: Num): void {
     this.syscall(() => sysMunlock(this.vm, addr, len));
   }
   mlockall(flags: number): void {
@@ -309,16 +310,16 @@ export class Process {
   munlockall(): void {
     this.syscall(() => sysMunlockall(this.vm));
   }
-  msync(addr: number, len: number, flags: number): void {
+  msync(addr: Num, len: Num, flags: number): void {
     this.syscall(() => sysMsync(this.vm, addr, len, flags));
   }
-  mincore(addr: number, len: number): Uint8Array {
+  mincore(addr: Num, len: Num): Uint8Array {
     return this.syscall(() => sysMincore(this.vm, addr, len));
   }
-  brk(addr: number): number {
+  brk(addr: Num): number {
     return this.syscall(() => sysBrk(this.vm, addr));
   }
-  mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
+  mremap(oldAddr: Num, oldLen: Num, newLen: Num, flags: number, newAddr: Num = 0): number {
     return this.syscall(() => sysMremap(this.vm, oldAddr, oldLen, newLen, flags, newAddr));
   }
 

@@ -64,6 +64,7 @@ import {
   VmError,
 } from '../kernel/param.ts';
 import type { FileHandle } from '../kernel/vnode.ts';
+import type { Num } from '../sys/mmap.ts';
 import type { Process } from '../sys/proc.ts';
 import { coalesceRows, type MapRun, mapsRows } from '../sys/procmaps.ts';
 import { VmSystem } from '../sys/system.ts';
@@ -359,13 +360,24 @@ export class ScenarioRunner {
 
   /** num: a number with an optional unit p, k, m or g. */
   num(s: string | undefined): number {
+    const v = this.big(s);
+    if (typeof v === 'bigint') return this.fail(`${s} is too large here (at most 2^53 - 1)`);
+    return v;
+  }
+
+  /**
+   * big: a length for a system call: as num, but exact past 2^53 (a
+   * bigint then), so the call can refuse it as Linux does, printing it as
+   * it was given.
+   */
+  big(s: string | undefined): Num {
     const m = s === undefined ? null : /^(0x[0-9a-f]+|\d+)([pkmg]?)$/i.exec(s);
     if (!m) return this.fail(`not a number: ${JSON.stringify(s)}`);
-    const base = m[1].startsWith('0x') ? Number.parseInt(m[1], 16) : Number(m[1]);
     const unit = { '': 1, p: this.sys.uvm.pageSize, k: 1024, m: 1 << 20, g: 1 << 30 }[
       m[2].toLowerCase()
     ]!;
-    return base * unit;
+    const v = BigInt(m[1]) * BigInt(unit);
+    return v < 2n ** 53n ? Number(v) : v;
   }
 
   /** addr: NAME, NAME+N, NAME-N, or a number. */
@@ -622,38 +634,38 @@ const COMMANDS: Record<string, Command> = {
     }
     const v = r
       .proc(pname)
-      .mmap(at, r.num(len), r.prot(prot), r.flags(flags, FLAGS, 'mmap flag'), file, off);
+      .mmap(at, r.big(len), r.prot(prot), r.flags(flags, FLAGS, 'mmap flag'), file, off);
     r.setVar(name, v);
     return [`${name} = ${hex(v)}`];
   },
   munmap(r, a) {
     r.need(a, 3, 'munmap PROC ADDR LEN');
-    r.proc(a[0]).munmap(r.addr(a[1]), r.num(a[2]));
+    r.proc(a[0]).munmap(r.addr(a[1]), r.big(a[2]));
     return [];
   },
   mprotect(r, a) {
     r.need(a, 4, 'mprotect PROC ADDR LEN PROT');
-    r.proc(a[0]).mprotect(r.addr(a[1]), r.num(a[2]), r.prot(a[3]));
+    r.proc(a[0]).mprotect(r.addr(a[1]), r.big(a[2]), r.prot(a[3]));
     return [];
   },
   minherit(r, a) {
     r.need(a, 4, 'minherit PROC ADDR LEN share|copy|none');
-    r.proc(a[0]).minherit(r.addr(a[1]), r.num(a[2]), r.one(a[3], INHERIT, 'the inheritance'));
+    r.proc(a[0]).minherit(r.addr(a[1]), r.big(a[2]), r.one(a[3], INHERIT, 'the inheritance'));
     return [];
   },
   madvise(r, a) {
     r.need(a, 4, 'madvise PROC ADDR LEN ADVICE');
-    r.proc(a[0]).madvise(r.addr(a[1]), r.num(a[2]), r.one(a[3], ADVICE, 'the advice'));
+    r.proc(a[0]).madvise(r.addr(a[1]), r.big(a[2]), r.one(a[3], ADVICE, 'the advice'));
     return [];
   },
   mlock(r, a) {
     r.need(a, 3, 'mlock PROC ADDR LEN');
-    r.proc(a[0]).mlock(r.addr(a[1]), r.num(a[2]));
+    r.proc(a[0]).mlock(r.addr(a[1]), r.big(a[2]));
     return [];
   },
   munlock(r, a) {
     r.need(a, 3, 'munlock PROC ADDR LEN');
-    r.proc(a[0]).munlock(r.addr(a[1]), r.num(a[2]));
+    r.proc(a[0]).munlock(r.addr(a[1]), r.big(a[2]));
     return [];
   },
   mlockall(r, a) {
@@ -668,12 +680,12 @@ const COMMANDS: Record<string, Command> = {
   },
   msync(r, a) {
     r.need(a, 4, 'msync PROC ADDR LEN sync|async[,invalidate]');
-    r.proc(a[0]).msync(r.addr(a[1]), r.num(a[2]), r.flags(a[3], SYNC, 'msync flag'));
+    r.proc(a[0]).msync(r.addr(a[1]), r.big(a[2]), r.flags(a[3], SYNC, 'msync flag'));
     return [];
   },
   mincore(r, a) {
     r.need(a, 3, 'mincore PROC ADDR LEN');
-    return [Array.from(r.proc(a[0]).mincore(r.addr(a[1]), r.num(a[2]))).join('')];
+    return [Array.from(r.proc(a[0]).mincore(r.addr(a[1]), r.big(a[2]))).join('')];
   },
   brk(r, a) {
     r.need(a, 2, 'brk PROC ADDR');
@@ -689,7 +701,7 @@ const COMMANDS: Record<string, Command> = {
       else if (opt[i] === 'as') as = opt[i + 1];
     }
     const f = flags === '0' ? 0 : r.flags(flags, REMAP, 'mremap flag');
-    const v = r.proc(pname).mremap(r.addr(old), r.num(oldLen), r.num(newLen), f, to);
+    const v = r.proc(pname).mremap(r.addr(old), r.big(oldLen), r.big(newLen), f, to);
     if (as) r.setVar(as, v);
     return [`now at ${hex(v)}`];
   },
