@@ -588,3 +588,38 @@ describe('MapTree: audit catches corruption', () => {
     fails(t, /underfull node \(3\)/);
   });
 });
+
+describe('an in-order build emptied from the right (found writing these tests)', () => {
+  const PS = 4096;
+  const entry = (start: number, end: number): TreeEntry => ({ start, end, leaf: -1 });
+  it('removing the only entry under a one-child inner node (after an in-order build)', () => {
+    const t = new MapTree();
+    const es: TreeEntry[] = [];
+    const oneChildInner = () => {
+      const r = t.root;
+      if (t.isLeaf[r]) return false;
+      for (let k = 0; k < t.count[r]; k++) {
+        const c = t.kids[r * B + k];
+        if (t.isLeaf[c] === 0 && t.count[c] === 1) return true;
+      }
+      return false;
+    };
+    for (let i = 0; !oneChildInner(); i++) {
+      const e = entry(2 * i * PS, (2 * i + 1) * PS);
+      t.insert(e);
+      es.push(e);
+    }
+    assert.equal(es.length, 3970);
+    t.audit();
+    const last = es.pop()!;
+    t.remove(last);
+    const prev = es[es.length - 1];
+    assert.equal(t.floor(last.start), prev, 'floor above the last entry');
+    assert.equal(
+      t.lastFit(2 ** 47, PS, PS),
+      es[es.length - 2].end,
+      'no phantom gap above the last entry',
+    );
+    t.audit();
+  });
+});

@@ -342,6 +342,7 @@ export class MapTree {
         this.parent[this.root] = NONE;
         this.freeNodeAt(n);
       } else if (this.count[n] > 0) this.recompute(n);
+      else this.isLeaf[n] = 1; /* the last entry went: an empty leaf */
       return;
     }
     if (this.count[n] >= HALF) {
@@ -355,7 +356,12 @@ export class MapTree {
     else if (right !== NONE && this.count[right] > HALF) this.borrow(right, n, false);
     else if (left !== NONE) this.merge(left, n, p, i);
     else if (right !== NONE) this.merge(n, right, p, i + 1);
-    else this.fixUp(n);
+    else if (this.count[n] === 0) {
+      /* an only child (an in-order build splits 63 + 1) left empty: it goes */
+      this.removeSlot(p, i);
+      this.freeNodeAt(n);
+      this.rebalance(p);
+    } else this.fixUp(n);
   }
 
   /** borrow: move one item from sibling `from` into `to` (fromLeft: from is to's left). */
