@@ -173,6 +173,20 @@ describe('uvm --version', () => {
   });
 });
 
+describe('uvm explain', () => {
+  it('prints what the dump columns and counters mean, or one entry, or says nothing matches', () => {
+    const all = uvm('explain');
+    assert.equal(all.status, 0);
+    assert.match(all.stdout, /an_ref +how many amap slots hold the anon/);
+    assert.match(all.stdout, /flt_acow +copy-on-write faults/);
+    const one = uvm('explain', 'swslot');
+    assert.equal(one.stdout.split('\n').filter((l) => l.startsWith('    ')).length, 1);
+    const none = uvm('explain', 'nosuchword');
+    assert.equal(none.status, 2);
+    assert.equal(none.stderr, 'uvm: explain: nothing is named like nosuchword\n');
+  });
+});
+
 describe('uvm run: an empty file', () => {
   it('says so on one line and exits 2', () => {
     const dir = mkdtempSync(join(tmpdir(), 'uvm-empty-'));

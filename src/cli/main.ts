@@ -5,12 +5,14 @@
  *   uvm run FILE                 a scenario (docs/scenarios.md)
  *   uvm replay TRACE             a recorded real program
  *   uvm record -- PROGRAM ARGS   record a real program for replay
+ *   uvm explain [WORD]           what the dumps and counters mean
  *
  * Exit status: 0 success, 1 a failed run or check, 2 bad usage.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { plural } from '../tools/dump.ts';
+import { explain } from '../tools/legend.ts';
 import { StraceError } from '../tools/strace.ts';
 import { record } from './record.ts';
 import { formatReplay, replayFailed, replayTrace } from './replay.ts';
@@ -75,6 +77,15 @@ function buildProgram(io: Io): Command {
     .version(VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .showHelpAfterError('(uvm --help for usage)');
+  program
+    .command('explain')
+    .argument('[WORD]', 'only the terms and counters whose name contains WORD')
+    .description('what each column and flag of a dump means, and every counter')
+    .action((word?: string) => {
+      const lines = explain(word);
+      if (lines.length === 0) throw new UsageError(`explain: nothing is named like ${word}`);
+      io.out(`${lines.join('\n')}\n`);
+    });
   program
     .command('demo')
     .description(
