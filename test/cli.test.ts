@@ -55,7 +55,18 @@ describe('uvm demo', () => {
     assert.equal(j.error, undefined);
     assert.equal(j.counters.forks, 2);
     assert.ok(j.counters.pageouts > 0 && j.counters.pageins > 0);
-    assert.ok(j.steps.some((s: { command: string }) => s.command.startsWith('show entry')));
+    type Step = { command: string; output?: string[]; data?: Record<string, unknown> };
+    const steps: Step[] = j.steps;
+    const entry = steps.find((s) => s.command === 'show entry child heap' && s.data);
+    assert.ok(entry?.data, 'show entry gives fields');
+    assert.equal(entry.output, undefined, 'not its text lines');
+    const e = entry.data as { entry: { flags: string[] }; pages: { an_ref: number | null }[] };
+    assert.ok(Array.isArray(e.entry.flags) && Array.isArray(e.pages));
+    const maps = steps.find((s) => s.command.startsWith('show maps'))!;
+    assert.ok(
+      Array.isArray(maps.data) && typeof (maps.data as { start: number }[])[0].start === 'number',
+    );
+    assert.ok(steps.some((s) => s.command.startsWith('write') && Array.isArray(s.output)));
   });
 });
 

@@ -152,11 +152,22 @@ interface ReplayFlags {
 }
 
 function printRun(r: RunResult, json: boolean, io: Io): void {
-  io.out(json ? `${JSON.stringify(r, null, 2)}\n` : `${formatRun(r).join('\n')}\n`);
+  io.out(json ? `${JSON.stringify(runJson(r), null, 2)}\n` : `${formatRun(r).join('\n')}\n`);
   if (r.error) {
     io.err(`uvm: ${r.error.file}:${r.error.line}: ${r.error.what}\n`);
     throw new CheckFailed(r.error.what);
   }
+}
+
+/**
+ * runJson: a run as --json prints it: each step with its output lines, or,
+ * for a `show`, its picture as fields instead (rows, entry, amap, pages).
+ */
+function runJson(r: RunResult): unknown {
+  const steps = r.steps.map(({ data, output, ...s }) =>
+    data === undefined ? { ...s, output } : { ...s, data },
+  );
+  return { ...r, steps };
 }
 
 function printReplay(trace: string, o: ReplayFlags, io: Io): void {

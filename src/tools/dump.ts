@@ -77,29 +77,76 @@ export function pprefRuns(amap: Amap): string {
   return runs.join(' ');
 }
 
+/** An amap as fields (what amapDump prints). */
+export interface AmapView {
+  id: number;
+  am_ref: number;
+  am_flags: string;
+  am_nslot: number;
+  am_maxslot: number;
+  am_nused: number;
+  ppref: string;
+  /** its used slots, in order */
+  anons: AnonView[];
+}
+
+/** An anon in an amap slot as fields. */
+export interface AnonView {
+  slot: number;
+  anon: number;
+  an_ref: number;
+  /** its frame, or null when not resident */
+  page: number | null;
+  /** its swap slot, or null */
+  swslot: number | null;
+  /** the first bytes of its page, or "(in swap)" */
+  bytes: string;
+}
+
+/** amapView: an amap's header, ppref runs and used slots as fields. */
+export function amapView(uvm: Uvm, amap: Amap): AmapView {
+  const used = Array.from(amap.slots.subarray(0, amap.nused)).sort((a, b) => a - b);
+  return {
+    id: amap.id,
+    am_ref: amap.ref,
+    am_flags: amapFlagNames(amap),
+    am_nslot: amap.nslot,
+    am_maxslot: amap.maxslot,
+    am_nused: amap.nused,
+    ppref: pprefRuns(amap),
+    anons: used.map((slot) => {
+      const an = amap.anon[slot];
+      const pg = uvm.anons.page[an];
+      return {
+        slot,
+        anon: an,
+        an_ref: uvm.anons.ref[an],
+        page: pg === NOPAGE ? null : pg,
+        swslot: uvm.anons.swslot[an] || null,
+        bytes: anonText(uvm, an),
+      };
+    }),
+  };
+}
+
 /**
  * amapDump: an amap's header line, its ppref and a table of its used slots.
- * => `data` shows the first bytes of each resident page as text when given.
  */
 export function amapDump(uvm: Uvm, amap: Amap, name = `amap #${amap.id}`): string[] {
+  const v = amapView(uvm, amap);
   const lines = [
-    `${name}: am_ref=${amap.ref} am_flags=${amapFlagNames(amap)} am_nslot=${amap.nslot} am_maxslot=${amap.maxslot} am_nused=${amap.nused}`,
-    `  ppref: ${pprefRuns(amap)}`,
+    `${name}: am_ref=${v.am_ref} am_flags=${v.am_flags} am_nslot=${v.am_nslot} am_maxslot=${v.am_maxslot} am_nused=${v.am_nused}`,
+    `  ppref: ${v.ppref}`,
   ];
-  const used = Array.from(amap.slots.subarray(0, amap.nused)).sort((a, b) => a - b);
-  const rows = used.map((slot) => {
-    const an = amap.anon[slot];
-    const pg = uvm.anons.page[an];
-    return [
-      slot,
-      an,
-      uvm.anons.ref[an],
-      pg === NOPAGE ? '-' : pg,
-      uvm.anons.swslot[an] || '-',
-      anonText(uvm, an),
-    ];
-  });
-  if (rows.length === 0) return [...lines, '  (no anons)'];
+  if (v.anons.length === 0) return [...lines, '  (no anons)'];
+  const rows = v.anons.map((a) => [
+    a.slot,
+    a.anon,
+    a.an_ref,
+    a.page ?? '-',
+    a.swslot ?? '-',
+    a.bytes,
+  ]);
   return [...lines, ...table(['slot', 'anon', 'an_ref', 'page', 'swslot', 'bytes'], rows, '  ')];
 }
 
@@ -137,11 +184,23 @@ export function protString(prot: number): string {
   return (prot & 1 ? 'r' : '-') + (prot & 2 ? 'w' : '-') + (prot & 4 ? 'x' : '-');
 }
 
-/**
- * entryLine: one map entry on one line: range, protection/maximum, flags,
- * inheritance, advice, wiring and what backs it.
- */
-export function entryLine(e: VmMapEntry): string {
+/** A map entry as fields (what entryLine prints). */
+export interface EntryView {
+  start: number;
+  end: number;
+  protection: string;
+  maxProtection: string;
+  /** cow, nc, stack(+N), uwired, nofault, nosync, nocore, kstack */
+  flags: string[];
+  inheritance: string;
+  advice: string;
+  wired: number;
+  /** amap#ID@SLOT, obj#ID+OFFSET, submap; empty: zero-fill */
+  backing: string[];
+}
+
+/** entryView: an entry's range, protections, flags and backing as fields. */
+export function entryView(e: VmMapEntry): EntryView {
   const flags = [];
   if (e.eflags & MAP_ENTRY_COW) flags.push('cow');
   if (e.eflags & MAP_ENTRY_NEEDS_COPY) flags.push('nc');
@@ -155,14 +214,33 @@ export function entryLine(e: VmMapEntry): string {
   if (e.aref.amap) backing.push(`amap#${e.aref.amap.id}@${e.aref.pageoff}`);
   if (e.object) backing.push(`obj#${e.object.id}+${hex(e.offset)}`);
   if (e.submap) backing.push('submap');
+  return {
+    start: e.start,
+    end: e.end,
+    protection: protString(e.protection),
+    maxProtection: protString(e.maxProtection),
+    flags,
+    inheritance: INHERIT_NAMES[e.inheritance],
+    advice: BEHAV_NAMES[e.behavior()] ?? 'reserved',
+    wired: e.wiredCount,
+    backing,
+  };
+}
+
+/**
+ * entryLine: one map entry on one line: range, protection/maximum, flags,
+ * inheritance, advice, wiring and what backs it (uvm explain says each).
+ */
+export function entryLine(e: VmMapEntry): string {
+  const v = entryView(e);
   return [
-    `${hex(e.start)}-${hex(e.end)}`,
-    `${protString(e.protection)}/${protString(e.maxProtection)}`,
-    flags.join(',') || '-',
-    `inh=${INHERIT_NAMES[e.inheritance]}`,
-    `adv=${BEHAV_NAMES[e.behavior()] ?? 'reserved'}`,
-    `wired=${e.wiredCount}`,
-    backing.join(' ') || 'zero-fill',
+    `${hex(v.start)}-${hex(v.end)}`,
+    `${v.protection}/${v.maxProtection}`,
+    v.flags.join(',') || '-',
+    `inh=${v.inheritance}`,
+    `adv=${v.advice}`,
+    `wired=${v.wired}`,
+    v.backing.join(' ') || 'zero-fill',
   ].join(' ');
 }
 
@@ -173,6 +251,64 @@ export function mapDump(map: VmMap): string[] {
   return out;
 }
 
+/** One page of an entry as fields (a row of entryPicture). */
+export interface PageView {
+  va: number;
+  /** its amap slot, or null when the entry has no amap */
+  slot: number | null;
+  anon: number | null;
+  an_ref: number | null;
+  page: number | null;
+  swslot: number | null;
+  /** the pmap's translation: its rights and frame, or null */
+  pte: { prot: string; frame: number } | null;
+  bytes: string;
+}
+
+/** An entry of an address space down to its pages, as fields. */
+export interface EntryPictureView {
+  entry: EntryView;
+  amap: AmapView | null;
+  pages: PageView[];
+  /** pages of the entry not shown (past `max`) */
+  more: number;
+}
+
+/**
+ * entryPictureView: the entry mapping va, its amap, and its first `max`
+ * pages as fields; null when nothing is mapped at va.
+ */
+export function entryPictureView(
+  uvm: Uvm,
+  map: VmMap,
+  va: number,
+  max = 8,
+): EntryPictureView | null {
+  const e = vmMapLookupEntry(map, va);
+  if (!entryContains(map, e, va)) return null;
+  const amap = e.aref.amap;
+  const ps = uvm.pageSize;
+  const pages: PageView[] = [];
+  for (let a = e.start; a < e.end && pages.length < max; a += ps) {
+    const slot = amap === null ? null : e.aref.pageoff + (a - e.start) / ps;
+    const an = amap === null || slot === null ? 0 : amap.anon[slot];
+    const pte = map.pmap.lookup(a);
+    const pg = an !== 0 ? uvm.anons.page[an] : NOPAGE;
+    pages.push({
+      va: a,
+      slot,
+      anon: an || null,
+      an_ref: an ? uvm.anons.ref[an] : null,
+      page: pg === NOPAGE ? null : pg,
+      swslot: an && uvm.anons.swslot[an] ? uvm.anons.swslot[an] : null,
+      pte: pte === 0 ? null : { prot: protString(pteProt(pte)), frame: pteFrame(pte) },
+      bytes: an ? anonText(uvm, an) : pte !== 0 ? frameText(uvm, pteFrame(pte)) : '',
+    });
+  }
+  const more = Math.max(0, (e.end - e.start) / ps - max);
+  return { entry: entryView(e), amap: amap === null ? null : amapView(uvm, amap), pages, more };
+}
+
 /**
  * entryPicture: one entry of an address space, down to its pages: the
  * entry, its amap, and for each page of the entry (up to `max`) the slot,
@@ -180,39 +316,31 @@ export function mapDump(map: VmMap): string[] {
  * the pmap holds for it, and the first bytes.
  */
 export function entryPicture(uvm: Uvm, map: VmMap, va: number, max = 8): string[] {
+  const v = entryPictureView(uvm, map, va, max);
+  if (v === null) return [`nothing is mapped at ${hex(va)}`];
   const e = vmMapLookupEntry(map, va);
-  if (!entryContains(map, e, va)) return [`nothing is mapped at ${hex(va)}`];
   const out = [`entry ${entryLine(e)}`];
-  const amap = e.aref.amap;
-  if (amap === null) out.push('  no amap yet (needs-copy: the first fault gives it one)');
+  if (e.aref.amap === null) out.push('  no amap yet (needs-copy: the first fault gives it one)');
   else
     out.push(
-      ...amapDump(uvm, amap)
+      ...amapDump(uvm, e.aref.amap)
         .slice(0, 2)
         .map((l) => `  ${l}`),
     );
-  const ps = uvm.pageSize;
-  const rows: (string | number)[][] = [];
-  for (let a = e.start; a < e.end && rows.length < max; a += ps) {
-    const slot = amap === null ? -1 : e.aref.pageoff + (a - e.start) / ps;
-    const an = amap === null ? 0 : amap.anon[slot];
-    const pte = map.pmap.lookup(a);
-    const pg = an !== 0 ? uvm.anons.page[an] : NOPAGE;
-    rows.push([
-      hex(a),
-      slot < 0 ? '-' : slot,
-      an || '-',
-      an ? uvm.anons.ref[an] : '-',
-      pg === NOPAGE ? '-' : pg,
-      an && uvm.anons.swslot[an] ? uvm.anons.swslot[an] : '-',
-      pte === 0 ? '-' : `${protString(pteProt(pte))} ${pteFrame(pte)}`,
-      an ? anonText(uvm, an) : pte !== 0 ? frameText(uvm, pteFrame(pte)) : '',
-    ]);
-  }
+  const rows = v.pages.map((p) => [
+    hex(p.va),
+    p.slot ?? '-',
+    p.anon ?? '-',
+    p.an_ref ?? '-',
+    p.page ?? '-',
+    p.swslot ?? '-',
+    p.pte === null ? '-' : `${p.pte.prot} ${p.pte.frame}`,
+    p.bytes,
+  ]);
   out.push(
     ...table(['va', 'slot', 'anon', 'an_ref', 'page', 'swslot', 'pte', 'bytes'], rows, '  '),
   );
-  if ((e.end - e.start) / ps > max) out.push(`  ... ${(e.end - e.start) / ps - max} more pages`);
+  if (v.more > 0) out.push(`  ... ${v.more} more pages`);
   return out;
 }
 

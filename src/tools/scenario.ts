@@ -68,7 +68,16 @@ import type { Num } from '../sys/mmap.ts';
 import type { Process } from '../sys/proc.ts';
 import { coalesceRows, type MapRun, mapsRows } from '../sys/procmaps.ts';
 import { VmSystem } from '../sys/system.ts';
-import { amapDump, countersDump, entryLine, entryPicture, table } from './dump.ts';
+import {
+  amapDump,
+  amapView,
+  countersDump,
+  entryLine,
+  entryPicture,
+  entryPictureView,
+  entryView,
+  table,
+} from './dump.ts';
 
 /** A failed scenario: where and why. */
 export class ScenarioError extends Error {
@@ -156,6 +165,8 @@ export interface StepResult {
   line: number;
   command: string;
   output: string[];
+  /** a `show` command's picture as fields (maps rows, entry, amap, counters, processes) */
+  data?: unknown;
 }
 
 const FLAGS: Record<string, number> = {
@@ -240,6 +251,8 @@ export class ScenarioRunner {
   private readonly vars = new Map<string, number>();
   private readonly files = new Map<string, FileHandle>();
   private line = 0;
+  /** the current `show` command's picture as fields */
+  private data: unknown;
   private started = false;
   /** starts a command's count of reclaim calls (the livelock guard) */
   private newCommand: () => void;
@@ -263,13 +276,18 @@ export class ScenarioRunner {
       if (src === '') return;
       const words = tokenize(src);
       if (words.some((w) => w.startsWith(UNCLOSED))) this.fail('a quoted string is not closed');
+      this.data = undefined;
       const output = this.exec(words);
       try {
         this.sys.audit();
       } catch (e) {
         this.fail(`the audit failed after this command: ${(e as Error).message}`);
       }
-      steps.push({ line: this.line, command: src, output });
+      steps.push(
+        this.data === undefined
+          ? { line: this.line, command: src, output }
+          : { line: this.line, command: src, output, data: this.data },
+      );
     });
     return steps;
   }
@@ -532,13 +550,22 @@ export class ScenarioRunner {
 
   show(a: string[]): string[] {
     const [what, name, ref] = a;
-    if (what === 'maps') return this.proc(name).maps();
+    const uvm = this.sys.uvm;
+    if (what === 'maps') {
+      this.data = mapsRows(this.proc(name).vm);
+      return this.proc(name).maps();
+    }
     if (what === 'entry') {
       const max = a[3] === undefined ? 4 : this.num(a[3]);
-      return entryPicture(this.sys.uvm, this.proc(name).vm.map, this.addr(ref), max);
+      const map = this.proc(name).vm.map;
+      this.data = entryPictureView(uvm, map, this.addr(ref), max);
+      return entryPicture(uvm, map, this.addr(ref), max);
     }
     if (what === 'amap') return this.amapOf(this.proc(name), this.addr(ref));
-    if (what === 'counters') return countersDump(this.sys.counters);
+    if (what === 'counters') {
+      this.data = this.sys.counters;
+      return countersDump(this.sys.counters);
+    }
     if (what === 'processes') return this.processTable();
     return this.fail(
       'show maps NAME | entry NAME ADDR [PAGES] | amap NAME ADDR | counters | processes',
@@ -549,18 +576,22 @@ export class ScenarioRunner {
   private amapOf(p: Process, va: number): string[] {
     const e = vmMapLookupEntry(p.vm.map, va);
     if (!entryContains(p.vm.map, e, va)) return this.fail(`nothing is mapped at ${hex(va)}`);
-    if (e.aref.amap === null) return [`${entryLine(e)}: no amap`];
-    return [`${entryLine(e)}:`, ...amapDump(this.sys.uvm, e.aref.amap)];
+    const amap = e.aref.amap;
+    this.data = { entry: entryView(e), amap: amap === null ? null : amapView(this.sys.uvm, amap) };
+    if (amap === null) return [`${entryLine(e)}: no amap`];
+    return [`${entryLine(e)}:`, ...amapDump(this.sys.uvm, amap)];
   }
 
   private processTable(): string[] {
-    const rows = [...this.procs.entries()].map(([name, p]) => [
+    const procs = [...this.procs.entries()].map(([name, p]) => ({
       name,
-      p.pid,
-      p.vm.map.nentries,
-      p.rss,
-      p.pss.toFixed(2),
-    ]);
+      pid: p.pid,
+      entries: p.vm.map.nentries,
+      rss: p.rss,
+      pss: p.pss,
+    }));
+    this.data = procs;
+    const rows = procs.map((p) => [p.name, p.pid, p.entries, p.rss, p.pss.toFixed(2)]);
     return table(['name', 'pid', 'entries', 'rss', 'pss'], rows);
   }
 
