@@ -7,7 +7,8 @@
  *   import { NodeHost, VmSystem } from 'uvm-ts/node';
  *   const sys = new VmSystem({ host: new NodeHost(), swapFile: '/tmp/uvm.swap' });
  */
-export * from './index.ts';
+
 export { replayTrace } from './cli/replay.ts';
 export { runScenario } from './cli/run.ts';
+export * from './index.ts';
 export { NodeHost } from './node/host.ts';
