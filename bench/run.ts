@@ -18,7 +18,7 @@ import { linuxFigures } from './linux.ts';
 import { mapRows } from './map.bench.ts';
 import { perMapEntry, perResidentPage } from './memory.bench.ts';
 import { pagingBench } from './paging.bench.ts';
-import { replayWorkloads } from './replay.bench.ts';
+import { callsPerSecond, GENERATED_ROW, generatedLogRow, replayWorkloads } from './replay.bench.ts';
 import { systemWorkloads } from './system.bench.ts';
 
 function log(text: string): void {
@@ -103,13 +103,14 @@ async function main(): Promise<void> {
   const rows = [...kernelRows(quick), ...memory];
   rows.push(...(await mapRows(quick)));
   rows.push(...(await workloadRows(quick)));
+  log(`${GENERATED_ROW}: generating and replaying ...`);
+  rows.push(generatedLogRow(quick));
   const paging = pagingBench(quick);
   rows.push(...paging.rows);
   const header = ['workload', 'ours', 'Linux', 'reference', 'ratio', 'target', 'met?'];
   console.log(table(header, rows.map(formatRow)).join('\n'));
-  const replay = rows.find((r) => r.workload.startsWith('replay '));
-  if (replay?.ours_ns)
-    console.log(`\nreplay throughput: ${Math.round(1e9 / replay.ours_ns)} calls/s`);
+  for (const r of rows.filter((r) => r.workload.startsWith('replay ') && r.ours_ns))
+    console.log(`${r.workload.replace(' (per call)', '')}: ${callsPerSecond(r.ours_ns!)}`);
   console.log(`a workload 4x larger than memory: ${JSON.stringify(paging.workload)}`);
   console.log(
     `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ` +

@@ -158,14 +158,30 @@ describe('uvm replay', () => {
     assert.equal(j.processes.length, 7);
   });
 
-  it('a malformed log: exit 1 naming the file and line', () => {
+  it('a truncated or unknown line is listed with its number and text, and the rest replayed', () => {
     const dir = mkdtempSync(join(tmpdir(), 'uvm-cli-'));
     const file = join(dir, 'x.strace');
-    writeFileSync(file, '1 00:00:00.000001 getpid() = 1\n1 00:00:00.000002 brk(NULL\n');
-    const r = uvm('replay', file);
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /x\.strace: line 2: malformed call/);
+    writeFileSync(
+      file,
+      [
+        '1 00:00:00.000001 brk(NULL) = 0x1000',
+        'what is this',
+        '1 00:00:00.000003 mmap(0x7f0000000000, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0) = 0x7f0000000000',
+        '1 00:00:00.000004 mprotect(0x7f0000000000, 4096, PROT_NO',
+      ].join('\n'),
+    );
+    const r = uvm('replay', file, '--maps', '1');
     rmSync(dir, { recursive: true });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    assert.match(r.stdout, /lines not understood: 2/);
+    assert.match(r.stdout, /line 2: not "PID TIME event": "what is this"/);
+    assert.match(r.stdout, /line 4: malformed call: "mprotect\(0x7f0000000000, 4096, PROT_NO"/);
+    assert.match(
+      r.stdout,
+      /^7f0000000000-7f0000001000 r--p /m,
+      'the mmap after the bad line was replayed',
+    );
   });
 
   it('an unknown pid for --maps is bad usage', () => {
@@ -263,7 +279,7 @@ describe('uvm record', () => {
     );
     assert.equal(spawnSync('cc', ['-O1', '-o', join(dir, 'prog'), src]).status, 0);
     const out = join(dir, 'rec');
-    const r = uvm('record', '--out', out, '--', join(dir, 'prog'));
+    const r = uvm('record', '--out', out, '--mark', '--', join(dir, 'prog'));
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /1 snapshot/);
     const trace = readFileSync(join(out, 'prog.strace'), 'utf8');

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { snapshotReader } from '../src/cli/replay.ts';
+import { Recording } from '../src/cli/replay.ts';
 import { coalesceMaps, diffMaps } from '../src/sys/procmaps.ts';
 import { VmSystem } from '../src/sys/system.ts';
 import { Replay, type ReplayReport } from '../src/tools/replay.ts';
@@ -22,15 +22,18 @@ function lines(file: string): string[] {
 function replayLog(
   log: string[],
   snapshots: Record<number, string[]> = {},
+  real: Record<string, string[]> = {},
 ): { report: ReplayReport; replay: Replay; sys: VmSystem } {
   const text = log.map(
     (l, i) => `${l.replace(/^(\d+) /, `$1 00:00:00.${String(i).padStart(6, '0')} `)}`,
   );
   const sys = new VmSystem({ physPages: 256, swapPages: 256 });
-  const replay = new Replay(sys, parseStrace(text.join('\n')), {
-    snapshot: (pid) => snapshots[pid] ?? null,
+  const replay = new Replay(sys, {
+    snapshot: (pid) =>
+      snapshots[pid] ? { rows: snapshots[pid], source: `init/x.${pid}.maps` } : null,
+    realMaps: (pid, at) => real[`${pid}.${at}`] ?? null,
   });
-  const report = replay.run();
+  const report = replay.run(parseStrace(text.join('\n')));
   sys.audit();
   return { report, replay, sys };
 }
@@ -39,12 +42,11 @@ describe('replay: the bundled samples', () => {
   for (const name of ['memops', 'py_fork_mmap']) {
     it(`${name}: no mismatched call, and the marked maps equal ${name}.maps`, () => {
       const sys = new VmSystem({ physPages: 4096, swapPages: 4096 });
-      const replay = new Replay(
-        sys,
-        parseStrace(readFileSync(`${SAMPLES}${name}.strace`, 'utf8')),
-        { snapshot: snapshotReader(`${SAMPLES}${name}.strace`) },
-      );
-      const report = replay.run();
+      const files = new Recording(`${SAMPLES}${name}.strace`);
+      const replay = new Replay(sys, {
+        snapshot: (pid, exec) => files.snapshot(pid, exec),
+      });
+      const report = replay.run(files.events());
       assert.deepEqual(report.mismatches, []);
       assert.deepEqual(report.unknown, []);
       const main = report.processes[0].pid;
@@ -61,10 +63,8 @@ describe('replay: the bundled samples', () => {
 
   it('memops: the stand-in for a file that does not exist is as big as its mappings', () => {
     const sys = new VmSystem({ physPages: 4096, swapPages: 4096 });
-    const replay = new Replay(sys, parseStrace(readFileSync(`${SAMPLES}memops.strace`, 'utf8')), {
-      snapshot: () => null,
-    });
-    const report = replay.run();
+    const replay = new Replay(sys, { snapshot: () => null });
+    const report = replay.run(parseStrace(readFileSync(`${SAMPLES}memops.strace`, 'utf8')));
     const dat = report.files.find((f) => f.path === '/tmp/tracecorpus/memops.dat');
     assert.deepEqual(dat, { path: '/tmp/tracecorpus/memops.dat', real: false, size: 65536 });
     replay.release();

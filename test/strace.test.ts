@@ -7,11 +7,14 @@ import { describe, it } from 'node:test';
 import {
   type CallEvent,
   fdPath,
+  type NoteEvent,
   parseFlags,
   parseNumber,
   parseStrace,
+  type StartEvent,
   StraceError,
   type StraceEvent,
+  StraceReader,
 } from '../src/tools/strace.ts';
 
 function one(line: string): StraceEvent {
@@ -289,18 +292,18 @@ describe('strace: malformed logs', () => {
     fails(`${ok}${ok}1 00:00:00.000002 brk(NULL\n`, 3, /line 3: malformed call/);
   });
   it('rejects a body that is no known form', () => {
-    fails('1 00:00:00.000001 ??? what\n', 1, /not a call, signal or exit/);
+    fails('1 00:00:00.000001 ??? what\n', 1, /malformed call/);
     fails('1 00:00:00.000001 --- SIGSTOP ---\n', 1, /malformed signal line/);
     fails('1 00:00:00.000001 +++ vanished +++\n', 1, /malformed exit line/);
   });
   it('rejects a resumed call that never started', () => {
     fails(`${ok}1 00:00:00.000002 <... mmap resumed>) = 0x1000\n`, 2, /mmap resumed, but pid 1/);
   });
-  it('rejects a second unfinished call of one pid', () => {
+  it('rejects a second unfinished call of one pid, at the first', () => {
     fails(
       '1 00:00:00.000001 vfork( <unfinished ...>\n1 00:00:00.000002 wait4(-1,  <unfinished ...>\n',
-      2,
-      /already has an unfinished call/,
+      1,
+      /vfork of pid 1 is never resumed/,
     );
   });
   it('rejects a call never resumed, at its start line', () => {
@@ -312,5 +315,74 @@ describe('strace: malformed logs', () => {
   });
   it('rejects unbalanced arguments', () => {
     fails('1 00:00:00.000001 mmap(NULL, [4096, 0) = 0\n', 1, /unbalanced/);
+    fails('1 00:00:00.000001 execve("/bin/x, [...]) = 0\n', 1, /unbalanced/);
+  });
+});
+
+describe('strace: the reader never throws (issue 12, 13)', () => {
+  function read(lines: string[]): StraceEvent[] {
+    const r = new StraceReader();
+    return [...lines.flatMap((l) => r.line(l)), ...r.end()];
+  }
+
+  it('notes a bad line with its number and text, and reads on', () => {
+    const evs = read([
+      '1 00:00:00.000001 getpid() = 1',
+      'garbage here',
+      '1 00:00:00.000003 mmap(NULL, 4096, PROT_READ, MAP_PRIV',
+      '1 00:00:00.000004 brk(NULL) = 0x1000',
+    ]);
+    assert.deepEqual(
+      evs.map((e) => [e.kind, e.line]),
+      [
+        ['call', 1],
+        ['note', 2],
+        ['note', 3],
+        ['call', 4],
+      ],
+    );
+    const n = evs[1] as NoteEvent;
+    assert.match(n.text, /not "PID TIME event": "garbage here"/);
+    assert.match((evs[2] as NoteEvent).text, /malformed call: "mmap\(NULL, 4096/);
+  });
+
+  it('accepts ???( (a thread killed at syscall entry) and drops it at the exit', () => {
+    const evs = read([
+      '7 00:00:00.000001 ???( <unfinished ...>',
+      '8 00:00:00.000002 munmap(0x1000, 4096) = 0',
+      '7 00:00:00.000003 +++ exited with 0 +++',
+    ]);
+    assert.deepEqual(
+      evs.map((e) => e.kind),
+      ['start', 'call', 'exit'],
+    );
+    assert.equal((evs[0] as StartEvent).name, '???');
+  });
+
+  it('notes a named call its thread died in, and still reads the exit', () => {
+    const evs = read([
+      '7 00:00:00.000001 munmap(0x1000, 4096 <unfinished ...>',
+      '7 00:00:00.000002 +++ killed by SIGKILL +++',
+    ]);
+    assert.deepEqual(
+      evs.map((e) => e.kind),
+      ['start', 'note', 'exit'],
+    );
+    assert.match((evs[1] as NoteEvent).text, /munmap of pid 7 never completed/);
+  });
+
+  it('reads an execve killed inside as no result ("= ?")', () => {
+    const evs = read([
+      '9 00:00:00.000001 execve("/bin/true", [...], 0x1 /* 3 vars */ <unfinished ...>',
+      '9 00:00:00.000002 <... execve resumed>) = ?',
+      '9 00:00:00.000003 +++ killed by SIGKILL +++',
+    ]);
+    const ex = evs[1] as CallEvent;
+    assert.deepEqual([ex.name, ex.result, ex.errno], ['execve', null, null]);
+  });
+
+  it('reads results strace marks INJECTED or DELAYED', () => {
+    const ev = call('1 00:00:00.000001 kill(1, 0) = 0 (INJECTED)');
+    assert.deepEqual([ev.result, ev.errno], [0, null]);
   });
 });

@@ -11,10 +11,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { plural } from '../tools/dump.ts';
 import { explain } from '../tools/legend.ts';
-import { StraceError } from '../tools/strace.ts';
-import { record } from './record.ts';
+import { type RecordFlags, recordCommand } from './record.ts';
 import { formatReplay, replayFailed, replayTrace } from './replay.ts';
 import { bundledScenarios, formatRun, type RunResult, runScenario } from './run.ts';
 import { CheckFailed, UsageError } from './usage.ts';
@@ -61,10 +59,6 @@ function failure(e: unknown, io: Io): number {
     return 2;
   }
   if (e instanceof CheckFailed) return 1;
-  if (e instanceof StraceError) {
-    io.err(`uvm: ${e.message}\n`);
-    return 1;
-  }
   /* our bug (a KernelPanic) or the machine's: one line, no stack trace */
   io.err(`uvm: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`);
   return 1;
@@ -112,8 +106,12 @@ function buildProgram(io: Io): Command {
     )
     .argument('<trace>', 'the NAME.strace log')
     .option('--maps <pid>', "print the process's maps (/proc/PID/maps form) at its mark", pid)
-    .option('--check-maps <file>', "compare the process's maps at its mark with this maps dump")
-    .option('--pid <pid>', 'the process --check-maps compares (default: the first)', pid)
+    .option(
+      '--check-maps [file]',
+      "compare the process's maps at its mark (or exit) with this maps dump; without FILE, " +
+        'every final map the recording holds (exit/NAME.PID.maps, NAME.maps)',
+    )
+    .option('--pid <pid>', 'the process --check-maps FILE compares (default: the first)', pid)
     .option('--memory <pages>', 'physical memory of the replaying system, in pages', pages, 16384)
     .option('--json', 'print the report as JSON')
     .option('--no-progress', 'no progress bar, even on a terminal')
@@ -121,30 +119,23 @@ function buildProgram(io: Io): Command {
   program
     .command('record')
     .description(
-      'record a real program under strace into OUT/NAME.strace, OUT/init/NAME.PID.maps and ' +
-        'OUT/NAME.maps (its maps at its first kill(getpid(), 0)), for `uvm replay`',
+      'record a real program under strace into OUT/NAME.strace, OUT/init/NAME.PID.maps (after ' +
+        'each execve) and OUT/exit/NAME.PID.maps (at each exit_group), for `uvm replay`; ' +
+        'with --mem, its memory accesses under valgrind into OUT/NAME.lackey.gz instead',
     )
     .argument('<program>', 'the program to run')
     .argument('[args...]', 'its arguments (put -- before the program)')
     .option('--out <dir>', 'where to write the recording', '.')
     .option('--name <name>', "the recording's name (default: the program's)")
-    .action(async (prog: string, args: string[], o: { out: string; name?: string }) => {
-      const name = o.name ?? prog.split('/').pop()!;
-      const r = await record({ out: o.out, name, program: prog, args });
-      io.err(
-        `recorded ${prog} (exit status ${r.status}): ${r.trace}, ${r.lines} lines; ` +
-          `${plural(r.snapshots, 'snapshot')} in ${o.out}/init; final maps: ` +
-          `${r.finalMaps ?? 'none (the program never called kill(getpid(), 0))'}\n` +
-          `replay it with: uvm replay ${r.trace}\n`,
-      );
-      if (r.snapshots === 0) throw new CheckFailed('the program never started');
-    });
+    .option('--mark', "also OUT/NAME.maps: the program's maps at its first kill(getpid(), 0)")
+    .option('--mem', 'record memory accesses (valgrind --tool=lackey --trace-mem=yes)')
+    .action((prog: string, args: string[], o: RecordFlags) => recordCommand(prog, args, o, io));
   return program;
 }
 
 interface ReplayFlags {
   maps?: number;
-  checkMaps?: string;
+  checkMaps?: string | true;
   pid?: number;
   memory: number;
   json?: boolean;
@@ -171,8 +162,8 @@ function runJson(r: RunResult): unknown {
 }
 
 function printReplay(trace: string, o: ReplayFlags, io: Io): void {
-  if (o.pid !== undefined && o.checkMaps === undefined)
-    throw new UsageError('--pid goes with --check-maps');
+  if (o.pid !== undefined && typeof o.checkMaps !== 'string')
+    throw new UsageError('--pid goes with --check-maps FILE');
   const r = replayTrace(trace, { ...o, progress: o.progress && io.tty && o.json !== true });
   io.out(o.json ? `${JSON.stringify(r, null, 2)}\n` : `${formatReplay(r).join('\n')}\n`);
   if (replayFailed(r)) throw new CheckFailed('the replay differs from the log');

@@ -3,89 +3,116 @@
  * the form replay reads (the samples' form):
  *
  *   OUT/NAME.strace          strace -f -tt -y -s 0 -e trace=%memory,%process
- *                            -e inject=execve,kill:signal=SIGSTOP
+ *                            and the calls that delete a mapped file
+ *                            (unlink, unlinkat, rename*, memfd_create);
+ *                            a SIGSTOP injected after each execve, a delay
+ *                            at each exit_group's entry
  *   OUT/init/NAME.PID.maps   /proc/PID/maps right after each execve, read
  *                            while the injected SIGSTOP holds the process
  *                            (for a pid that execs again, the K-th image
  *                            moves to NAME.PID.execK.maps; the last stays)
- *   OUT/NAME.maps            the program's maps at its first
- *                            kill(getpid(), 0), the mark the samples use
+ *   OUT/exit/NAME.PID.maps   each process's maps on its way out: read while
+ *                            strace holds it at the entry of exit_group
+ *   OUT/NAME.maps            with --mark: the program's maps at its first
+ *                            kill(getpid(), 0) (a SIGSTOP injected there)
  *
  * The recorder follows the log as strace writes it: at each "stopped by
  * SIGSTOP" line it reads the maps the line before asks for, then sends
- * SIGCONT. The program is started through native/launch.c, since strace
- * does not inject into the execve that starts its own child.
+ * SIGCONT; at an exit_group strace has begun to write (the line is
+ * complete only once the process is gone), it reads that process's maps
+ * while strace delays the call. A process gone before its maps are read
+ * is normal: what could not be read is listed, nothing empty is written.
+ * The program is started through native/launch.c, since strace does not
+ * inject into the execve that starts its own child.
+ *
+ *   recordMem (--mem): OUT/NAME.lackey.gz, the program's memory accesses
+ *   (valgrind --tool=lackey --trace-mem=yes), gzip'd as valgrind writes it.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  closeSync,
+  createWriteStream,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
   readdirSync,
-  readFileSync,
-  readSync,
-  renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { type CallEvent, StraceError, type StraceEvent, StraceReader } from '../tools/strace.ts';
-import { UsageError } from './usage.ts';
+import { createGzip } from 'node:zlib';
+import { SingleBar } from 'cli-progress';
+import { plural } from '../tools/dump.ts';
+import { type Followed, type FollowOptions, LogFollower, type RecordProgress } from './follower.ts';
+import type { Io } from './main.ts';
+import { CheckFailed, UsageError } from './usage.ts';
 
 const LAUNCH_SOURCE = fileURLToPath(new URL('../../native/launch.c', import.meta.url));
 
-export interface RecordOptions {
-  out: string;
-  name: string;
+/** how long strace holds a process at exit_group for its maps to be read, in microseconds */
+const EXIT_DELAY_US = 100_000;
+
+export interface RecordOptions extends FollowOptions {
   program: string;
   args: string[];
+  /** called every quarter second while the program runs (a progress display) */
+  progress?(state: RecordProgress): void;
 }
 
 /** What a recording produced. */
-export interface RecordResult {
+export interface RecordResult extends Followed {
   trace: string;
-  lines: number;
-  snapshots: number;
-  /** NAME.maps, or null when the program never marked its maps */
-  finalMaps: string | null;
   /** the program's exit status (128+N when killed by signal N) */
   status: number;
 }
 
 /**
  * record: run PROGRAM under strace and write the recording.
- * => throws UsageError when strace or a C compiler is missing or the
- *    program cannot be found.
+ * => throws UsageError when strace or a C compiler is missing, the
+ *    program cannot be found, or OUT or NAME cannot hold a recording.
  */
 export async function record(opts: RecordOptions): Promise<RecordResult> {
   requireTool('strace', ['-V'], 'uvm record needs strace (Debian: apt-get install strace)');
   const program = findProgram(opts.program);
+  const trace = prepareOut(opts.out, opts.name, '.strace');
+  clearOld(opts.out, opts.name);
   const work = mkdtempSync(join(tmpdir(), 'uvm-record-'));
   try {
     const launch = buildLaunch(work);
-    const init = join(opts.out, 'init');
-    mkdirSync(init, { recursive: true });
-    clearOld(opts.out, opts.name);
-    const trace = join(opts.out, `${opts.name}.strace`);
     const follower = new LogFollower(trace, opts);
-    const status = await runStrace(trace, [launch, program, ...opts.args], follower).finally(() =>
-      follower.close(),
+    const status = await runStrace(trace, [launch, program, ...opts.args], follower, opts).finally(
+      () => follower.close(),
     );
-    return {
-      trace,
-      lines: follower.lines,
-      snapshots: follower.snapshots,
-      finalMaps: follower.finalMaps,
-      status,
-    };
+    if (follower.lines === 0) throw new UsageError(`strace wrote nothing to ${trace}`);
+    return { trace, status, ...follower.result() };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * recordMem: run PROGRAM under valgrind's lackey and write its memory
+ * accesses to OUT/NAME.lackey.gz, compressed as they come.
+ * => the file and the program's exit status; UsageError when valgrind is
+ *    missing, the program cannot be found, or OUT or NAME cannot hold it.
+ */
+export async function recordMem(opts: RecordOptions): Promise<{ trace: string; status: number }> {
+  requireTool(
+    'valgrind',
+    ['--version'],
+    'uvm record --mem needs valgrind (Debian: apt-get install valgrind)',
+  );
+  const program = findProgram(opts.program);
+  const trace = prepareOut(opts.out, opts.name, '.lackey.gz');
+  const args = ['--tool=lackey', '--trace-mem=yes', '--log-fd=3', program, ...opts.args];
+  const child = spawn('valgrind', args, { stdio: ['inherit', 'inherit', 'inherit', 'pipe'] });
+  const written = pipeline(child.stdio[3] as Readable, createGzip(), createWriteStream(trace));
+  const [status] = await Promise.all([exitStatus(child), written]);
+  return { trace, status };
 }
 
 function requireTool(tool: string, args: string[], message: string): void {
@@ -98,9 +125,48 @@ function findProgram(program: string): string {
   const candidates = program.includes('/')
     ? [resolve(program)]
     : (process.env.PATH ?? '').split(delimiter).map((d) => join(d, program));
-  const found = candidates.find((c) => existsSync(c));
+  const found = candidates.find((c) => existsSync(c) && statSync(c).isFile());
   if (found === undefined) throw new UsageError(`no program ${program} (looked in PATH)`);
   return found;
+}
+
+/**
+ * prepareOut: OUT made (and its init/ and exit/), NAME checked, and
+ * OUT/NAME+SUFFIX created empty (an earlier one is truncated before
+ * anything follows it) => its path.
+ * => throws UsageError naming --out or --name when they cannot be used.
+ */
+function prepareOut(out: string, name: string, suffix: string): string {
+  if (name === '' || name === '.' || name === '..' || /[/\0]/.test(name))
+    throw new UsageError(
+      `--name ${JSON.stringify(name)}: a recording's name is a file name, without "/"`,
+    );
+  for (const dir of [out, join(out, 'init'), join(out, 'exit')]) makeDir(dir);
+  const file = join(out, `${name}${suffix}`);
+  try {
+    writeFileSync(file, '');
+  } catch (e) {
+    throw new UsageError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  return file;
+}
+
+/**
+ * makeDir: dir and its missing parents, one at a time (Node's recursive
+ * mkdir spins forever under /proc).
+ */
+function makeDir(dir: string): void {
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new UsageError(`--out: ${dir} is not a directory`);
+    return;
+  }
+  const parent = dirname(resolve(dir));
+  if (parent !== resolve(dir)) makeDir(parent);
+  try {
+    mkdirSync(dir);
+  } catch (e) {
+    throw new UsageError(`--out: cannot create ${dir}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
 }
 
 /** buildLaunch: compile native/launch.c into `dir`. */
@@ -111,133 +177,105 @@ function buildLaunch(dir: string): string {
     encoding: 'utf8',
   });
   if (r.status !== 0)
-    throw new UsageError(`cannot build the launcher from ${LAUNCH_SOURCE}:\n${r.stderr}`);
+    throw new UsageError(
+      `cannot build the launcher from ${LAUNCH_SOURCE}: ${r.stderr.split('\n')[0]}`,
+    );
   return out;
 }
 
-/** clearOld: remove an earlier recording of the same name. */
+/** clearOld: remove the snapshots of an earlier recording of the same name. */
 function clearOld(out: string, name: string): void {
   rmSync(join(out, `${name}.maps`), { force: true });
-  const init = join(out, 'init');
-  for (const f of readdirSync(init))
-    if (f.startsWith(`${name}.`) && f.endsWith('.maps')) rmSync(join(init, f));
+  for (const dir of [join(out, 'init'), join(out, 'exit')])
+    for (const f of readdirSync(dir))
+      if (f.startsWith(`${name}.`) && f.endsWith('.maps')) rmSync(join(dir, f));
 }
 
 /** runStrace: run the program under strace, following the log; resolves to its status. */
-function runStrace(trace: string, command: string[], follower: LogFollower): Promise<number> {
-  const args = ['-f', '-tt', '-y', '-s', '0', '-e', 'trace=%memory,%process'];
-  args.push('-e', 'inject=execve,kill:signal=SIGSTOP', '-o', trace, ...command);
-  return new Promise((done, fail) => {
-    const child = spawn('strace', args, { stdio: 'inherit' });
-    const timer = setInterval(() => follower.poll(), 5);
-    child.on('error', (e) => {
-      clearInterval(timer);
-      fail(e);
-    });
-    child.on('exit', (code, signal) => {
-      clearInterval(timer);
-      done(code ?? 128 + (signal === null ? 0 : constants.signals[signal]));
-    });
+function runStrace(
+  trace: string,
+  command: string[],
+  follower: LogFollower,
+  opts: RecordOptions,
+): Promise<number> {
+  const calls = '%memory,%process,unlink,unlinkat,rename,renameat,renameat2,memfd_create';
+  const args = ['-f', '-tt', '-y', '-s', '0', '-e', `trace=${calls}`];
+  args.push('-e', `inject=execve${opts.mark ? ',kill' : ''}:signal=SIGSTOP`);
+  args.push('-e', `inject=exit_group:delay_enter=${EXIT_DELAY_US}`, '-o', trace, ...command);
+  const child = spawn('strace', args, { stdio: 'inherit' });
+  const timer = setInterval(() => follower.poll(), 5);
+  const shown = opts.progress
+    ? setInterval(() => opts.progress!(follower.progress()), 250)
+    : undefined;
+  return exitStatus(child).finally(() => {
+    clearInterval(timer);
+    clearInterval(shown);
   });
 }
 
+/** exitStatus: a child's exit status (128+N when killed by signal N). */
+function exitStatus(child: ReturnType<typeof spawn>): Promise<number> {
+  return new Promise((done, fail) => {
+    child.on('error', fail);
+    child.on('exit', (code, signal) =>
+      done(code ?? 128 + (signal === null ? 0 : constants.signals[signal])),
+    );
+  });
+}
+
+/** The options of `uvm record`. */
+export interface RecordFlags {
+  out: string;
+  name?: string;
+  mark?: boolean;
+  mem?: boolean;
+}
+
 /**
- * LogFollower: reads the log as strace writes it and serves each stop:
- * a snapshot after an execve, the final maps at the main program's first
- * kill(getpid(), 0); then SIGCONT.
+ * recordCommand: `uvm record`: record, then say what was recorded and what
+ * could not be (a progress display on a terminal meanwhile).
+ * => throws UsageError for bad usage, CheckFailed when the program never
+ *    started.
  */
-class LogFollower {
-  lines = 0;
-  /** how many snapshots were taken */
-  snapshots = 0;
-  /** successful execves per pid, and which of them its NAME.PID.maps holds */
-  private readonly execs = new Map<number, number>();
-  private readonly lastExec = new Map<number, number>();
-  finalMaps: string | null = null;
-  private fd = -1;
-  /** what poll reads into, every 5 ms while the program runs */
-  private readonly buf = Buffer.alloc(1 << 16);
-  /** keeps a UTF-8 character split across two reads whole (paths may hold any) */
-  private readonly decoder = new StringDecoder('utf8');
-  private pending = '';
-  private main = -1;
-  private readonly reader = new StraceReader();
-  private readonly lastCall = new Map<number, CallEvent>();
-
-  constructor(
-    private readonly trace: string,
-    private readonly opts: RecordOptions,
-  ) {}
-
-  /** poll: read what strace wrote since the last poll. */
-  poll(): void {
-    if (this.fd < 0) {
-      if (!existsSync(this.trace)) return;
-      this.fd = openSync(this.trace, 'r');
-    }
-    const buf = this.buf;
-    for (let n = readSync(this.fd, buf); n > 0; n = readSync(this.fd, buf))
-      this.pending += this.decoder.write(buf.subarray(0, n));
-    const parts = this.pending.split('\n');
-    this.pending = parts.pop()!;
-    for (const line of parts) this.line(line);
+export async function recordCommand(
+  program: string,
+  args: string[],
+  o: RecordFlags,
+  io: Io,
+): Promise<void> {
+  const opts = { out: o.out, name: o.name ?? program.split('/').pop()!, program, args };
+  if (o.mem) {
+    const m = await recordMem(opts);
+    io.err(`recorded the memory accesses of ${program} (exit status ${m.status}): ${m.trace}\n`);
+    return;
   }
+  const bar = io.tty ? progressBar() : null;
+  bar?.start(0, 0, { lines: 0, processes: 0, snapshots: 0 });
+  const r = await record({ ...opts, mark: o.mark, progress: (p) => bar?.update(0, { ...p }) });
+  bar?.stop();
+  io.err(`${recordSummary(program, o.out, r).join('\n')}\n`);
+  if (r.snapshots === 0) throw new CheckFailed('the program never started');
+}
 
-  /** close: read the rest of the log and let it go. */
-  close(): void {
-    this.poll();
-    if (this.fd >= 0) closeSync(this.fd);
-  }
+/** recordSummary: what a recording holds, what it misses, and how to replay it. */
+function recordSummary(program: string, out: string, r: RecordResult): string[] {
+  const missed = r.missed.slice(0, 10).map((m) => `  ${m}`);
+  if (r.missed.length > 10) missed.push(`  ... and ${r.missed.length - 10} more`);
+  return [
+    `recorded ${program} (exit status ${r.status}): ${r.trace}, ${r.lines} lines; ` +
+      `${plural(r.snapshots, 'snapshot')} in ${join(out, 'init')}, ` +
+      `${plural(r.exits, 'exit map')} in ${join(out, 'exit')}` +
+      (r.finalMaps === null ? '' : `; marked maps: ${r.finalMaps}`),
+    ...(missed.length > 0 ? [`could not record: ${r.missed.length}`, ...missed] : []),
+    `replay it with: uvm replay ${r.trace} --check-maps`,
+  ];
+}
 
-  private line(line: string): void {
-    this.lines++;
-    for (const ev of this.events(line)) {
-      if (this.main < 0) this.main = ev.pid;
-      if (ev.kind === 'call') this.lastCall.set(ev.pid, ev);
-      if (ev.kind === 'call' && ev.name === 'execve' && ev.result === 0)
-        this.execs.set(ev.pid, (this.execs.get(ev.pid) ?? 0) + 1);
-      if (ev.kind !== 'stopped') continue;
-      this.serveStop(ev.pid, this.lastCall.get(ev.pid));
-      this.lastCall.delete(ev.pid);
-    }
-  }
-
-  /** events: a line's events; a line the parser rejects is left for the replay to report. */
-  private events(line: string): StraceEvent[] {
-    try {
-      return this.reader.line(line);
-    } catch (e) {
-      if (e instanceof StraceError) return [];
-      throw e;
-    }
-  }
-
-  /** snapshot: the image of pid's latest execve; an earlier one of the pid moves aside. */
-  private snapshot(pid: number, rows: string): void {
-    const init = join(this.opts.out, 'init');
-    const last = join(init, `${this.opts.name}.${pid}.maps`);
-    const earlier = this.lastExec.get(pid);
-    if (earlier !== undefined && existsSync(last))
-      renameSync(last, join(init, `${this.opts.name}.${pid}.exec${earlier}.maps`));
-    writeFileSync(last, rows);
-    this.lastExec.set(pid, this.execs.get(pid) ?? 0);
-    this.snapshots++;
-  }
-
-  /** serveStop: take the maps this stop is for, and let the process go on. */
-  private serveStop(pid: number, before: CallEvent | undefined): void {
-    const maps = () => readFileSync(`/proc/${pid}/maps`, 'utf8');
-    const succeeded = before !== undefined && before.result === 0 && before.errno === null;
-    if (succeeded && before.name === 'execve') this.snapshot(pid, maps());
-    const selfMark = succeeded && before.name === 'kill' && before.args.join() === `${pid},0`;
-    if (selfMark && pid === this.main && this.finalMaps === null) {
-      this.finalMaps = join(this.opts.out, `${this.opts.name}.maps`);
-      writeFileSync(this.finalMaps, maps());
-    }
-    try {
-      process.kill(pid, 'SIGCONT');
-    } catch {
-      /* it was killed while stopped: nothing to continue */
-    }
-  }
+function progressBar(): SingleBar {
+  return new SingleBar({
+    format: 'record: {lines} lines, {processes} processes, {snapshots} maps taken',
+    stream: process.stderr,
+    noTTYOutput: false,
+    clearOnComplete: true,
+  });
 }

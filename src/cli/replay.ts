@@ -1,32 +1,51 @@
 /*
  * cli/replay.ts: `uvm replay TRACE`: apply a recorded program and report.
  *
- *   TRACE is NAME.strace; the post-execve snapshots are init/NAME.PID.maps
- *   beside it (and NAME.PID.execK.maps for a pid's earlier execs). The report: per-process summaries, the files mapped (real
- *   or stand-in), mismatched calls, partial failures, lines not
- *   understood, counters; --maps PID adds that process's maps at its
- *   compare point; --check-maps FILE --pid PID compares them with FILE.
+ *   TRACE is NAME.strace, streamed; beside it, the recording's snapshots:
+ *     init/NAME.PID.maps        after each execve (NAME.PID.execK.maps for
+ *                               a pid's earlier execs)
+ *     exit/NAME.PID.maps        each process's maps as it called exit_group
+ *     NAME.maps                 the main program's maps at its first
+ *                               kill(getpid(), 0) (`uvm record --mark`)
+ *   The report: per-process summaries, the files mapped (real or
+ *   stand-in), mismatched calls, partial failures, overlapping calls
+ *   reordered, snapshots missing, stacks grown, lines not understood,
+ *   counters; --maps PID adds that process's maps at its compare point;
+ *   --check-maps FILE [--pid PID] compares them with FILE, --check-maps
+ *   alone every recorded final map with the replay's.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { diffMaps, type MapsDiff } from '../sys/procmaps.ts';
 import { VmSystem } from '../sys/system.ts';
 import { countersDump, plural, table } from '../tools/dump.ts';
-import { Replay, type ReplayReport } from '../tools/replay.ts';
-import { parseStrace, StraceError } from '../tools/strace.ts';
-import { readInput, UsageError } from './usage.ts';
+import { Replay, type ReplayReport, type Snapshot } from '../tools/replay.ts';
+import type { StraceEvent } from '../tools/strace.ts';
+import { readMapsFile, straceEvents } from './tracefile.ts';
+import { UsageError } from './usage.ts';
 
 export interface ReplayCommandOptions {
   /** print this process's maps */
   maps?: number;
-  /** compare the maps of `pid` with this /proc/PID/maps dump */
-  checkMaps?: string;
+  /**
+   * compare the maps of `pid` with this /proc/PID/maps dump; true: every
+   * recorded final map (exit/NAME.PID.maps, NAME.maps) with the replay's
+   */
+  checkMaps?: string | true;
   pid?: number;
   /** physical memory of the replaying system, in pages */
   memory: number;
   /** draw a progress bar (on a terminal) */
   progress: boolean;
+}
+
+/** One comparison of a replayed process's maps with real ones. */
+export interface MapsCheck {
+  pid: number;
+  file: string;
+  rows: number;
+  differences: MapsDiff[];
 }
 
 /** The outcome of a replay, as --json prints it. */
@@ -35,50 +54,57 @@ export interface ReplayResult extends ReplayReport {
   lines: number;
   /** the maps --maps asked for */
   maps?: { pid: number; rows: string[] };
-  /** the comparison --check-maps asked for */
-  check?: { pid: number; file: string; rows: number; differences: MapsDiff[] };
+  /** the comparisons --check-maps asked for */
+  checks?: MapsCheck[];
 }
 
 /**
- * replayTrace: replay TRACE as `opts` asks.
- * => throws UsageError for unreadable files or an unknown pid,
- *    StraceError (with the line) for a malformed log.
+ * replayTrace: replay TRACE as `opts` asks, streaming the log.
+ * => throws UsageError for unreadable, empty or malformed input files
+ *    (naming the file) or an unknown pid; lines of the log it cannot use
+ *    are listed in the report, and the rest is replayed.
  */
 export function replayTrace(trace: string, opts: ReplayCommandOptions): ReplayResult {
-  const text = readInput(trace, 'trace');
-  const real = opts.checkMaps === undefined ? null : readInput(opts.checkMaps, 'maps file');
-  let events: ReturnType<typeof parseStrace>;
-  try {
-    events = parseStrace(text);
-  } catch (e) {
-    if (e instanceof StraceError) throw new StraceError(e.line, `${trace}: ${e.message}`);
-    throw e;
-  }
+  const files = new Recording(trace);
+  const explicit = typeof opts.checkMaps === 'string' ? opts.checkMaps : null;
+  const real = explicit === null ? null : readMapsFile(explicit, 'the maps to check');
+  if (explicit !== null && (real === null || real.length === 0))
+    throw new UsageError(
+      `${explicit}: not a maps file (${real === null ? 'no such file' : 'empty'})`,
+    );
   const sys = new VmSystem({ physPages: opts.memory, swapPages: opts.memory });
   const bar = opts.progress ? progressBar() : null;
-  const replay = new Replay(sys, events, {
-    snapshot: snapshotReader(trace),
-    progress: bar ? (done, total) => bar.update(done, { total }) : undefined,
+  bar?.start(statSync(trace).size, 0);
+  const replay = new Replay(sys, {
+    snapshot: (pid, exec) => files.snapshot(pid, exec),
+    realMaps: (pid, at) => files.realMaps(pid, at),
   });
-  bar?.start(events.length, 0);
-  const report = replay.run();
-  bar?.stop();
-  const result: ReplayResult = { trace, lines: text.split('\n').length - 1, ...report };
-  if (opts.maps !== undefined) result.maps = { pid: opts.maps, rows: mapsOf(replay, opts.maps) };
-  if (real !== null) {
-    const pid = opts.pid ?? report.processes[0]?.pid ?? 0;
-    const rows = real.trimEnd().split('\n');
-    const differences = diffMaps(mapsOf(replay, pid), rows);
-    result.check = { pid, file: opts.checkMaps!, rows: rows.length, differences };
+  let lines = 0;
+  for (const ev of files.events(bar ? (done) => bar.update(done) : undefined)) {
+    replay.feed(ev);
+    lines = ev.line;
   }
+  bar?.stop();
+  if (lines === 0) throw new UsageError(`${trace}: empty: no strace lines to replay`);
+  const report = replay.finish();
+  const result: ReplayResult = { trace, lines, ...report };
+  if (opts.maps !== undefined) result.maps = { pid: opts.maps, rows: mapsOf(replay, opts.maps) };
+  if (explicit !== null) {
+    const pid = opts.pid ?? report.processes[0]?.pid ?? 0;
+    result.checks = [check(pid, explicit, real!, mapsOf(replay, pid))];
+  } else if (opts.checkMaps === true) result.checks = files.checkAll(replay);
   replay.release();
   sys.close();
   return result;
 }
 
+function check(pid: number, file: string, real: string[], ours: string[]): MapsCheck {
+  return { pid, file, rows: real.length, differences: diffMaps(ours, real) };
+}
+
 /** failed: did the replay or its check fail? */
 export function replayFailed(r: ReplayResult): boolean {
-  return r.mismatches.length > 0 || (r.check !== undefined && r.check.differences.length > 0);
+  return r.mismatches.length > 0 || (r.checks ?? []).some((c) => c.differences.length > 0);
 }
 
 /** formatReplay: the report as the terminal shows it. */
@@ -116,11 +142,26 @@ export function formatReplay(r: ReplayResult): string[] {
   );
   section(
     out,
+    'overlapping calls of threads, applied in another order than completion',
+    r.orders.map((n) => `line ${n.line}: ${n.text}`),
+  );
+  section(
+    out,
+    'snapshots missing or empty',
+    r.snapshots.map((n) => `line ${n.line}: ${n.text}`),
+  );
+  section(
+    out,
+    'stacks grown by faults no log line shows',
+    r.stacks.map((n) => n.text),
+  );
+  section(
+    out,
     'lines not understood',
     r.unknown.map((n) => `line ${n.line}: ${n.text}`),
   );
   if (r.maps) out.push('', `maps of ${r.maps.pid}:`, ...r.maps.rows);
-  if (r.check) out.push('', ...formatCheck(r.check));
+  for (const c of r.checks ?? []) out.push('', ...formatCheck(c));
   out.push('', 'counters:', ...countersDump(r.counters, 3, '  '));
   return out;
 }
@@ -143,7 +184,7 @@ function programOf(execs: string[]): string {
   return `${names[0]} > ... > ${names.at(-1)} (${names.length} execs)`;
 }
 
-function formatCheck(c: NonNullable<ReplayResult['check']>): string[] {
+function formatCheck(c: MapsCheck): string[] {
   if (c.differences.length === 0)
     return [`maps of ${c.pid} match ${c.file} (coalesced, ${c.rows} rows read)`];
   return [
@@ -165,24 +206,89 @@ function mapsOf(replay: Replay, pid: number): string[] {
 }
 
 /**
- * snapshotReader: init/ beside NAME.strace: NAME.PID.execK.maps for the
- * K-th execve of a pid that execs again later, NAME.PID.maps for its last.
+ * Recording: the files of a recording beside NAME.strace, read as the
+ * replay asks for them.
  */
-export function snapshotReader(trace: string): (pid: number, exec: number) => string[] | null {
-  const name = basename(trace).replace(/\.strace$/, '');
-  const dir = join(dirname(trace), 'init');
-  const read = (f: string) => readFileSync(f, 'utf8').trimEnd().split('\n');
-  return (pid, exec) => {
-    const kth = join(dir, `${name}.${pid}.exec${exec}.maps`);
-    if (existsSync(kth)) return read(kth);
-    const last = join(dir, `${name}.${pid}.maps`);
-    return existsSync(last) ? read(last) : null;
-  };
+export class Recording {
+  readonly name: string;
+  readonly dir: string;
+  /** the first pid of the log: the one NAME.maps (the mark) is of */
+  private main: number | null = null;
+
+  constructor(readonly trace: string) {
+    this.name = basename(trace).replace(/\.strace$/, '');
+    this.dir = dirname(trace);
+  }
+
+  /** events: the log's events, streamed. */
+  *events(progress?: (done: number, total: number) => void): Generator<StraceEvent> {
+    for (const ev of straceEvents(this.trace, progress)) {
+      if (this.main === null && ev.pid !== null) this.main = ev.pid;
+      yield ev;
+    }
+  }
+
+  /**
+   * snapshot: init/NAME.PID.execK.maps for the K-th execve of a pid that
+   * execs again later, NAME.PID.maps for its last; null when neither exists.
+   * => throws UsageError naming the file when it is not a maps file.
+   */
+  snapshot(pid: number, exec: number): Snapshot | null {
+    for (const f of [`${this.name}.${pid}.exec${exec}.maps`, `${this.name}.${pid}.maps`]) {
+      const source = join(this.dir, 'init', f);
+      const rows = readMapsFile(source, 'an init snapshot');
+      if (rows !== null) return { rows, source };
+    }
+    return null;
+  }
+
+  /** realMaps: exit/NAME.PID.maps, or NAME.maps at the main program's mark. */
+  realMaps(pid: number, at: 'mark' | 'exit'): string[] | null {
+    if (at === 'exit') return readMapsFile(this.exitFile(pid), 'exit maps');
+    return pid === this.main ? readMapsFile(this.markFile(), 'final maps') : null;
+  }
+
+  private exitFile(pid: number): string {
+    return join(this.dir, 'exit', `${this.name}.${pid}.maps`);
+  }
+
+  private markFile(): string {
+    return join(this.dir, `${this.name}.maps`);
+  }
+
+  /**
+   * checkAll: every recorded final map against the replay's: each
+   * exit/NAME.PID.maps with the pid's maps at its exit, NAME.maps with the
+   * main program's at its mark.
+   * => throws UsageError when the recording has none.
+   */
+  checkAll(replay: Replay): MapsCheck[] {
+    const exitDir = join(this.dir, 'exit');
+    const pids = existsSync(exitDir)
+      ? readdirSync(exitDir)
+          .filter((f) => f.startsWith(`${this.name}.`) && f.endsWith('.maps'))
+          .map((f) => f.slice(this.name.length + 1, -'.maps'.length))
+          .filter((mid) => /^\d+$/.test(mid))
+          .map(Number)
+          .sort((a, b) => a - b)
+      : [];
+    const out = pids.map((pid) =>
+      check(pid, this.exitFile(pid), this.realMaps(pid, 'exit')!, replay.exitMaps(pid) ?? []),
+    );
+    const mark = readMapsFile(this.markFile(), 'final maps');
+    if (mark !== null && this.main !== null)
+      out.push(check(this.main, this.markFile(), mark, replay.mapsAt(this.main) ?? []));
+    if (out.length === 0)
+      throw new UsageError(
+        `no recorded final maps beside ${this.trace} (exit/${this.name}.PID.maps or ${this.name}.maps)`,
+      );
+    return out;
+  }
 }
 
 function progressBar(): SingleBar {
   return new SingleBar({
-    format: 'replay [{bar}] {percentage}% {value}/{total} events',
+    format: 'replay [{bar}] {percentage}% of the log',
     stream: process.stderr,
     noTTYOutput: false,
     clearOnComplete: true,

@@ -48,6 +48,8 @@ export class UvmObject {
   readonly vmobjlock = mutexObjAlloc();
   /** resident pages: page index within the object -> frame */
   readonly pages = new Map<number, Frame>();
+  /** the file was unlinked while mapped: maps shows "NAME (deleted)" */
+  deleted = false;
 
   constructor(
     readonly uvm: Uvm,

@@ -69,7 +69,7 @@ export function mapsRows(vm: Vmspace): MapsRow[] {
     let dev = '00:00';
     let inode = 0;
     if (e.object !== null) {
-      name = e.object.name;
+      name = e.object.deleted ? `${e.object.name} (deleted)` : e.object.name;
       offset = e.offset;
       dev = 'fe:00';
       inode = e.object.inode;

@@ -24,7 +24,14 @@
  *   line, or just before its exit when it has none
  */
 
-import { entryContains, vmMapLookupEntry } from '../kernel/map/index.ts';
+import { Aobj } from '../kernel/aobj.ts';
+import {
+  entryContains,
+  vmMapGrowstack,
+  vmMapLock,
+  vmMapLookupEntry,
+  vmMapUnlock,
+} from '../kernel/map/index.ts';
 import { objectDetach, type UvmObject } from '../kernel/object.ts';
 import {
   hex,
@@ -62,7 +69,9 @@ import {
 } from '../kernel/param.ts';
 import type { MappableFile } from '../kernel/vnode.ts';
 import type { Process } from '../sys/proc.ts';
+import { readMapsRow } from '../sys/procmaps.ts';
 import type { VmSystem } from '../sys/system.ts';
+import { Occupancy, serialOrder, span } from './reorder.ts';
 import { type CallEvent, fdPath, parseFlags, parseNumber, type StraceEvent } from './strace.ts';
 
 const FLAG_BITS: Record<string, number> = {
@@ -134,12 +143,24 @@ export interface ReplayReport {
   mismatches: Mismatch[];
   /** failed calls Linux applied up to a hole (and this system did not) */
   partial: Note[];
-  /** lines the replay did not understand */
+  /** lines the replay did not understand (listed, then skipped) */
   unknown: Note[];
+  /** overlapping calls of threads applied in another order than completion */
+  orders: Note[];
+  /** init snapshots missing or empty: those processes start empty */
+  snapshots: Note[];
+  /** stacks grown to what the real process reached by faults */
+  stacks: Note[];
   /** files mapped: from the real file, or from a stand-in */
   files: { path: string; real: boolean; size: number }[];
   processes: ProcSummary[];
   counters: Record<string, number>;
+}
+
+/** A /proc/PID/maps snapshot and where it was read from (for the report). */
+export interface Snapshot {
+  rows: string[];
+  source: string;
 }
 
 export interface ReplayOptions {
@@ -147,9 +168,12 @@ export interface ReplayOptions {
    * the /proc/PID/maps snapshot taken right after pid's `exec`-th
    * successful execve (counting from 1), if any
    */
-  snapshot(pid: number, exec: number): string[] | null;
-  /** called every so many events, for a progress bar */
-  progress?(done: number, total: number): void;
+  snapshot(pid: number, exec: number): Snapshot | null;
+  /**
+   * the real maps of pid at its mark or its exit, if recorded: the replay
+   * grows [stack] to what they show (stack growth by faults is in no log)
+   */
+  realMaps?(pid: number, at: 'mark' | 'exit'): string[] | null;
 }
 
 const NOOP_CALLS = new Set([
@@ -161,24 +185,41 @@ const NOOP_CALLS = new Set([
   'getpid',
   'gettid',
   'set_tid_address',
+  'memfd_create',
+  '???',
 ]);
 const CLONES = new Set(['clone', 'clone3', 'fork', 'vfork']);
+/** calls that end or replace a process, or mark its maps: never reordered across */
+const BARRIERS = new Set([...CLONES, 'execve', 'execveat', 'exit', 'exit_group', 'kill']);
+/** a window of overlapping calls longer than this is applied in completion order */
+const MAX_WINDOW = 1 << 16;
 
-/** Replay a parsed log onto a system. */
+/**
+ * Replay a log onto a system, event by event (a log is streamed, never held
+ * whole): feed each event, then finish for the report; run does both.
+ */
 export class Replay {
   private readonly procs = new Map<number, Process>();
   private readonly summaries = new Map<number, ProcSummary>();
   private readonly marked = new Map<number, string[]>();
+  private readonly exited = new Map<number, string[]>();
   private readonly heapKnown = new Set<number>();
   private readonly objects = new Map<string, UvmObject>();
-  private readonly sizes = new Map<string, number>();
+  /** paths unlinked during the replay: a new file there is a new object */
+  private readonly unlinked = new Set<string>();
   private unfinishedClone: { pid: number; name: string; partial: string } | null = null;
   private readonly cloned = new Map<number, { parent: number; shareVm: boolean }>();
+  /** pids inside an unfinished memory call, and the events since the first began */
+  private readonly inCall = new Set<number>();
+  private window: StraceEvent[] | null = null;
   private readonly report: ReplayReport = {
     calls: 0,
     mismatches: [],
     partial: [],
     unknown: [],
+    orders: [],
+    snapshots: [],
+    stacks: [],
     files: [],
     processes: [],
     counters: {},
@@ -186,56 +227,130 @@ export class Replay {
 
   constructor(
     private readonly sys: VmSystem,
-    private readonly events: StraceEvent[],
     private readonly opts: ReplayOptions,
-  ) {
-    this.measureFiles();
+  ) {}
+
+  /** run: feed every event, then finish => the report. */
+  run(events: Iterable<StraceEvent>): ReplayReport {
+    for (const ev of events) this.feed(ev);
+    return this.finish();
   }
 
   /**
-   * run: apply every event; returns the report.
+   * feed: the next event of the log. Memory calls that overlap (an
+   * <unfinished ...> one and what comes before its end) are held until the
+   * last of them ends, then applied in an order their results allow.
    */
-  run(): ReplayReport {
-    const total = this.events.length;
-    this.events.forEach((ev, i) => {
+  feed(ev: StraceEvent): void {
+    if (ev.kind === 'start' && HANDLERS[ev.name]) this.inCall.add(ev.pid);
+    else if (ev.kind !== 'signal' && ev.kind !== 'stopped' && ev.pid !== null)
+      this.inCall.delete(ev.pid);
+    if (this.window === null && this.inCall.size === 0) {
       this.apply(ev);
-      if (this.opts.progress && i % 256 === 0) this.opts.progress(i, total);
-    });
-    this.opts.progress?.(total, total);
+      return;
+    }
+    this.window ??= [];
+    this.window.push(ev);
+    if (this.inCall.size === 0 || this.window.length >= MAX_WINDOW) this.applyWindow();
+  }
+
+  /** finish: the log is over => the report. */
+  finish(): ReplayReport {
+    if (this.window !== null) this.applyWindow();
     for (const [pid, p] of this.procs) {
       const s = this.summaries.get(pid)!;
       s.rss = p.rss;
       if (!this.marked.has(pid)) this.marked.set(pid, p.maps());
     }
-    for (const s of this.summaries.values()) s.maps = this.marked.get(s.pid) ?? s.maps;
+    for (const s of this.summaries.values())
+      s.maps = this.marked.get(s.pid) ?? this.exited.get(s.pid) ?? s.maps;
     this.report.processes = [...this.summaries.values()];
     this.report.counters = this.sys.counters;
     return this.report;
   }
 
-  /** marks: each pid's maps at its compare point. */
+  /** mapsAt: pid's maps at its compare point: its first kill(PID, 0), else its exit. */
   mapsAt(pid: number): string[] | undefined {
-    return this.marked.get(pid);
+    return this.marked.get(pid) ?? this.exited.get(pid);
+  }
+
+  /** exitMaps: pid's maps at its exit (exit_group, or its end in the log). */
+  exitMaps(pid: number): string[] | undefined {
+    return this.exited.get(pid);
   }
 
   /** release: drop the replay's references to file objects. */
   release(): void {
-    for (const obj of this.objects.values()) objectDetach(this.sys.uvm, obj);
+    for (const obj of new Set(this.objects.values())) objectDetach(this.sys.uvm, obj);
     this.objects.clear();
   }
 
-  /** measureFiles: the size of each file the log maps, from the extents it maps. */
-  private measureFiles(): void {
-    for (const ev of this.events) {
-      if (ev.kind !== 'call' || ev.name !== 'mmap' || ev.args.length < 6) continue;
-      const path = fdPath(ev.args[4]);
-      if (path === null) continue;
-      const end = parseNumber(ev.args[5]) + parseNumber(ev.args[1]);
-      this.sizes.set(path, Math.max(this.sizes.get(path) ?? 0, end));
+  /** applyWindow: the held events, their memory calls in an order every result allows. */
+  private applyWindow(): void {
+    const events = this.window!;
+    this.window = null;
+    this.inCall.clear();
+    const barrier = events.some(
+      (e) => e.kind === 'exit' || (e.kind === 'call' && BARRIERS.has(e.name)),
+    );
+    const order = barrier ? null : this.orderCalls(events);
+    let next = 0;
+    for (const ev of events) {
+      const memory = ev.kind === 'call' && HANDLERS[ev.name] !== undefined;
+      this.apply(memory && order ? order[next++] : ev);
     }
   }
 
+  /**
+   * orderCalls: the window's memory calls, in the order they are to be
+   * applied (per address space, serialOrder); null for completion order.
+   */
+  private orderCalls(events: StraceEvent[]): CallEvent[] | null {
+    const calls = events.filter(
+      (e): e is CallEvent => e.kind === 'call' && HANDLERS[e.name] !== undefined,
+    );
+    const spaces = new Map<Process['vm'] | undefined, CallEvent[]>();
+    for (const c of calls) {
+      const vm = this.procs.get(c.pid)?.vm;
+      spaces.set(vm, [...(spaces.get(vm) ?? []), c]);
+    }
+    const chosen = new Map<CallEvent, CallEvent>();
+    for (const [vm, group] of spaces) {
+      if (vm === undefined || group.every((c) => c.startLine === c.line)) continue;
+      const order = this.serialize(vm, group);
+      for (const [i, c] of order.entries()) chosen.set(group[i], c);
+    }
+    return chosen.size === 0 ? null : calls.map((c) => chosen.get(c) ?? c);
+  }
+
+  /** serialize: one space's overlapping calls in an order their results allow; says so when it is not completion order. */
+  private serialize(vm: Process['vm'], group: CallEvent[]): CallEvent[] {
+    const ps = this.sys.uvm.pageSize;
+    const spans = group.map((c) => span(c, ps)).filter((s) => s !== null);
+    const lo = Math.min(...spans.map((s) => s[0]));
+    const hi = Math.max(...spans.map((s) => s[1]));
+    const order = serialOrder(group, Occupancy.of(vm.map, lo, hi), ps);
+    const lines = (cs: CallEvent[]) => cs.map((c) => c.line).join(', ');
+    if (order === null) {
+      this.report.orders.push({
+        line: group[0].line,
+        text: `overlapping calls at lines ${lines(group)}: no order agrees with every result; applied in completion order`,
+      });
+      return group;
+    }
+    if (order.some((c, i) => c !== group[i]))
+      this.report.orders.push({
+        line: group[0].line,
+        text: `overlapping calls at lines ${lines(group)} applied in the order ${lines(order)}: completion order disagrees with their results`,
+      });
+    return order;
+  }
+
   private apply(ev: StraceEvent): void {
+    if (ev.kind === 'note') {
+      this.report.unknown.push({ line: ev.line, text: ev.text });
+      return;
+    }
     if (!this.procs.has(ev.pid)) {
       if (this.summaries.has(ev.pid)) {
         /* gone already (exit_group, then its +++ line) */
@@ -300,12 +415,35 @@ export class Replay {
   private exit(pid: number): void {
     const p = this.procs.get(pid);
     if (!p) return;
-    if (!this.marked.has(pid)) this.marked.set(pid, p.maps());
+    this.growStack(pid, p, 'exit');
+    this.exited.set(pid, p.maps());
     const s = this.summaries.get(pid)!;
     s.rss = p.rss;
     s.exited = true;
     p.exit();
     this.procs.delete(pid);
+  }
+
+  /**
+   * growStack: grow pid's [stack] down to where its real maps at this
+   * point have it (faults grow a stack; no log line shows them), saying so.
+   */
+  private growStack(pid: number, p: Process, at: 'mark' | 'exit'): void {
+    const real = stackStart(this.opts.realMaps?.(pid, at) ?? []);
+    const ours = stackStart(p.maps());
+    if (real === null || ours === null || real >= ours) return;
+    const map = p.vm.map;
+    vmMapLock(map);
+    const r = vmMapGrowstack(map, real);
+    vmMapUnlock(map);
+    const size = (from: number) => `${Math.round((stackEnd(p.maps()) - from) / 1024)} KiB`;
+    this.report.stacks.push({
+      line: 0,
+      text:
+        r === 0
+          ? `pid ${pid}: [stack] grown from ${size(ours)} to ${size(real)}, as its real maps at its ${at} show`
+          : `pid ${pid}: [stack] cannot grow to ${size(real)} as its real maps at its ${at} show (${r})`,
+    });
   }
 
   private call(ev: CallEvent): void {
@@ -317,6 +455,7 @@ export class Replay {
     else if (ev.name === 'kill') this.kill(ev, p);
     else if (ev.name === 'exit' || ev.name === 'exit_group') this.exit(ev.pid);
     else if (ev.name === 'execve' || ev.name === 'execveat') this.execve(ev, p, s);
+    else if (FILE_CALLS[ev.name]) this.fileCall(ev);
     else if (!NOOP_CALLS.has(ev.name)) this.syscall(ev, p);
   }
 
@@ -391,36 +530,80 @@ export class Replay {
 
   private kill(ev: CallEvent, p: Process): void {
     const target = parseNumber(ev.args[0] ?? '');
-    if (target === ev.pid && ev.args[1] === '0' && ev.result === 0 && !this.marked.has(ev.pid))
-      this.marked.set(ev.pid, p.maps());
+    if (target !== ev.pid || ev.args[1] !== '0' || ev.result !== 0 || this.marked.has(ev.pid))
+      return;
+    this.growStack(ev.pid, p, 'mark');
+    this.marked.set(ev.pid, p.maps());
   }
 
+  /** execve: a successful one (= 0; "= ?" is a process killed during it) starts from its snapshot. */
   private execve(ev: CallEvent, p: Process, s: ProcSummary): void {
-    if (ev.errno !== null) return;
-    const path = JSON.parse(ev.args[0] ?? '""') as string;
-    const rows = this.opts.snapshot(ev.pid, s.execs.length + 1);
-    if (rows === null)
-      this.report.unknown.push({
+    if (ev.errno !== null || ev.result !== 0) return;
+    const path = cString(ev.args[0] ?? '""');
+    const snap = this.opts.snapshot(ev.pid, s.execs.length + 1);
+    if (snap === null || snap.rows.length === 0)
+      this.report.snapshots.push({
         line: ev.line,
-        text: `no init snapshot for pid ${ev.pid}: it starts empty`,
+        text:
+          snap === null
+            ? `no init snapshot for pid ${ev.pid}: it starts empty`
+            : `${snap.source} is empty (the process was gone before its maps were read): pid ${ev.pid} starts empty`,
       });
-    p.exec(rows ?? [], path);
+    const rows = snap?.rows ?? [];
+    p.exec(rows, path);
     s.execs.push(path);
     this.marked.delete(ev.pid);
-    if (rows?.some((r) => r.trimEnd().endsWith('[heap]'))) this.heapKnown.add(ev.pid);
+    if (rows.some((r) => r.trimEnd().endsWith('[heap]'))) this.heapKnown.add(ev.pid);
     else this.heapKnown.delete(ev.pid);
   }
 
-  /** file: what mmap maps for `path`: the real file if it exists, else a stand-in of its size. */
-  file(path: string): MappableFile {
+  /**
+   * file: what mmap maps for `path`, at least `extent` bytes long: the real
+   * file if it exists, else a stand-in (grown to the largest extent mapped).
+   * A path "P (deleted)" (unlinked, or a memfd) is P marked deleted.
+   */
+  file(path: string, extent: number): MappableFile {
     let obj = this.objects.get(path);
-    if (obj === undefined) {
-      obj = this.sys.fileObject(path, this.sizes.get(path) ?? 0);
-      this.objects.set(path, obj);
-      this.report.files.push({ path, real: obj.kind === 'vnode', size: obj.size });
+    if (obj === undefined) obj = this.newObject(path);
+    if (obj.kind !== 'vnode' && extent > obj.size) {
+      obj.size = extent;
+      this.report.files.find((f) => f.path === stripDeleted(path))!.size = extent;
     }
     const o = obj;
     return { object: () => o, maxSharedProt: PROT_ALL, path };
+  }
+
+  private newObject(path: string): UvmObject {
+    const name = stripDeleted(path);
+    const obj =
+      name !== path || this.unlinked.has(name)
+        ? new Aobj(this.sys.uvm, 0, name, true)
+        : this.sys.fileObject(name, 0);
+    obj.deleted = name !== path;
+    this.objects.set(path, obj);
+    this.report.files.push({ path: name, real: obj.kind === 'vnode', size: obj.size });
+    return obj;
+  }
+
+  /** fileCall: an unlink or rename that succeeded: a mapped file it removes is now deleted. */
+  private fileCall(ev: CallEvent): void {
+    if (ev.errno !== null || ev.result !== 0) return;
+    for (const path of FILE_CALLS[ev.name](ev)) {
+      const key = this.resolve(path);
+      const obj = key === null ? undefined : this.objects.get(key);
+      if (obj === undefined || key === null) continue;
+      obj.deleted = true;
+      this.objects.delete(key);
+      this.objects.set(`${key} (deleted)`, obj);
+      this.unlinked.add(key);
+    }
+  }
+
+  /** resolve: a path as the log's mmaps name it (a relative one by the only mapped file it ends). */
+  private resolve(path: string): string | null {
+    if (path.startsWith('/')) return path;
+    const found = [...this.objects.keys()].filter((k) => k.endsWith(`/${path}`));
+    return found.length === 1 ? found[0] : null;
   }
 
   /** brkQuery: the first brk(NULL) after exec tells where the heap starts. */
@@ -430,6 +613,45 @@ export class Replay {
     this.heapKnown.add(pid);
   }
 }
+
+/** stackStart: where the [stack] rows of maps begin, or null without one. */
+function stackStart(rows: string[]): number | null {
+  const starts = rows.filter((r) => r.endsWith('[stack]')).map((r) => readMapsRow(r)?.start ?? 0);
+  return starts.length === 0 ? null : Math.min(...starts);
+}
+
+function stackEnd(rows: string[]): number {
+  return Math.max(...rows.filter((r) => r.endsWith('[stack]')).map((r) => readMapsRow(r)!.end));
+}
+
+function stripDeleted(path: string): string {
+  return path.endsWith(' (deleted)') ? path.slice(0, -' (deleted)'.length) : path;
+}
+
+/** cString: a C string argument as strace prints it ("..." with \ escapes). */
+export function cString(arg: string): string {
+  return arg.replace(/^"|"$/g, '').replace(/\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)/g, (_m, e: string) => {
+    if (e[0] === 'x') return String.fromCharCode(Number.parseInt(e.slice(1), 16));
+    if (/^[0-7]/.test(e)) return String.fromCharCode(Number.parseInt(e, 8));
+    return { n: '\n', t: '\t', r: '\r', v: '\v', f: '\f' }[e] ?? e;
+  });
+}
+
+/** a directory fd's path joined with a relative path (AT_FDCWD: as given) */
+function atPath(dirfd: string | undefined, path: string | undefined): string {
+  const p = cString(path ?? '""');
+  const dir = fdPath(dirfd ?? '');
+  return dir === null || p.startsWith('/') ? p : `${dir}/${p}`;
+}
+
+/** the paths a successful file call removes from the name space */
+const FILE_CALLS: Record<string, (ev: CallEvent) => string[]> = {
+  unlink: (ev) => [cString(ev.args[0] ?? '""')],
+  unlinkat: (ev) => [atPath(ev.args[0], ev.args[1])],
+  rename: (ev) => [cString(ev.args[1] ?? '""')],
+  renameat: (ev) => [atPath(ev.args[2], ev.args[3])],
+  renameat2: (ev) => [atPath(ev.args[2], ev.args[3])],
+};
 
 /** the calls Linux applies up to a hole before failing with ENOMEM */
 const PARTIAL_CALLS = new Set(['mprotect', 'mlock', 'munlock', 'madvise', 'mlock2']);
@@ -443,15 +665,21 @@ function fmt(v: number | null): string {
   return v === null ? '?' : v > 0xffff ? hex(v) : String(v);
 }
 
+/** flag lists already decoded (a log repeats a few of them) */
+const BITS = new Map<string, number>();
+
 /** bits: the value of a flag list or a number. */
 function bits(arg: string): number {
+  let v = BITS.get(arg);
+  if (v !== undefined) return v;
   if (/^(0x[0-9a-f]+|\d+)$/.test(arg)) return parseNumber(arg);
-  let v = 0;
+  v = 0;
   for (const name of parseFlags(arg)) {
     if (!(name in FLAG_BITS))
       throw new VmError('EINVAL', 'replay', 'flags', `unknown flag ${name}`);
     v |= FLAG_BITS[name];
   }
+  if (BITS.size < 4096) BITS.set(arg, v);
   return v;
 }
 
@@ -478,7 +706,7 @@ const HANDLERS: Record<string, Handler> = {
     const [addr, len, prot, flags, fd, off] = ev.args;
     const path = fdPath(fd);
     let f = bits(flags) & ~MAP_DENYWRITE;
-    const file = path !== null ? r.file(path) : null;
+    const file = path !== null ? r.file(path, parseNumber(off) + parseNumber(len)) : null;
     if (ev.errno === null && ev.result !== null) {
       f = (f & ~MAP_FIXED_NOREPLACE) | MAP_FIXED;
       return p.mmap(ev.result, parseNumber(len), bits(prot), f, file, parseNumber(off));
