@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -255,10 +255,12 @@ describe('uvm: usage', () => {
 });
 
 describe('uvm record', () => {
-  const ready = has('strace', ['-V']) && has('cc', ['--version']);
-  it('records a small program that replays to its real maps', {
-    skip: !ready && 'strace or cc missing',
-  }, () => {
+  it('has strace and cc (a missing tool fails, never skips)', () => {
+    assert.ok(has('strace', ['-V']), 'strace is missing');
+    assert.ok(has('cc', ['--version']), 'cc is missing');
+  });
+
+  it('records a small program that replays to its real maps', () => {
     const dir = mkdtempSync(join(tmpdir(), 'uvm-record-'));
     const src = join(dir, 'prog.c');
     writeFileSync(
@@ -294,9 +296,7 @@ describe('uvm record', () => {
     rmSync(dir, { recursive: true });
   });
 
-  it('keeps one snapshot per execve of a pid that execs again', {
-    skip: !ready && 'strace or cc missing',
-  }, () => {
+  it('keeps one snapshot per execve of a pid that execs again', () => {
     const dir = mkdtempSync(join(tmpdir(), 'uvm-record-'));
     const r = uvm(
       'record',
@@ -323,9 +323,106 @@ describe('uvm record', () => {
     rmSync(dir, { recursive: true });
   });
 
-  it('names a program that does not exist', { skip: !ready && 'strace or cc missing' }, () => {
+  it('names a program that does not exist', () => {
     const r = uvm('record', '--', '/no/such/program');
     assert.equal(r.status, 2);
     assert.match(r.stderr, /no program \/no\/such\/program/);
+  });
+});
+
+describe('uvm record and replay: bad input is one line (issue 13)', () => {
+  const scratch = () => mkdtempSync(join(tmpdir(), 'uvm-bad-'));
+  const oneLine = (r: Ran, status: number, message: RegExp) => {
+    assert.equal(r.status, status, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.split('\n').length, 2, `one line: ${r.stderr}`);
+  };
+
+  it('record --out under /proc: one line, exit 2, no spinning', () => {
+    const r = spawnSync(
+      process.execPath,
+      [BIN, 'record', '--out', '/proc/nope', '--', '/bin/true'],
+      {
+        encoding: 'utf8',
+        timeout: 20_000,
+      },
+    );
+    assert.equal(r.error, undefined, 'it ends');
+    oneLine(r, 2, /^uvm: --out: cannot create \/proc\/nope: ENOENT$/m);
+  });
+
+  it('record --out naming a file, or --name with a slash: one line, exit 2', () => {
+    const dir = scratch();
+    const file = join(dir, 'f');
+    writeFileSync(file, 'x');
+    oneLine(
+      uvm('record', '--out', file, '--', '/bin/true'),
+      2,
+      /^uvm: --out: .*\/f is not a directory$/m,
+    );
+    oneLine(
+      uvm('record', '--out', dir, '--name', 'a/b', '--', '/bin/true'),
+      2,
+      /^uvm: --name "a\/b": a recording's name is a file name, without "\/"$/m,
+    );
+    assert.deepEqual(readdirSync(dir).sort(), ['f'], 'nothing recorded');
+    rmSync(dir, { recursive: true });
+  });
+
+  it('replay of an empty .strace: says so, exit 2', () => {
+    const dir = scratch();
+    const file = join(dir, 'empty.strace');
+    writeFileSync(file, '\n');
+    oneLine(
+      uvm('replay', file),
+      2,
+      new RegExp(`^uvm: ${file}: empty: no strace lines to replay$`, 'm'),
+    );
+    rmSync(dir, { recursive: true });
+  });
+
+  it('replay with a garbage init snapshot: one line naming the file, exit 2', () => {
+    const dir = scratch();
+    mkdirSync(join(dir, 'init'));
+    writeFileSync(
+      join(dir, 'x.strace'),
+      '5 00:00:00.000001 execve("/bin/true", [...], 0x1 /* 1 var */) = 0\n',
+    );
+    writeFileSync(join(dir, 'init', 'x.5.maps'), 'this is not\na maps file\n');
+    oneLine(
+      uvm('replay', join(dir, 'x.strace')),
+      2,
+      /^uvm: .*\/init\/x\.5\.maps: not a maps file \(an init snapshot\): line 1 is not a \/proc\/PID\/maps row: "this is not"$/m,
+    );
+    writeFileSync(join(dir, 'init', 'x.5.maps'), '');
+    const empty = uvm('replay', join(dir, 'x.strace'));
+    assert.equal(empty.status, 0, empty.stderr);
+    assert.match(
+      empty.stdout,
+      /snapshots missing or empty: 1\n {2}line 1: .*init\/x\.5\.maps is empty .*: pid 5 starts empty/,
+    );
+    rmSync(dir, { recursive: true });
+  });
+
+  it('--check-maps of a file that is not maps rows: "not a maps file", exit 2', () => {
+    oneLine(
+      uvm('replay', join(SAMPLES, 'memops.strace'), '--check-maps', join(SAMPLES, 'memops.strace')),
+      2,
+      /^uvm: .*memops\.strace: not a maps file \(the maps to check\): line 1 is not a \/proc\/PID\/maps row/m,
+    );
+  });
+
+  it('--check-maps alone compares the recorded final maps; with none, one line, exit 2', () => {
+    const all = uvm('replay', join(SAMPLES, 'memops.strace'), '--check-maps');
+    assert.equal(all.status, 0, all.stderr);
+    assert.match(all.stdout, /^maps of 12768 match .*samples\/memops\.maps /m);
+    const dir = scratch();
+    writeFileSync(join(dir, 'm.strace'), readFileSync(join(SAMPLES, 'memops.strace')));
+    oneLine(
+      uvm('replay', join(dir, 'm.strace'), '--check-maps'),
+      2,
+      /^uvm: no recorded final maps beside .*m\.strace \(exit\/m\.PID\.maps or m\.maps\)$/m,
+    );
+    rmSync(dir, { recursive: true });
   });
 });

@@ -10,7 +10,7 @@ import { Recording } from '../src/cli/replay.ts';
 import { coalesceMaps, diffMaps } from '../src/sys/procmaps.ts';
 import { VmSystem } from '../src/sys/system.ts';
 import { Replay, type ReplayReport } from '../src/tools/replay.ts';
-import { parseStrace } from '../src/tools/strace.ts';
+import { parseStrace, StraceReader } from '../src/tools/strace.ts';
 
 const SAMPLES = new URL('../samples/', import.meta.url).pathname;
 
@@ -183,6 +183,129 @@ describe('replay: rules', () => {
       report.unknown.map((n) => n.line),
       [2],
     );
+  });
+});
+
+describe('replay: real programs, all of them (issue 12)', () => {
+  const hex = (n: number) => `0x${n.toString(16)}`;
+  const A = 0x7f0000000000;
+  const anon = 'PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0';
+
+  it('overlapping thread calls are applied in the order their results allow, and the report says so', () => {
+    /* the node-workers case: 2's munmap is cut by 3's mmap, placed inside the range being unmapped */
+    const log = [
+      `1 mmap(NULL, 16384, ${anon}) = ${hex(A)}`,
+      '1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 2',
+      '1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 3',
+      `2 munmap(${hex(A)}, 16384 <unfinished ...>`,
+      `3 mmap(NULL, 4096, ${anon}) = ${hex(A + 4096)}`,
+      '2 <... munmap resumed>) = 0',
+      `3 mprotect(${hex(A + 4096)}, 4096, PROT_READ) = 0`,
+    ];
+    const { report, replay } = replayLog(log);
+    assert.deepEqual(report.mismatches, []);
+    assert.deepEqual(report.orders, [
+      {
+        line: 5,
+        text: 'lines 6, 5 applied in this order (completed as 5, 6): completion order disagrees with their results',
+      },
+    ]);
+    assert.match(replay.mapsAt(1)!.join('\n'), /^7f0000001000-7f0000002000 r--p /m);
+  });
+
+  it('overlapping calls no order explains are applied in completion order, and said so', () => {
+    const { report } = replayLog([
+      `1 mmap(NULL, 8192, ${anon}) = ${hex(A)}`,
+      '1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 2',
+      `2 mprotect(${hex(A + 65536)}, 4096, PROT_READ <unfinished ...>`,
+      `1 munmap(${hex(A)}, 4096) = 0`,
+      '2 <... mprotect resumed>) = 0',
+    ]);
+    assert.equal(report.orders.length, 1);
+    assert.match(
+      report.orders[0].text,
+      /lines 4, 5: no order agrees with every result; applied in completion order/,
+    );
+    assert.equal(report.mismatches.length, 1, 'the impossible mprotect is still a mismatch');
+  });
+
+  it('a mapped file unlinked, renamed over or a memfd is marked (deleted); a new file at the path is not', () => {
+    const { replay, report } = replayLog([
+      `1 mmap(NULL, 8192, PROT_READ, MAP_SHARED, 3</no/such/dir/a.dat>, 0) = ${hex(A)}`,
+      '1 unlink("/no/such/dir/a.dat") = 0',
+      `1 mmap(NULL, 4096, PROT_READ, MAP_SHARED, 3</no/such/dir/a.dat>, 0) = ${hex(A + 65536)}`,
+      `1 mmap(NULL, 4096, PROT_READ, MAP_SHARED, 4</no/such/dir/b.dat>, 0) = ${hex(A + 131072)}`,
+      '1 renameat2(AT_FDCWD, "/tmp/new", 5</no/such/dir>, "b.dat", 0) = 0',
+      '1 memfd_create("m", MFD_CLOEXEC) = 6</memfd:m>(deleted)',
+      `1 mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_SHARED, 6</memfd:m>(deleted), 0) = ${hex(A + 196608)}`,
+      '1 unlink("/no/such/dir/c.dat") = -1 ENOENT (No such file or directory)',
+    ]);
+    assert.deepEqual(report.mismatches, []);
+    assert.deepEqual(report.unknown, []);
+    const names = replay.mapsAt(1)!.map((r) => r.slice(73));
+    assert.deepEqual(names, [
+      '/no/such/dir/a.dat (deleted)',
+      '/no/such/dir/a.dat',
+      '/no/such/dir/b.dat (deleted)',
+      '/memfd:m (deleted)',
+    ]);
+  });
+
+  it('an execve killed inside ("= ?") is no exec; a missing or empty snapshot is reported', () => {
+    const { report } = replayLog(
+      [
+        '1 execve("/bin/a", [...], 0x1 /* 1 var */) = 0',
+        '1 clone(child_stack=NULL, flags=SIGCHLD) = 2',
+        '2 execve("/bin/b", [...], 0x1 /* 1 var */) = 0',
+        '1 clone(child_stack=NULL, flags=SIGCHLD) = 3',
+        '3 execve("/bin/c", [...], 0x1 /* 1 var */ <unfinished ...>',
+        '3 <... execve resumed>) = ?',
+        '3 +++ killed by SIGKILL +++',
+      ],
+      { 2: [] },
+    );
+    assert.deepEqual(report.snapshots, [
+      { line: 1, text: 'no init snapshot for pid 1: it starts empty' },
+      {
+        line: 3,
+        text: 'init/x.2.maps is empty (the process was gone before its maps were read): pid 2 starts empty',
+      },
+    ]);
+    assert.deepEqual(
+      report.processes.map((p) => p.execs),
+      [['/bin/a'], ['/bin/b'], []],
+    );
+  });
+
+  it('[stack] grows to what the real exit maps show, said in the report; never silently', () => {
+    const stack = (start: number) =>
+      `${hex(start).slice(2)}-7ffffffff000 rw-p 00000000 00:00 0                          [stack]`;
+    const snap = [stack(0x7fffffffe000 - 0x20000)];
+    const log = ['1 execve("/bin/deep", [...], 0x1 /* 1 var */) = 0', '1 exit_group(0) = ?'];
+    const grown = replayLog(log, { 1: snap }, { '1.exit': [stack(0x7ffffffff000 - 0x390000)] });
+    assert.match(grown.report.stacks[0].text, /pid 1: \[stack\] grown from 132 KiB to 3648 KiB/);
+    assert.deepEqual(diffMaps(grown.replay.exitMaps(1)!, [stack(0x7ffffffff000 - 0x390000)]), []);
+    const plain = replayLog(log, { 1: snap });
+    assert.deepEqual(plain.report.stacks, []);
+    assert.deepEqual(diffMaps(plain.replay.exitMaps(1)!, snap), []);
+  });
+
+  it('lines it cannot read are listed and the rest replayed', () => {
+    const sys = new VmSystem({ physPages: 64, swapPages: 64 });
+    const replay = new Replay(sys, { snapshot: () => null });
+    const r = new StraceReader();
+    const lines = [
+      `1 00:00:00.000001 mmap(NULL, 4096, ${anon}) = ${hex(A)}`,
+      '1 00:00:00.000002 ???( <unfinished ...>',
+      'garbage',
+      `1 00:00:00.000004 munmap(${hex(A)}, 4096 <unfinished ...>`,
+    ];
+    const report = replay.run([...lines.flatMap((l) => r.line(l)), ...r.end()]);
+    assert.deepEqual(
+      report.unknown.map((n) => n.line),
+      [3, 4],
+    );
+    assert.equal(replay.mapsAt(1)!.length, 1);
   });
 });
 

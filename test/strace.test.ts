@@ -230,6 +230,15 @@ describe('strace: arguments (FORMAT 3)', () => {
     assert.equal(fdPath('99'), null);
     assert.equal(fdPath('3</tmp/x, y (deleted)>'), '/tmp/x, y (deleted)');
     assert.equal(
+      fdPath('5</memfd:uvm>(deleted)'),
+      '/memfd:uvm (deleted)',
+      'as strace 6.1 writes it',
+    );
+    const memfd = call('1 00:00:00.000001 memfd_create("uvm", 0) = 5</memfd:uvm>(deleted)');
+    assert.deepEqual([memfd.result, memfd.errno], [5, null]);
+    const open = call('1 00:00:00.000001 memfd_create("x", 0) = 3</memfd:x>');
+    assert.equal(open.result, 3);
+    assert.equal(
       fdPath(
         call(
           '1 00:00:00.000001 mmap(NULL, 4096, PROT_READ, MAP_SHARED, 3</memfd:name (deleted)>, 0) = 0x1000',

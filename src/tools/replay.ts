@@ -338,10 +338,15 @@ export class Replay {
       });
       return group;
     }
-    if (order.some((c, i) => c !== group[i]))
+    const first = order.findIndex((c, i) => c !== group[i]);
+    const last =
+      order.length -
+      1 -
+      [...order].reverse().findIndex((c, i) => c !== group[order.length - 1 - i]);
+    if (first >= 0)
       this.report.orders.push({
-        line: group[0].line,
-        text: `overlapping calls at lines ${lines(group)} applied in the order ${lines(order)}: completion order disagrees with their results`,
+        line: group[first].line,
+        text: `lines ${lines(order.slice(first, last + 1))} applied in this order (completed as ${lines(group.slice(first, last + 1))}): completion order disagrees with their results`,
       });
     return order;
   }

@@ -111,7 +111,7 @@ export class StraceError extends Error {
 
 /** the result of a call: `= VALUE [ERRNO (message)]`, as strace ends a line */
 const RESULT =
-  /^(-?\d+|0x[0-9a-f]+|\?)(?: ([A-Z][A-Z0-9_]+) \((.*)\))?(?: <unavailable>)?(?: \((?:INJECTED|DELAYED)\))?$/;
+  /^(-?\d+|0x[0-9a-f]+|\?)(?:<.*>(?:\(deleted\))?)?(?: ([A-Z][A-Z0-9_]+) \((.*)\))?(?: <unavailable>)?(?: \((?:INJECTED|DELAYED)\))?$/;
 const NAME = /^(?:[a-z_0-9]+|\?\?\?)$/;
 const TIME = /^\d\d:\d\d:\d\d\.\d{6}$/;
 const UNFINISHED = ' <unfinished ...>';
@@ -157,9 +157,9 @@ export class StraceReader {
 
   /** end: the log is over => a note for each call never resumed. */
   end(): NoteEvent[] {
-    const left = [...this.pending.entries()].map(([pid, p]) =>
-      note(p.line, pid, '', `${p.name} of pid ${pid} is never resumed`),
-    );
+    const left = [...this.pending.entries()]
+      .filter(([, p]) => p.name !== '???')
+      .map(([pid, p]) => note(p.line, pid, '', `${p.name} of pid ${pid} is never resumed`));
     this.pending.clear();
     return left;
   }
@@ -192,7 +192,7 @@ export class StraceReader {
     const partial = body.slice(open + 1, body.length - UNFINISHED.length);
     const out: StraceEvent[] = [];
     const before = this.pending.get(pid);
-    if (before)
+    if (before && before.name !== '???')
       out.push(note(before.line, pid, time, `${before.name} of pid ${pid} is never resumed`));
     this.pending.set(pid, { name, partial, line });
     out.push({ kind: 'start', line, pid, time, name, partial });
@@ -330,10 +330,15 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-/** fdPath: the path of an fd argument "3</path>", or null ("-1", "99"). */
+/**
+ * fdPath: the path of an fd argument "3</path>", or null ("-1", "99"); a
+ * deleted file ("3</path>(deleted)", as strace 6 writes it) is
+ * "/path (deleted)", as maps names it.
+ */
 export function fdPath(arg: string): string | null {
-  const m = /^\d+<(.*)>$/.exec(arg);
-  return m ? m[1] : null;
+  const m = /^\d+<(.*)>(\(deleted\))?$/.exec(arg);
+  if (!m) return null;
+  return m[2] ? `${m[1]} (deleted)` : m[1];
 }
 
 /** parseNumber: "NULL", decimal, or 0x hex. */
