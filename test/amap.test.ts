@@ -26,12 +26,11 @@ import {
   PPREF_NONE,
   ppGetreflen,
   roundupSlots,
-  UVM_AMAP_LARGE,
   type VmAref,
 } from '../src/kernel/amap.ts';
 import { anonAlloc, anonFreelst } from '../src/kernel/anon.ts';
 import { NOPAGE, pageFree, pageUnwire, pageWire } from '../src/kernel/page.ts';
-import { MAP_ENTRY_NEEDS_COPY, NOANON, PROT_READ } from '../src/kernel/param.ts';
+import { MAP_ENTRY_NEEDS_COPY, NOANON, PROT_READ, UVM_AMAP_LARGE } from '../src/kernel/param.ts';
 import { swapAlloc, swapPut } from '../src/kernel/swap.ts';
 import {
   anonByte,

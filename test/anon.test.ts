@@ -18,11 +18,11 @@ import {
   PG_CLEAN,
   PG_RELEASED,
   PQ_ANON,
-  PQ_INACTIVE,
   pageAlloc,
   pageFree,
 } from '../src/kernel/page.ts';
 import { type AnonId, KernelPanic, NOANON } from '../src/kernel/param.ts';
+import { PQ_INACTIVE } from '../src/kernel/pdpolicy/clock.ts';
 import { type MemoryStore, swapAlloc, swapPut } from '../src/kernel/swap.ts';
 import { anonByte, auditAll, put, smallUvm } from './helpers.ts';
 

@@ -35,7 +35,6 @@ import {
   NOPAGE,
   PG_BUSY,
   PG_ZERO,
-  PQ_ACTIVE,
   pageFree,
   pageUnwire,
   pageWire,
@@ -55,6 +54,7 @@ import {
   PROT_WRITE,
 } from '../src/kernel/param.ts';
 import { uvmPageout } from '../src/kernel/pdaemon.ts';
+import { PQ_ACTIVE } from '../src/kernel/pdpolicy/clock.ts';
 import { auditPmaps, PTE_WIRED, pteFrame, pteProt } from '../src/kernel/pmap.ts';
 import { type MemoryStore, swapAlloc, swapPut } from '../src/kernel/swap.ts';
 import type { UvmConfig } from '../src/kernel/uvm.ts';

@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  amapLock,
-  amapLookup,
-  amapUnlock,
-  UVM_AMAP_CHUNK,
-  UVM_AMAP_LARGE,
-} from '../src/kernel/amap.ts';
+import { amapLock, amapLookup, amapUnlock } from '../src/kernel/amap.ts';
 import {
   auditAmapRefs,
   auditMap,
@@ -79,6 +73,8 @@ import {
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
+  UVM_AMAP_CHUNK,
+  UVM_AMAP_LARGE,
 } from '../src/kernel/param.ts';
 import { Pmap } from '../src/kernel/pmap.ts';
 import { mapDump } from '../src/tools/dump.ts';

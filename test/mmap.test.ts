@@ -264,6 +264,32 @@ describe('mmap', () => {
     assert.equal(sys.counters.wired, 4, 'up to the limit');
     sys.audit();
   });
+
+  it('MAP_FIXED with a closed file is EBADF and leaves the mapping it would replace', () => {
+    const { sys, p } = world();
+    const a = p.mmap(A, PS, RW, ANON | MAP_FIXED);
+    p.write(a, [42]);
+    const f = sys.open('/f', 'r');
+    f.close();
+    fails(p, () => p.mmap(A, PS, PROT_READ, MAP_SHARED | MAP_FIXED, f), 'EBADF', 'fd', [[a, 1]]);
+    assert.equal(p.read(a, 1)[0], 42);
+    sys.audit();
+  });
+
+  it('under MCL_FUTURE a mapping memory cannot hold now is made and locked, as Linux does', () => {
+    const host = new MemoryHost();
+    const sys = new VmSystem({ physPages: 64, swapPages: 0, host });
+    const p = sys.spawn();
+    p.vm.memlockLimit = 2 ** 30;
+    p.mlockall(MCL_FUTURE);
+    const a = p.mmap(0, 200 * PS, RW, ANON);
+    assert.ok(entry(p, a).eflags & MAP_ENTRY_USER_WIRED, 'the mapping is locked');
+    assert.equal(entry(p, a).end - entry(p, a).start, 200 * PS);
+    p.write(a, [7]);
+    assert.equal(p.read(a, 1)[0], 7);
+    assert.ok(sys.counters.wired >= 1, 'a page faulted in later is wired');
+    sys.audit();
+  });
 });
 
 describe('munmap', () => {
@@ -639,6 +665,20 @@ describe('brk', () => {
     assert.equal(p.brk(HEAP + 20), HEAP + 20);
     assert.equal(p.brk(HEAP + 2 * PS), HEAP + 2 * PS);
     assert.equal(p.read(HEAP + PS, 1)[0], 0, 'the heap grows back zeroed');
+    sys.audit();
+  });
+
+  it('under MCL_FUTURE a break memory cannot hold now still moves, locked; the heap can shrink back', () => {
+    const sys = new VmSystem({ physPages: 64, swapPages: 0, host: new MemoryHost() });
+    const p = sys.spawn();
+    p.vm.memlockLimit = 2 ** 30;
+    p.vm.brkStart = p.vm.brk = HEAP;
+    p.mlockall(MCL_FUTURE);
+    assert.equal(p.brk(HEAP + 200 * PS), HEAP + 200 * PS);
+    assert.ok(entry(p, HEAP).eflags & MAP_ENTRY_USER_WIRED);
+    assert.equal(p.brk(HEAP + 2 * PS), HEAP + 2 * PS, 'shrinking works');
+    assert.equal(entry(p, HEAP).end, HEAP + 2 * PS);
+    assert.equal(entries(p), 1);
     sys.audit();
   });
 

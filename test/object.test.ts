@@ -22,10 +22,9 @@ import {
   PG_CLEAN,
   PG_FAKE,
   PMAP_MODIFIED,
-  PQ_ACTIVE,
   PQ_AOBJ,
   PQ_FREE,
-  PQ_QUEUES,
+  PQ_PRIVATE,
   pageAlloc,
   pageFree,
   pageUnwire,
@@ -44,6 +43,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../src/kernel/param.ts';
+import { PQ_ACTIVE } from '../src/kernel/pdpolicy/clock.ts';
 import { auditSwap, MemoryStore } from '../src/kernel/swap.ts';
 import { Uvm } from '../src/kernel/uvm.ts';
 import { VnodeCache } from '../src/kernel/vnode.ts';
@@ -175,7 +175,7 @@ describe('the base object', () => {
     const pm = uvm.pages;
     assert.equal(pm.flags[pg] & (PG_BUSY | PG_FAKE), 0);
     assert.equal(pm.flags[pg] & PG_CLEAN, PG_CLEAN, 'nothing to save');
-    assert.equal(pm.pqflags[pg] & PQ_QUEUES, PQ_ACTIVE);
+    assert.equal(pm.pqflags[pg] & (PQ_FREE | PQ_PRIVATE), PQ_ACTIVE);
     assert.deepEqual([pm.uobject[pg], pm.offset[pg], pm.uanon[pg]], [obj.id, 2, NOANON]);
     assert.equal(obj.pages.get(2), pg);
     const allocs = uvm.exp.pageallocs;
@@ -216,7 +216,7 @@ describe('the base object', () => {
     assert.equal(obj.pageout(0, clean), 'freed');
     assert.equal(obj.pageout(1, dirty), 'kept');
     assert.deepEqual([...obj.pages.keys()], [1]);
-    assert.equal(uvm.pages.pqflags[clean] & PQ_QUEUES, PQ_FREE, 'the frame is free');
+    assert.equal(uvm.pages.pqflags[clean] & (PQ_FREE | PQ_PRIVATE), PQ_FREE, 'the frame is free');
     assert.throws(() => obj.releasePage(0), KernelPanic, 'no page 0 any more');
     check(uvm);
   });

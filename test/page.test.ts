@@ -5,8 +5,6 @@ import {
   NOPAGE,
   PG_CLEAN,
   PG_ZERO,
-  PQ_ACTIVE,
-  PQ_INACTIVE,
   pageActivate,
   pageAlloc,
   pageCopy,
@@ -17,6 +15,7 @@ import {
   UVM_PGA_ZERO,
 } from '../src/kernel/page.ts';
 import { type AnonId, KernelPanic, NOANON } from '../src/kernel/param.ts';
+import { PQ_ACTIVE, PQ_INACTIVE } from '../src/kernel/pdpolicy/clock.ts';
 import { Uvm } from '../src/kernel/uvm.ts';
 import { throwsVm } from './helpers.ts';
 
@@ -78,21 +77,21 @@ describe('page', () => {
     const pg = pageAlloc(uvm, 0, 0, OWNER, 0);
     pageActivate(uvm, pg);
     assert.equal(uvm.pages.pqflags[pg] & PQ_ACTIVE, PQ_ACTIVE);
-    assert.equal(uvm.pages.activeCount, 1);
+    assert.equal(uvm.pdpol.counts().active, 1);
     pageDeactivate(uvm, pg);
     assert.equal(uvm.pages.pqflags[pg] & PQ_INACTIVE, PQ_INACTIVE);
-    assert.equal(uvm.pages.inactiveCount, 1);
+    assert.equal(uvm.pdpol.counts().inactive, 1);
     pageWire(uvm, pg);
     pageWire(uvm, pg);
-    assert.equal(uvm.pages.inactiveCount, 0);
+    assert.equal(uvm.pdpol.counts().inactive, 0);
     assert.equal(uvm.exp.wired, 1);
     pageDeactivate(uvm, pg);
-    assert.equal(uvm.pages.inactiveCount, 0, 'a wired page stays off the queues');
+    assert.equal(uvm.pdpol.counts().inactive, 0, 'a wired page stays off the queues');
     pageUnwire(uvm, pg);
     assert.equal(uvm.exp.wired, 1);
     pageUnwire(uvm, pg);
     assert.equal(uvm.exp.wired, 0);
-    assert.equal(uvm.pages.activeCount, 1);
+    assert.equal(uvm.pdpol.counts().active, 1);
     auditPages(uvm);
   });
 

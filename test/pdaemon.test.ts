@@ -17,9 +17,10 @@ import {
   PG_CLEAN,
   PMAP_MODIFIED,
   PMAP_REFERENCED,
-  PQ_ACTIVE,
-  PQ_INACTIVE,
-  PQ_QUEUES,
+  PQ_FREE,
+  PQ_PRIVATE,
+  pageActivate,
+  pageAlloc,
   pageDeactivate,
   pageWire,
 } from '../src/kernel/page.ts';
@@ -33,6 +34,7 @@ import {
   PROT_WRITE,
 } from '../src/kernel/param.ts';
 import { type PdaemonReport, pdTargets, uvmPageout } from '../src/kernel/pdaemon.ts';
+import { type ClockPolicy, PQ_ACTIVE, PQ_INACTIVE } from '../src/kernel/pdpolicy/clock.ts';
 import {
   MemoryStore,
   SWF_ENABLE,
@@ -45,7 +47,7 @@ import {
 import { Uvm } from '../src/kernel/uvm.ts';
 import { VnodeCache } from '../src/kernel/vnode.ts';
 import { VmSystem } from '../src/sys/system.ts';
-import { anonByte, auditAll, put } from './helpers.ts';
+import { anonByte, auditAll, put, throwsVm } from './helpers.ts';
 
 const PS = 4096;
 
@@ -104,7 +106,7 @@ function pressure(b: Bed, free: number): Frame[] {
 
 /** queue: which queue a frame is on. */
 function queue(uvm: Uvm, pg: Frame): string {
-  const q = uvm.pages.pqflags[pg] & PQ_QUEUES;
+  const q = uvm.pages.pqflags[pg] & (PQ_FREE | PQ_PRIVATE);
   return q === PQ_ACTIVE ? 'active' : q === PQ_INACTIVE ? 'inactive' : q === 0 ? 'none' : 'free';
 }
 
@@ -159,17 +161,36 @@ describe('pdTargets', () => {
     }
   });
 
-  it('the inactive target is a third of the queued pages, or what reaching freetarg needs', () => {
+  it('both can be set, and a freetarg not above freemin is refused', () => {
+    const uvm = new Uvm({ physPages: 64, swapPages: 0, freemin: 8, freetarg: 12 });
+    assert.deepEqual(pdTargets(uvm), { freemin: 8, freetarg: 12 });
+    throwsVm(
+      () => new Uvm({ physPages: 64, swapPages: 0, freemin: 8, freetarg: 8 }),
+      'EINVAL',
+      'freetarg',
+    );
+    throwsVm(() => new Uvm({ physPages: 64, swapPages: 0, freemin: 0 }), 'EINVAL', 'freemin');
+  });
+
+  it("clock's inactive target is inactivepct (33%) of the queued pages, and more than freetarg", () => {
     const b = bed(64, 0);
-    assert.equal(pdTargets(b.uvm).inactarg, 0, 'nothing queued, everything free');
+    const clock = b.uvm.pdpol as ClockPolicy;
+    const inactarg = () => {
+      clock.tune();
+      return clock.inactarg;
+    };
+    assert.equal(inactarg(), 7, 'nothing queued: freetarg 6, plus one');
     for (let i = 0; i < 30; i++) anon(b, i);
-    assert.equal(pdTargets(b.uvm).inactarg, 10, 'a third of 30 queued pages');
+    assert.equal(inactarg(), 9, '33% of 30 queued pages');
     for (let i = 0; i < 4; i++) anon(b, i, { inactive: true });
-    assert.equal(pdTargets(b.uvm).inactarg, 11, 'active and inactive pages both count');
-    const c = bed(64, 0);
-    for (let i = 0; i < 3; i++) anon(c, i);
-    pressure(c, 1);
-    assert.equal(pdTargets(c.uvm).inactarg, 5, 'freetarg 6 less 1 free frame');
+    assert.equal(inactarg(), 11, 'active and inactive pages both count');
+    const c = new Uvm({ physPages: 64, swapPages: 0, policyParams: { inactivepct: 50 } });
+    const half = c.pdpol as ClockPolicy;
+    for (let i = 0; i < 30; i++) pageActivate(c, pageAlloc(c, 0, 0, (i + 1) as AnonId, 0));
+    half.tune();
+    assert.equal(half.inactarg, 15, 'inactivepct 50');
+    throwsVm(() => new Uvm({ policyParams: { inactivepct: 0 } }), 'EINVAL', 'inactivepct');
+    throwsVm(() => new Uvm({ policyParams: { activepct: 5 } }), 'EINVAL', 'activepct');
   });
 
   it('with freetarg frames free a run does nothing; a caller short of memory can want more', () => {
@@ -183,50 +204,42 @@ describe('pdTargets', () => {
     assert.equal(b.uvm.exp.pdrevs, 0);
     assert.ok(idle.every(({ an, pg }) => b.uvm.anons.page[an] === pg));
     const w = uvmPageout(b.uvm, 8);
-    assert.deepEqual(w, report({ scanned: 2, freed: 2, pagedOut: 2 }));
+    assert.deepEqual(w, report({ scanned: 2, deactivated: 2, freed: 2, pagedOut: 2 }));
     assert.equal(b.uvm.pages.freeCount, 8);
     assert.equal(b.uvm.exp.pdwoke, 2);
     assert.equal(b.uvm.exp.pdrevs, 1);
     assert.ok(idle.every(({ an }) => b.uvm.anons.page[an] === NOPAGE));
-    assert.ok(busy.every(({ pg }) => queue(b.uvm, pg) === 'active'));
+    assert.ok(
+      busy.every(({ pg }) => queue(b.uvm, pg) === 'inactive'),
+      'after the scan, balance refills the inactive queue from active',
+    );
     check(b.uvm);
   });
 });
 
 describe('the clock', () => {
-  it('a referenced active page loses its bit and goes round again; unreferenced ones go inactive', () => {
+  it('balance moves the oldest active pages to inactive, clearing their bits: a use before that does not count', () => {
     const b = bed(16, 64);
     const used = [anon(b, 0xa1, { referenced: true }), anon(b, 0xa2, { referenced: true })];
     const idle = [1, 2, 3, 4].map((i) => anon(b, 0xb0 + i, { dirty: true }));
     pressure(b, 2);
     const r = uvmPageout(b.uvm);
-    assert.deepEqual(r, report({ scanned: 4, deactivated: 4, freed: 4, pagedOut: 4 }));
-    assert.equal(b.uvm.exp.pddeact, 4);
-    for (const { an, pg } of used) {
-      assert.equal(b.uvm.anons.page[an], pg, 'the used pages stay');
-      assert.equal(queue(b.uvm, pg), 'active');
-      assert.equal(b.uvm.pmap.isReferenced(pg), false, 'their bit was cleared');
-    }
-    for (const [i, { an }] of idle.entries()) {
-      assert.equal(b.uvm.anons.page[an], NOPAGE, 'the idle pages went to swap');
-      assert.equal(anonByte(b.uvm, an), 0xb1 + i);
-    }
-    check(b.uvm);
-  });
-
-  it('the second chance is one chance: pages not used again go on the next pass', () => {
-    const b = bed(16, 64);
-    const pages = [0, 1, 2, 3, 4, 5].map((i) => anon(b, i, { referenced: true, dirty: true }));
-    pressure(b, 2);
-    const r = uvmPageout(b.uvm);
-    assert.equal(b.uvm.exp.pdrevs, 2, 'the first pass only cleared bits');
-    assert.deepEqual(r, report({ scanned: 4, deactivated: 4, freed: 4, pagedOut: 4 }));
-    const out = pages.filter(({ an }) => b.uvm.anons.page[an] === NOPAGE).map(({ an }) => an);
+    assert.equal(b.uvm.exp.pdrevs, 2, 'the first pass found no inactive page, and balanced');
+    assert.deepEqual(r, report({ scanned: 4, deactivated: 6, freed: 4, pagedOut: 4 }));
+    assert.equal(b.uvm.exp.pddeact, 6);
+    const all = [...used, ...idle];
     assert.deepEqual(
-      out,
-      pages.slice(0, 4).map(({ an }) => an),
-      'the clock took them in queue order',
+      all.map(({ an }) => b.uvm.anons.page[an] === NOPAGE),
+      [true, true, true, true, false, false],
+      'the scan took them in queue order: their bits were cleared on the way to inactive',
     );
+    for (const { an, pg } of all.slice(4)) {
+      assert.equal(b.uvm.anons.page[an], pg);
+      assert.equal(queue(b.uvm, pg), 'inactive');
+      assert.equal(b.uvm.pmap.isReferenced(pg), false);
+    }
+    for (const [i, { an }] of all.entries())
+      assert.equal(anonByte(b.uvm, an), [0xa1, 0xa2, 0xb1, 0xb2, 0xb3, 0xb4][i]);
     check(b.uvm);
   });
 
@@ -237,13 +250,33 @@ describe('the clock', () => {
     const idle = [1, 2, 3, 4].map((i) => anon(b, i, { inactive: true, dirty: true }));
     pressure(b, 2);
     const r = uvmPageout(b.uvm);
-    assert.deepEqual(r, report({ scanned: 5, reactivated: 1, freed: 4, pagedOut: 4 }));
+    assert.deepEqual(
+      r,
+      report({ scanned: 5, reactivated: 1, deactivated: 1, freed: 4, pagedOut: 4 }),
+    );
     assert.equal(b.uvm.exp.pdreact, 1);
     assert.equal(b.uvm.exp.pdscans, 5);
-    assert.equal(queue(b.uvm, again.pg), 'active');
-    assert.equal(b.uvm.anons.page[again.an], again.pg);
-    assert.equal(b.uvm.pmap.isReferenced(again.pg), false);
+    assert.equal(b.uvm.anons.page[again.an], again.pg, 'used since it was deactivated: kept');
+    assert.equal(
+      queue(b.uvm, again.pg),
+      'inactive',
+      'then balance sent it back to wait for the next run',
+    );
+    assert.equal(b.uvm.pmap.isReferenced(again.pg), false, 'its bit cleared on the way');
     assert.ok(idle.every(({ an }) => b.uvm.anons.page[an] === NOPAGE));
+    check(b.uvm);
+  });
+
+  it('one run reaches freetarg even when an earlier pass freed some', () => {
+    const b = bed(16, 64);
+    const again = [0xc1, 0xc2].map((i) => anon(b, i, { inactive: true }));
+    for (const { pg } of again) b.uvm.pages.attrs[pg] |= PMAP_REFERENCED;
+    [1, 2].map((i) => anon(b, i, { inactive: true, dirty: true }));
+    [3, 4, 5, 6].map((i) => anon(b, i, { dirty: true }));
+    pressure(b, 2);
+    const r = uvmPageout(b.uvm);
+    assert.equal(r.freed, 4);
+    assert.equal(b.uvm.pages.freeCount, pdTargets(b.uvm).freetarg, 'freetarg 6 reached in one run');
     check(b.uvm);
   });
 
@@ -337,7 +370,7 @@ describe('what the pagedaemon does with each kind of page', () => {
     const r = uvmPageout(sys.uvm, sys.uvm.pages.npages);
     assert.equal(r.discarded, 1, "only the parent's unshared page 1");
     assert.equal(sys.counters.pdlazyfreed, 1);
-    assert.equal(r.pagedOut, 1, 'the shared page 0');
+    assert.equal(r.pagedOut, 2, "the shared page 0 and the child's copy of page 1");
     assert.equal(p.read(a, 1)[0], 1, 'the shared page was kept in swap');
     assert.equal(c.read(a, 1)[0], 1);
     assert.equal(p.read(a + PS, 1)[0], 0, 'the discarded page reads as zeros');
@@ -409,9 +442,9 @@ describe('what the pagedaemon does with each kind of page', () => {
     pressure(b, 5);
     const r = uvmPageout(b.uvm);
     assert.equal(r.freed, 0);
-    assert.equal(r.noSwap, 2, 'tried on both passes');
+    assert.equal(r.noSwap, 1, 'tried once balance had made it a candidate');
     assert.equal(obj.pages.get(0), pg);
-    assert.equal(queue(b.uvm, pg), 'active');
+    assert.equal(queue(b.uvm, pg), 'inactive', 'kept, activated, then balanced back');
     check(b.uvm);
   });
 
@@ -443,11 +476,11 @@ describe('what the pagedaemon does with each kind of page', () => {
     const pages = [1, 2, 3, 4].map((i) => anon(b, i, { inactive: true, dirty: true }));
     pressure(b, 2);
     const r = uvmPageout(b.uvm);
-    assert.deepEqual(r, report({ scanned: 8, deactivated: 4, noSwap: 8 }));
+    assert.deepEqual(r, report({ scanned: 8, deactivated: 8, noSwap: 8 }));
     assert.equal(b.uvm.exp.pdrevs, 2, 'a pass that freed nothing ends the run');
     for (const { an, pg } of pages) {
       assert.equal(b.uvm.anons.page[an], pg);
-      assert.equal(queue(b.uvm, pg), 'active');
+      assert.equal(queue(b.uvm, pg), 'inactive', 'activated, then balanced back');
     }
     check(b.uvm);
   });
@@ -470,7 +503,7 @@ describe('what the pagedaemon does with each kind of page', () => {
       assert.equal(b.uvm.anons.page[an], pg);
       assert.equal(b.uvm.anons.swslot[an], 0);
       assert.equal(b.uvm.pages.flags[pg] & PG_CLEAN, 0);
-      assert.equal(queue(b.uvm, pg), 'active');
+      assert.notEqual(queue(b.uvm, pg), 'free');
       assert.equal(anonByte(b.uvm, an), i + 1);
     }
     check(b.uvm);

@@ -421,6 +421,12 @@ describe('swapoff', () => {
         (s) => void page(s, allocOn(s.uvm, s.dev)),
         'ENOMEM',
       ],
+      [
+        'a clean page whose copy is on the device needs no frame: 7 free still hold the other 3',
+        7,
+        (s) => void page(s, allocOn(s.uvm, s.dev)),
+        0,
+      ],
       ['a dirty page, the other device full', 6, (s) => dirty(s), 'ENOMEM'],
       [
         'a dirty page, the other device with a free slot',

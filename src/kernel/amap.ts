@@ -81,10 +81,6 @@ export const AMAP_EXTEND_BACKWARDS = 0x00;
 export const AMAP_EXTEND_FORWARDS = 0x01;
 export const AMAP_EXTEND_NOWAIT = 0x02;
 
-/* from NetBSD's uvm_amap.h */
-export const UVM_AMAP_LARGE = 256;
-export const UVM_AMAP_CHUNK = 16;
-
 /* kmem allocation granule: amap arrays are rounded up to it */
 const KMEM_ALIGN = 8;
 const SIZEOF_INT = 4;
@@ -285,7 +281,7 @@ export type ExtendResult = 0 | 'E2BIG' | 'ENOMEM';
  * => case 1: the slots already exist (only ppref changes);
  *    case 2: they fit in the padding (nslot grows; backwards slides the
  *            anons up to the top of the array);
- *    case 3: new, larger arrays; refused with E2BIG at UVM_AMAP_LARGE slots.
+ *    case 3: new, larger arrays; refused with E2BIG at UVM_AMAP_LARGE (uvm.tun.amapLarge) slots.
  * => the entry's start/end are the caller's to change; we move pageoff.
  */
 export function amapExtend(
@@ -323,7 +319,7 @@ export function amapExtend(
     return 0;
   }
   amapUnlock(amap);
-  if (slotneed >= UVM_AMAP_LARGE) return 'E2BIG';
+  if (slotneed >= uvm.tun.amapLarge) return 'E2BIG';
   amapLock(amap);
   extendCase3(uvm, amap, entry, slotmapped, slotadd, slotneed, forwards);
   return 0;
@@ -405,7 +401,7 @@ function extendCase3(
   forwards: boolean,
 ): void {
   const slotoff = entry.aref.pageoff;
-  const slotalloc = Math.max(roundupSlots(slotneed), Math.min(UVM_AMAP_LARGE, 2 * amap.maxslot));
+  const slotalloc = Math.max(roundupSlots(slotneed), Math.min(uvm.tun.amapLarge, 2 * amap.maxslot));
   const slotspace = forwards ? 0 : slotalloc - slotmapped;
   const newsl = new Int32Array(slotalloc);
   const newbck = new Int32Array(slotalloc);
@@ -523,8 +519,8 @@ export function amapWipeout(uvm: Uvm, amap: Amap): void {
  * amapCopy: clear an entry's needs-copy by giving it an amap of its own
  * (amap_copy).
  * => an entry without an amap gets a blank one; when chunking is allowed
- *    (no AMAP_COPY_NOCHUNK) and the entry spans UVM_AMAP_LARGE pages or
- *    more, it is first clipped to the UVM_AMAP_CHUNK-aligned range around
+ *    (no AMAP_COPY_NOCHUNK) and the entry spans UVM_AMAP_LARGE (amapLarge) pages or
+ *    more, it is first clipped to the UVM_AMAP_CHUNK-aligned (amapChunk) range around
  *    [startva, endva), and may instead merge into a neighbour's amap
  *    (unless AMAP_COPY_NOMERGE). Both need `map`; with none, no chunking.
  * => an amap only this entry references is simply taken over.
@@ -561,8 +557,8 @@ function copyBlank<E extends AmapEntry>(
   endva: number,
 ) {
   const canchunk = (flags & AMAP_COPY_NOCHUNK) === 0;
-  if (map !== null && canchunk && (entry.end - entry.start) / uvm.pageSize >= UVM_AMAP_LARGE) {
-    const chunksize = UVM_AMAP_CHUNK * uvm.pageSize;
+  if (map !== null && canchunk && (entry.end - entry.start) / uvm.pageSize >= uvm.tun.amapLarge) {
+    const chunksize = uvm.tun.amapChunk * uvm.pageSize;
     const s = Math.floor(startva / chunksize) * chunksize;
     const e = Math.ceil(endva / chunksize) * chunksize;
     if (s > entry.start) map.clipStart(entry, s);

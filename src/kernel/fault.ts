@@ -16,7 +16,8 @@
  *       RESTART        after a clip/merge or a wait for memory: look again
  *
  *   fault-ahead (uvmadvice): NORMAL 3 behind, 4 ahead; RANDOM none;
- *   SEQUENTIAL 8 behind, 7 ahead. Only pages already resident are mapped.
+ *   SEQUENTIAL 8 behind, 7 ahead (UvmConfig.faultAhead changes them).
+ *   Only pages already resident are mapped.
  *
  *   wiring: uvmFaultWire faults every page of a range in with the entry's
  *   protection and wires it (mlock); uvmFaultUnwire undoes it.
@@ -76,12 +77,14 @@ const MAXWIN = 16;
  */
 const MAX_NORAM_WAITS = 8;
 
-/** uvmadvice: pages behind and ahead of the fault, by behaviour. */
-function advice(entry: VmMapEntry): number {
+const NO_AHEAD = [0, 0] as const;
+
+/** uvmadvice: [pages behind, pages ahead] of the fault, by behaviour (tunable). */
+function advice(uvm: Uvm, entry: VmMapEntry): readonly [number, number] {
   const b = entry.eflags & MAP_ENTRY_BEHAV_MASK;
-  if (b === MAP_ENTRY_BEHAV_RANDOM) return 0;
-  if (b === MAP_ENTRY_BEHAV_SEQUENTIAL) return (8 << 8) | 7;
-  return (3 << 8) | 4;
+  if (b === MAP_ENTRY_BEHAV_RANDOM) return NO_AHEAD;
+  if (b === MAP_ENTRY_BEHAV_SEQUENTIAL) return uvm.tun.aheadSequential;
+  return uvm.tun.aheadNormal;
 }
 
 /** The state of one fault (struct uvm_faultctx + uvm_faultinfo). */
@@ -169,11 +172,9 @@ function faultCheck(uvm: Uvm, map: VmMap, flt: FaultCtx): FaultResult | typeof R
     return 'EFAULT';
   }
   const ps = uvm.pageSize;
-  const adv = flt.wirePaging ? 0 : advice(entry);
-  const back = adv >> 8;
-  const ahead = adv & 0xff;
-  flt.startva = Math.max(entry.start, flt.va - back * ps);
-  const endva = Math.min(entry.end, flt.va + (ahead + 1) * ps);
+  const window = flt.wirePaging ? NO_AHEAD : advice(uvm, entry);
+  flt.startva = Math.max(entry.start, flt.va - window[0] * ps);
+  const endva = Math.min(entry.end, flt.va + (window[1] + 1) * ps);
   flt.npages = (endva - flt.startva) / ps;
   flt.centeridx = (flt.va - flt.startva) / ps;
   if (amap !== null) {

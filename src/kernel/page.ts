@@ -5,23 +5,27 @@
  *
  *   per frame f (struct-of-arrays, like a struct vm_page[] indexed by f):
  *     flags[f]      PG_BUSY PG_WANTED PG_CLEAN PG_FAKE PG_ZERO PG_RELEASED
- *     pqflags[f]    queue membership PQ_FREE | PQ_ACTIVE | PQ_INACTIVE,
- *                   and the owner kind PQ_ANON | PQ_AOBJ (swap-backed)
+ *     pqflags[f]    PQ_FREE, the owner kind PQ_ANON | PQ_AOBJ (swap-backed),
+ *                   and PQ_PRIVATE1..4: the replacement policy's own bits
+ *                   (which of its queues the frame is on)
  *     uanon[f]      owning anon (0: none)
  *     uobject[f]    owning object id (0: none), offset[f] its page index
  *     wireCount[f]  loanCount[f]
  *     next/prev[f]  links of the one queue the frame is on (-1: end)
  *     attrs[f]      pmap's referenced/modified bits (PMAP_REFERENCED, PMAP_MODIFIED)
  *
- *   queues: FREE, ACTIVE, INACTIVE; a frame is on at most one. A wired
- *   page is on none (uvm_pagewire dequeues it), as is a busy page being
- *   set up.
+ *   queues: the free queue is here; the pageable pages are on the
+ *   replacement policy's queues (pdpolicy/: the uvmpdpol layer), reached
+ *   through pageActivate, pageDeactivate and pageDequeue. A frame is on at
+ *   most one queue. A wired page is on none (uvm_pagewire dequeues it), as
+ *   is a busy page being set up.
  *
- * Invariants (auditPages):
+ * Invariants (auditPages, with the policy's own audit):
  *   - every frame on the free queue has PQ_FREE, no owner, no wiring, no loan
- *   - each queue's links are consistent and its count matches
+ *   - the free queue's links are consistent and its count matches
  *   - a frame off the free queue has exactly one owner, or is a loaned
  *     page its owner let go (loanCount > 0)
+ *   - a wired page is not on the policy's queues
  *   - uvmexp.wired equals the number of frames with wireCount > 0
  *
  * Running out of frames is not an error: pageAlloc returns NOPAGE.
@@ -50,9 +54,12 @@ export const PG_RELEASED = 0x20;
 
 /* queue flags (pg->pqflags) */
 export const PQ_FREE = 0x01;
-export const PQ_ACTIVE = 0x02;
-export const PQ_INACTIVE = 0x04;
-export const PQ_QUEUES = PQ_FREE | PQ_ACTIVE | PQ_INACTIVE;
+/* bits the replacement policy owns (uvm_page.h's PQ_PRIVATE*) */
+export const PQ_PRIVATE1 = 0x02;
+export const PQ_PRIVATE2 = 0x04;
+export const PQ_PRIVATE3 = 0x08;
+export const PQ_PRIVATE4 = 0x40;
+export const PQ_PRIVATE = PQ_PRIVATE1 | PQ_PRIVATE2 | PQ_PRIVATE3 | PQ_PRIVATE4;
 export const PQ_ANON = 0x10;
 export const PQ_AOBJ = 0x20;
 export const PQ_SWAPBACKED = PQ_ANON | PQ_AOBJ;
@@ -67,18 +74,82 @@ export const WIRE_MAX = 0xffff;
 /* uvm_pagealloc flags */
 export const UVM_PGA_ZERO = 0x01;
 
-const Q_FREE = 0;
-const Q_ACTIVE = 1;
-const Q_INACTIVE = 2;
-const QUEUE_OF_FLAG: Record<number, number> = {
-  [PQ_FREE]: Q_FREE,
-  [PQ_ACTIVE]: Q_ACTIVE,
-  [PQ_INACTIVE]: Q_INACTIVE,
-};
-const FLAG_OF_QUEUE = [PQ_FREE, PQ_ACTIVE, PQ_INACTIVE];
+/** The per-frame links every page queue threads through (pageq). */
+export interface PageLinks {
+  readonly next: Int32ArrayOf<Frame>;
+  readonly prev: Int32ArrayOf<Frame>;
+}
 
-/** Physical memory: frames and their metadata. */
-export class PhysMem {
+/**
+ * A page queue (a TAILQ of vm_page through pageq): a doubly linked list
+ * threaded through the frames' next/prev links, so a frame is on at most
+ * one queue of the links it uses.
+ */
+export class PageQueue {
+  head: Frame = NOPAGE;
+  tail: Frame = NOPAGE;
+  length = 0;
+
+  constructor(
+    private readonly links: PageLinks,
+    readonly name: string,
+  ) {}
+
+  /** append: put pg at the tail. => pg is on no queue of these links. */
+  append(pg: Frame): void {
+    const { next, prev } = this.links;
+    prev[pg] = this.tail;
+    next[pg] = NOPAGE;
+    if (this.tail < 0) this.head = pg;
+    else next[this.tail] = pg;
+    this.tail = pg;
+    this.length++;
+  }
+
+  /** remove: take pg out. => pg is on this queue. */
+  remove(pg: Frame): void {
+    const { next, prev } = this.links;
+    const n = next[pg];
+    const p = prev[pg];
+    if (p < 0) this.head = n;
+    else next[p] = n;
+    if (n < 0) this.tail = p;
+    else prev[n] = p;
+    this.length--;
+  }
+
+  /** after: the frame following pg, or NOPAGE. */
+  after(pg: Frame): Frame {
+    return this.links.next[pg];
+  }
+
+  /**
+   * audit: the links are consistent, every frame on the queue passes
+   * `member`, none is on it twice (`seen` marks frames across queues) and
+   * the length matches; throws KernelPanic naming the first broken one.
+   */
+  audit(seen: Uint8Array, member: (pg: Frame) => boolean): void {
+    const { next, prev } = this.links;
+    const bad = (what: string): never => {
+      throw new KernelPanic(`audit: ${this.name} queue: ${what}`);
+    };
+    let n = 0;
+    let last = NOPAGE;
+    for (let pg = this.head; pg >= 0; pg = next[pg]) {
+      if (prev[pg] !== last) bad(`page ${pg} has a bad back link`);
+      if (!member(pg)) bad(`page ${pg} has the wrong pqflags`);
+      if (seen[pg]) bad(`page ${pg} linked twice`);
+      seen[pg] = 1;
+      last = pg;
+      if (++n > seen.length) bad('cycle');
+    }
+    if (this.tail !== last) bad('tail is wrong');
+    if (this.length !== n) bad(`length ${this.length} but ${n} linked`);
+  }
+}
+
+/** Physical memory: frames, their metadata and the free queue. */
+export class PhysMem implements PageLinks {
   readonly bytes: Uint8Array;
   readonly flags: Uint8Array;
   readonly pqflags: Uint8Array;
@@ -90,10 +161,7 @@ export class PhysMem {
   readonly next: Int32ArrayOf<Frame>;
   readonly prev: Int32ArrayOf<Frame>;
   readonly attrs: Uint8Array;
-  /* queue heads, tails and lengths, indexed by Q_* */
-  readonly qhead = int32ArrayOf<Frame>(3).fill(NOPAGE);
-  readonly qtail = int32ArrayOf<Frame>(3).fill(NOPAGE);
-  readonly qlen = new Int32Array(3);
+  readonly free: PageQueue;
 
   constructor(
     readonly npages: number,
@@ -110,57 +178,33 @@ export class PhysMem {
     this.next = int32ArrayOf<Frame>(npages);
     this.prev = int32ArrayOf<Frame>(npages);
     this.attrs = new Uint8Array(npages);
+    this.free = new PageQueue(this, 'free');
     /* a fresh ArrayBuffer is zero: every frame starts free and known-zero */
     for (let pg = 0; pg < npages; pg++) {
       this.flags[pg] = PG_ZERO;
-      this.enqueue(pg as Frame, Q_FREE);
+      this.pqflags[pg] = PQ_FREE;
+      this.free.append(pg as Frame);
     }
   }
 
   get freeCount(): number {
-    return this.qlen[Q_FREE];
-  }
-  get activeCount(): number {
-    return this.qlen[Q_ACTIVE];
-  }
-  get inactiveCount(): number {
-    return this.qlen[Q_INACTIVE];
+    return this.free.length;
   }
 
   /** view: the bytes of frame pg (a subarray; do not keep it on hot paths). */
   view(pg: Frame): Uint8Array {
     return this.bytes.subarray(pg * this.pageSize, (pg + 1) * this.pageSize);
   }
+}
 
-  /** queueHead: first frame of the queue holding pq (PQ_FREE/ACTIVE/INACTIVE), or -1. */
-  queueHead(pq: number): Frame {
-    return this.qhead[QUEUE_OF_FLAG[pq]];
-  }
-
-  enqueue(pg: Frame, q: number): void {
-    const tail = this.qtail[q];
-    this.prev[pg] = tail;
-    this.next[pg] = NOPAGE;
-    if (tail < 0) this.qhead[q] = pg;
-    else this.next[tail] = pg;
-    this.qtail[q] = pg;
-    this.qlen[q]++;
-    this.pqflags[pg] = (this.pqflags[pg] & ~PQ_QUEUES) | FLAG_OF_QUEUE[q];
-  }
-
-  dequeue(pg: Frame): void {
-    const pq = this.pqflags[pg] & PQ_QUEUES;
-    if (pq === 0) return;
-    const q = QUEUE_OF_FLAG[pq];
-    const n = this.next[pg];
-    const p = this.prev[pg];
-    if (p < 0) this.qhead[q] = n;
-    else this.next[p] = n;
-    if (n < 0) this.qtail[q] = p;
-    else this.prev[n] = p;
-    this.qlen[q]--;
-    this.pqflags[pg] &= ~PQ_QUEUES;
-  }
+/**
+ * pageKey: a number naming what frame pg holds, the same after pageout and
+ * pagein: its anon id, or (negative) a hash of its object and offset.
+ */
+export function pageKey(pm: PhysMem, pg: Frame): number {
+  const an = pm.uanon[pg];
+  if (an !== 0) return an;
+  return -1 - ((Math.imul(pm.uobject[pg], 0x9e3779b1) ^ pm.offset[pg]) >>> 0);
 }
 
 /**
@@ -174,12 +218,12 @@ export class PhysMem {
 export function pageAlloc(uvm: Uvm, uobj: number, off: number, anon: AnonId, flags: number): Frame {
   const pm = uvm.pages;
   kassert((uobj === 0) !== (anon === 0), 'uvm_pagealloc: exactly one owner');
-  const pg = pm.qhead[Q_FREE];
+  const pg = pm.free.head;
   if (pg < 0) {
     uvm.exp.pgafail++;
     return NOPAGE;
   }
-  pm.dequeue(pg);
+  pm.free.remove(pg);
   const wasZero = (pm.flags[pg] & PG_ZERO) !== 0;
   pm.flags[pg] = PG_BUSY | PG_CLEAN | PG_FAKE;
   pm.uanon[pg] = anon;
@@ -213,7 +257,7 @@ export function pageFree(uvm: Uvm, pg: Frame): void {
     pm.wireCount[pg] = 0;
     uvm.exp.wired--;
   }
-  pm.dequeue(pg);
+  uvm.pdpol.dequeue(pg);
   if (pm.loanCount[pg] > 0) {
     pm.uanon[pg] = NOANON;
     pm.uobject[pg] = 0;
@@ -226,9 +270,9 @@ export function pageFree(uvm: Uvm, pg: Frame): void {
   pm.offset[pg] = 0;
   pm.attrs[pg] = 0;
   pm.flags[pg] = 0;
-  pm.pqflags[pg] = 0;
+  pm.pqflags[pg] = PQ_FREE;
   if (uvm.poisonFreed) pm.bytes.fill(0xa5, pg * pm.pageSize, (pg + 1) * pm.pageSize);
-  pm.enqueue(pg, Q_FREE);
+  pm.free.append(pg);
   uvm.exp.pagefrees++;
 }
 
@@ -254,33 +298,28 @@ export function pageCopy(uvm: Uvm, src: Frame, dst: Frame): void {
 }
 
 /**
- * pageActivate: put a page at the tail of the active queue (uvm_pageactivate).
+ * pageActivate: the page was used: tell the replacement policy
+ * (uvm_pageactivate -> uvmpdpol_pageactivate).
  * => wired pages stay off the queues.
  */
 export function pageActivate(uvm: Uvm, pg: Frame): void {
-  const pm = uvm.pages;
-  pm.dequeue(pg);
-  if (pm.wireCount[pg] === 0) pm.enqueue(pg, Q_ACTIVE);
+  if (uvm.pages.wireCount[pg] === 0) uvm.pdpol.activate(pg);
 }
 
 /**
- * pageDeactivate: put a page at the tail of the inactive queue
- * (uvm_pagedeactivate), clearing its referenced bit so the clock can see
- * whether it is used again.
+ * pageDeactivate: the page is likely not needed soon (uvm_pagedeactivate
+ * -> uvmpdpol_pagedeactivate); the policy makes it an early candidate.
+ * => wired pages stay off the queues.
  */
 export function pageDeactivate(uvm: Uvm, pg: Frame): void {
-  const pm = uvm.pages;
-  if (pm.wireCount[pg] > 0) return;
-  uvm.pmap.clearReference(pg);
-  pm.dequeue(pg);
-  pm.enqueue(pg, Q_INACTIVE);
+  if (uvm.pages.wireCount[pg] === 0) uvm.pdpol.deactivate(pg);
 }
 
 /**
- * pageDequeue: take a page off whatever queue it is on (uvm_pagedequeue).
+ * pageDequeue: take a page off the policy's queues (uvm_pagedequeue).
  */
 export function pageDequeue(uvm: Uvm, pg: Frame): void {
-  uvm.pages.dequeue(pg);
+  uvm.pdpol.dequeue(pg);
 }
 
 /**
@@ -291,7 +330,7 @@ export function pageWire(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
   if (pm.wireCount[pg] >= WIRE_MAX) kpanic(`uvm_pagewire: page ${pg}: wire count overflow`);
   if (pm.wireCount[pg] === 0) {
-    pm.dequeue(pg);
+    uvm.pdpol.dequeue(pg);
     uvm.exp.wired++;
   }
   pm.wireCount[pg]++;
@@ -306,7 +345,7 @@ export function pageUnwire(uvm: Uvm, pg: Frame): void {
   pm.wireCount[pg]--;
   if (pm.wireCount[pg] === 0) {
     uvm.exp.wired--;
-    pm.enqueue(pg, Q_ACTIVE);
+    uvm.pdpol.activate(pg);
   }
 }
 
@@ -317,18 +356,20 @@ export function pageUnwire(uvm: Uvm, pg: Frame): void {
 export function auditPages(uvm: Uvm): void {
   const pm = uvm.pages;
   const seen = new Uint8Array(pm.npages);
-  for (let q = 0; q < 3; q++) auditQueue(pm, q, seen);
+  pm.free.audit(seen, (pg) => pm.pqflags[pg] === PQ_FREE);
   let wired = 0;
-  for (let pg = 0; pg < pm.npages; pg++) {
-    const onq = pm.pqflags[pg] & PQ_QUEUES;
-    if (onq !== 0 && !seen[pg]) fail(`page ${pg} claims queue ${onq} but is not linked on it`);
+  for (let frame = 0; frame < pm.npages; frame++) {
+    const pg = frame as Frame;
+    const free = (pm.pqflags[pg] & PQ_FREE) !== 0;
+    if (free && !seen[pg]) fail(`page ${pg} claims the free queue but is not linked on it`);
     if (pm.wireCount[pg] > 0) {
       wired++;
-      if (onq !== 0) fail(`wired page ${pg} is on a queue`);
+      if (uvm.pdpol.isQueued(pg)) fail(`wired page ${pg} is on a queue`);
     }
-    if (onq === PQ_FREE) {
+    if (free) {
       if (pm.uanon[pg] || pm.uobject[pg] || pm.loanCount[pg] || pm.wireCount[pg])
         fail(`free page ${pg} has an owner, a loan or a wiring`);
+      if (uvm.pdpol.isQueued(pg)) fail(`free page ${pg} is on the policy's queues`);
       continue;
     }
     const owners = (pm.uanon[pg] ? 1 : 0) + (pm.uobject[pg] ? 1 : 0);
@@ -337,22 +378,7 @@ export function auditPages(uvm: Uvm): void {
     if (owners === 2 && pm.loanCount[pg] === 0) fail(`page ${pg} has two owners and no loan`);
   }
   if (wired !== uvm.exp.wired) fail(`uvmexp.wired ${uvm.exp.wired} != ${wired} wired pages`);
-}
-
-function auditQueue(pm: PhysMem, q: number, seen: Uint8Array): void {
-  let n = 0;
-  let prev = -1;
-  for (let pg = pm.qhead[q]; pg >= 0; pg = pm.next[pg]) {
-    if (pm.prev[pg] !== prev) fail(`queue ${q}: page ${pg} has a bad back link`);
-    if ((pm.pqflags[pg] & PQ_QUEUES) !== FLAG_OF_QUEUE[q])
-      fail(`queue ${q}: page ${pg} has the wrong pqflags`);
-    if (seen[pg]) fail(`queue ${q}: page ${pg} linked twice`);
-    seen[pg] = 1;
-    prev = pg;
-    if (++n > pm.npages) fail(`queue ${q}: cycle`);
-  }
-  if (pm.qtail[q] !== prev) fail(`queue ${q}: tail is wrong`);
-  if (pm.qlen[q] !== n) fail(`queue ${q}: length ${pm.qlen[q]} but ${n} linked`);
+  uvm.pdpol.audit();
 }
 
 function fail(what: string): never {

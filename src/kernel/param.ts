@@ -68,6 +68,10 @@ export const USER_MAX = 0x7ffffffff000;
 /** the default base below which address-less mappings go (Linux's mmap_base, roughly) */
 export const DEFAULT_MMAP_BASE = 0x7f0000000000;
 
+/* defaults of the amap tunables (NetBSD's uvm_amap.h; UvmConfig changes them) */
+export const UVM_AMAP_LARGE = 256;
+export const UVM_AMAP_CHUNK = 16;
+
 export const DEFAULT_PAGE_SIZE = 4096;
 
 /*

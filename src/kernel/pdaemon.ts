@@ -1,17 +1,14 @@
 /*
- * pdaemon.ts: the pagedaemon (uvm_pdaemon.c with uvm_pdpolicy_clock.c):
- * keeps enough frames free by taking pages nobody has used lately.
+ * pdaemon.ts: the pagedaemon's mechanism (uvm_pdaemon.c): keeps enough
+ * frames free by taking the pages the replacement policy (pdpolicy/)
+ * offers.
  *
  *   targets   freemin   below it the daemon runs (1/64 of memory, >= 4)
  *             freetarg  it runs until this many are free (freemin * 4/3)
- *             inactarg  a third of the pages on the queues kept inactive
  *
- *   one run:
- *     balance  walk the active queue: a referenced page gets its bit
- *              cleared (through the pmap) and a second chance at the tail;
- *              an unreferenced one moves to the inactive queue
- *     scan     walk the inactive queue: a referenced page goes back to
- *              active; the others are taken:
+ *   one run, up to four passes while fewer than freetarg are free:
+ *     scan     the policy offers victims (uvmpdpol_selectvictim); each is
+ *              taken:
  *                clean (a copy is in swap or the file)   freed at once
  *                clean anon after MADV_FREE, held once   discarded (zeros)
  *                dirty anon                              written to swap
@@ -19,7 +16,10 @@
  *                                                        (aobj: swap; file:
  *                                                        written back)
  *              a page with nowhere to go (swap full) or whose write failed
- *              (EIO) stays, dirty and resident: no data is lost
+ *              (EIO) stays, dirty and resident, and is activated again: no
+ *              data is lost; a busy or loaned page is passed over
+ *     balance  the policy moves pages between its queues
+ *              (uvmpdpol_balancequeue)
  *
  * Wired pages are never on the queues, so never taken. The kernel runs the
  * daemon where no lock is held: when a fault starts with fewer than
@@ -27,16 +27,7 @@
  */
 import { AN_LAZYFREE, anonDropswap } from './anon.ts';
 import { mutexEnter, mutexExit } from './lock.ts';
-import {
-  NOPAGE,
-  PG_BUSY,
-  PG_CLEAN,
-  PQ_ACTIVE,
-  PQ_INACTIVE,
-  pageActivate,
-  pageDeactivate,
-  pageFree,
-} from './page.ts';
+import { NOPAGE, PG_BUSY, PG_CLEAN, pageActivate, pageFree } from './page.ts';
 import { type AnonId, type Frame, PROT_NONE } from './param.ts';
 import { swapAlloc, swapFree, swapPut, swapSlotLive } from './swap.ts';
 import type { Uvm } from './uvm.ts';
@@ -55,21 +46,15 @@ export interface PdaemonReport {
   ioErrors: number;
 }
 
-/** The daemon's thresholds, from the size of memory. */
-export function pdTargets(uvm: Uvm): { freemin: number; freetarg: number; inactarg: number } {
-  const pm = uvm.pages;
-  const freemin = uvm.freemin;
-  const freetarg = Math.floor((freemin * 4) / 3) + 1;
-  const inactarg = Math.max(
-    Math.floor((pm.activeCount + pm.inactiveCount) / 3),
-    freetarg - pm.freeCount,
-  );
-  return { freemin, freetarg, inactarg };
+/** The daemon's thresholds (uvmexp.freemin, uvmexp.freetarg). */
+export function pdTargets(uvm: Uvm): { freemin: number; freetarg: number } {
+  return { freemin: uvm.freemin, freetarg: uvm.freetarg };
 }
 
 /**
- * uvmPageout: one run of the pagedaemon (uvm_pageout's loop body): reclaim
- * until freetarg frames are free, or nothing more can be taken.
+ * uvmPageout: one run of the pagedaemon (uvm_pageout's loop body, with
+ * uvmpd_scan): reclaim until freetarg frames are free, or nothing more can
+ * be taken.
  * => `want`: at least this many frames free (a caller short of memory).
  */
 export function uvmPageout(uvm: Uvm, want = 0): PdaemonReport {
@@ -83,64 +68,39 @@ export function uvmPageout(uvm: Uvm, want = 0): PdaemonReport {
     noSwap: 0,
     ioErrors: 0,
   };
-  uvm.exp.pdwoke++;
+  const exp = uvm.exp;
+  const start = { scans: exp.pdscans, react: exp.pdreact, deact: exp.pddeact };
+  exp.pdwoke++;
   for (let pass = 0; pass < 4; pass++) {
-    const t = pdTargets(uvm);
-    const goal = Math.max(t.freetarg, want);
+    uvm.pdpol.tune();
+    const goal = Math.max(uvm.freetarg, want);
     if (uvm.pages.freeCount >= goal) break;
-    uvm.exp.pdrevs++;
-    balanceQueues(uvm, t.inactarg, r);
+    exp.pdrevs++;
     const before = r.freed;
-    scanInactive(uvm, goal - uvm.pages.freeCount, r);
+    scanQueue(uvm, goal, r);
+    uvm.pdpol.balance();
     if (r.freed === before && pass > 0) break;
   }
+  r.scanned = exp.pdscans - start.scans;
+  r.reactivated = exp.pdreact - start.react;
+  r.deactivated = exp.pddeact - start.deact;
   return r;
 }
 
 /**
- * balanceQueues: move unreferenced active pages to the inactive queue
- * until it holds `inactarg`; referenced ones lose their bit and go round
- * again (uvmpdpol_balancequeue).
+ * scanQueue: take the policy's victims until `goal` frames are free or it
+ * offers no more (uvmpd_scan_queue).
  */
-function balanceQueues(uvm: Uvm, inactarg: number, r: PdaemonReport): void {
+function scanQueue(uvm: Uvm, goal: number, r: PdaemonReport): void {
   const pm = uvm.pages;
-  let budget = pm.activeCount;
-  while (pm.inactiveCount < inactarg && budget-- > 0) {
-    const pg = pm.queueHead(PQ_ACTIVE);
-    if (pg < 0) break;
-    if (uvm.pmap.clearReference(pg)) {
-      pageActivate(uvm, pg);
-      continue;
-    }
-    pageDeactivate(uvm, pg);
-    uvm.exp.pddeact++;
-    r.deactivated++;
-  }
-}
-
-/**
- * scanInactive: walk the inactive queue once, reclaiming up to `want`
- * frames (uvmpd_scan_queue).
- */
-function scanInactive(uvm: Uvm, want: number, r: PdaemonReport): void {
-  const pm = uvm.pages;
-  let budget = pm.inactiveCount;
-  let pg = pm.queueHead(PQ_INACTIVE);
-  while (pg >= 0 && budget-- > 0 && r.freed < want) {
-    const next = pm.next[pg];
-    r.scanned++;
-    uvm.exp.pdscans++;
-    if (uvm.pmap.isReferenced(pg)) {
-      uvm.pmap.clearReference(pg);
-      pageActivate(uvm, pg);
-      uvm.exp.pdreact++;
-      r.reactivated++;
-    } else if ((pm.flags[pg] & PG_BUSY) === 0 && pm.loanCount[pg] === 0) {
-      const res = pm.uanon[pg] !== 0 ? reclaimAnon(uvm, pg, r) : reclaimObject(uvm, pg);
-      count(uvm, res, r);
-      if (res !== 'freed') pageActivate(uvm, pg);
-    }
-    pg = next;
+  uvm.pdpol.scanInit();
+  for (let budget = pm.npages; budget > 0 && pm.freeCount < goal; budget--) {
+    const pg = uvm.pdpol.selectVictim();
+    if (pg === NOPAGE) break;
+    if ((pm.flags[pg] & PG_BUSY) !== 0 || pm.loanCount[pg] !== 0) continue;
+    const res = pm.uanon[pg] !== 0 ? reclaimAnon(uvm, pg, r) : reclaimObject(uvm, pg);
+    count(uvm, res, r);
+    if (res !== 'freed') pageActivate(uvm, pg);
   }
 }
 

@@ -20,7 +20,7 @@
  *   - uvmexp.swpages equals the slots of all enabled devices
  */
 import { FaultInjector, type HostFile } from './host.ts';
-import { PG_CLEAN, PQ_ACTIVE, PQ_INACTIVE, PQ_SWAPBACKED } from './page.ts';
+import { PG_CLEAN, PQ_SWAPBACKED } from './page.ts';
 import {
   type Frame,
   KernelPanic,
@@ -292,26 +292,31 @@ function fail(what: string): never {
 }
 
 /**
- * swapOffFits: could memory hold the pages of `dev`? Free frames above
- * the daemon's reserve, plus queued pages that could make room: clean ones
- * whose copy stays (a file, or a slot on another device), and the others
- * as far as the other devices have free slots.
+ * swapOffFits: could memory hold the pages of `dev`? The pages to read in
+ * are its slots whose page is not resident (a slot copying a resident page
+ * is just dropped). Room for them: free frames above the daemon's reserve,
+ * plus queued pages that could make room: clean ones whose copy stays (a
+ * file, or a slot on another device), and the others as far as the other
+ * devices have free slots.
  */
 function swapOffFits(uvm: Uvm, dev: SwapDevice): boolean {
   const pm = uvm.pages;
+  let resident = 0;
   let clean = 0;
   let dirty = 0;
   for (let frame = 0; frame < pm.npages; frame++) {
     const pg = frame as Frame;
-    if ((pm.pqflags[pg] & (PQ_ACTIVE | PQ_INACTIVE)) === 0) continue;
     const copy = backingSlot(uvm, pg);
+    if (copy !== 0 && dev.owns(copy)) resident++;
+    if (!uvm.pdpol.isQueued(pg)) continue;
     const kept = copy === 0 ? (pm.pqflags[pg] & PQ_SWAPBACKED) === 0 : !dev.owns(copy);
     if (pm.flags[pg] & PG_CLEAN && !uvm.pmap.isModified(pg) && kept) clean++;
     else dirty++;
   }
   let otherFree = 0;
   for (const d of uvm.swap.devices) if (d !== dev && d.flags & SWF_ENABLE) otherFree += d.nfree;
-  return dev.inuseCount <= pm.freeCount - uvm.freemin + clean + Math.min(dirty, otherFree);
+  const room = pm.freeCount - uvm.freemin + clean + Math.min(dirty, otherFree);
+  return dev.inuseCount - resident <= room;
 }
 
 /** backingSlot: the swap slot holding a copy of swap-backed page pg, or 0. */

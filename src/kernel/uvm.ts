@@ -2,7 +2,8 @@
  * uvm.ts: the kernel's global state (struct uvm, uvmexp), made explicit.
  *
  *   Uvm
- *    ├─ pages    PhysMem: frames and their queues          (page.ts)
+ *    ├─ pages    PhysMem: frames and the free queue        (page.ts)
+ *    ├─ pdpol    the replacement policy and its queues     (pdpolicy/)
  *    ├─ anons    AnonPool: every anon                      (anon.ts)
  *    ├─ amaps    the global amap list (amap_list)          (amap.ts)
  *    ├─ swap     swap devices and slots                    (swap.ts)
@@ -21,7 +22,7 @@ import type { Aobj } from './aobj.ts';
 import type { VmMutex } from './lock.ts';
 import type { VmMap } from './map/index.ts';
 import type { UvmObject } from './object.ts';
-import { PhysMem } from './page.ts';
+import { PhysMem, pageKey } from './page.ts';
 import {
   checkPageSize,
   DEFAULT_PAGE_SIZE,
@@ -29,8 +30,11 @@ import {
   MAP_ENTRY_IN_TRANSITION,
   MAP_ENTRY_NEEDS_WAKEUP,
   MAX_MEMORY_BYTES,
+  UVM_AMAP_CHUNK,
+  UVM_AMAP_LARGE,
   vmerr,
 } from './param.ts';
+import { DEFAULT_PD_POLICY, makePdPolicy, type PdParams, type PdPolicy } from './pdpolicy/index.ts';
 import { PvTable } from './pmap.ts';
 import { MemoryStore, Swap } from './swap.ts';
 import type { Vmspace } from './vmspace.ts';
@@ -143,6 +147,31 @@ export interface UvmConfig {
   poisonFreed?: boolean;
   /** keep per-page amap reference counts (UVM_AMAP_PPREF; default true) */
   ppref?: boolean;
+  /** the page replacement policy, by name (default 'clock'; see pdpolicy/) */
+  policy?: string;
+  /** the policy's tunables (clock: inactivepct) */
+  policyParams?: PdParams;
+  /** below this many free frames the pagedaemon runs (default 1/64 of memory, >= 4) */
+  freemin?: number;
+  /** the pagedaemon runs until this many are free (default freemin * 4/3 + 1) */
+  freetarg?: number;
+  /** amap_copy of an entry this many pages or larger copies a chunk only (UVM_AMAP_LARGE, 256) */
+  amapLarge?: number;
+  /** the chunk amap_copy copies of a large entry, in pages (UVM_AMAP_CHUNK, 16) */
+  amapChunk?: number;
+  /** fault-ahead windows [pages behind, pages ahead] by advice (uvmadvice) */
+  faultAhead?: { normal?: readonly [number, number]; sequential?: readonly [number, number] };
+}
+
+/** The tunables the kernel's mechanisms read, checked. */
+export interface UvmTunables {
+  readonly freemin: number;
+  readonly freetarg: number;
+  readonly amapLarge: number;
+  readonly amapChunk: number;
+  /** [behind, ahead] for MADV_NORMAL and MADV_SEQUENTIAL (MADV_RANDOM: none) */
+  readonly aheadNormal: readonly [number, number];
+  readonly aheadSequential: readonly [number, number];
 }
 
 /** The kernel: global state every function reaches. */
@@ -171,6 +200,11 @@ export class Uvm {
   reclaim: (() => boolean) | null = null;
   /** the pagedaemon's low-water mark: below it, a fault runs the daemon first */
   readonly freemin: number;
+  /** the pagedaemon's target: it runs until this many frames are free */
+  readonly freetarg: number;
+  readonly tun: UvmTunables;
+  /** the page replacement policy (uvmpdpol) */
+  readonly pdpol: PdPolicy;
   nextAmapId = 1;
   nextObjectId = 1;
 
@@ -196,11 +230,34 @@ export class Uvm {
     this.pprefEnabled = config.ppref ?? true;
     this.pages = new PhysMem(physPages, this.pageSize);
     this.anons = new AnonPool(physPages + 1);
-    this.freemin = Math.max(4, Math.floor(physPages / 64));
+    this.tun = tunables(config, physPages);
+    this.freemin = this.tun.freemin;
+    this.freetarg = this.tun.freetarg;
     this.pv = new PvTable(this.pages);
     this.pmap = this.pv;
+    this.pdpol = this.makePolicy(config);
     if (swapPages > 0)
       this.swap.addDevice(this, swapPages, 0, new MemoryStore(swapPages, this.pageSize));
+  }
+
+  /** makePolicy: the configured replacement policy over these frames and this pmap. */
+  private makePolicy(config: UvmConfig): PdPolicy {
+    const pm = this.pages;
+    return makePdPolicy(
+      config.policy ?? DEFAULT_PD_POLICY,
+      {
+        npages: pm.npages,
+        pqflags: pm.pqflags,
+        next: pm.next,
+        prev: pm.prev,
+        exp: this.exp,
+        isReferenced: (pg) => this.pmap.isReferenced(pg),
+        clearReference: (pg) => this.pmap.clearReference(pg),
+        pageKey: (pg) => pageKey(pm, pg),
+        freetarg: () => this.freetarg,
+      },
+      config.policyParams,
+    );
   }
 
   /**
@@ -243,4 +300,35 @@ export class Uvm {
     if (obj === undefined) kpanic(`no object ${id}`);
     return obj.vmobjlock;
   }
+}
+
+/**
+ * tunables: the kernel's tunables from its configuration, defaults as
+ * NetBSD's (uvm_pdaemon.c's freemin/freetarg, uvm_amap.h, uvm_fault.c).
+ * => throws VmError EINVAL naming a value out of range.
+ */
+function tunables(config: UvmConfig, physPages: number): UvmTunables {
+  const freemin = config.freemin ?? Math.max(4, Math.floor(physPages / 64));
+  checkInt('freemin', freemin, 1, physPages >> 1);
+  const freetarg = config.freetarg ?? Math.floor((freemin * 4) / 3) + 1;
+  checkInt('freetarg', freetarg, freemin + 1, physPages - 1);
+  const amapLarge = config.amapLarge ?? UVM_AMAP_LARGE;
+  checkInt('amapLarge', amapLarge, 2, 1 << 20);
+  const amapChunk = config.amapChunk ?? UVM_AMAP_CHUNK;
+  checkInt('amapChunk', amapChunk, 1, amapLarge);
+  const aheadNormal = config.faultAhead?.normal ?? [3, 4];
+  const aheadSequential = config.faultAhead?.sequential ?? [8, 7];
+  for (const [name, w] of [
+    ['faultAhead.normal', aheadNormal],
+    ['faultAhead.sequential', aheadSequential],
+  ] as const) {
+    checkInt(`${name}[0]`, w[0], 0, 255);
+    checkInt(`${name}[1]`, w[1], 0, 255);
+  }
+  return { freemin, freetarg, amapLarge, amapChunk, aheadNormal, aheadSequential };
+}
+
+function checkInt(name: string, v: number, min: number, max: number): void {
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw vmerr('EINVAL', 'config', name, `${v} is not an integer ${min}..${max}`);
 }

@@ -249,10 +249,10 @@ export function sysMmap(
       'len',
       'mlockall(MCL_FUTURE) is on and the mapping would pass the lock limit',
     );
+  const obj = anon ? null : file!.object();
   vmMapLock(vm.map);
   try {
     if (flags & MAP_FIXED) vmMapDelete(vm.map, start, start + size);
-    const obj = anon ? null : file!.object();
     const e = vmMapInsert(vm.map, obj, anon ? 0 : offset, start, start + size, prot, maxprot, cow, {
       inherit: shared ? MAP_INHERIT_SHARE : MAP_INHERIT_COPY,
     });
@@ -260,7 +260,8 @@ export function sysMmap(
   } finally {
     vmMapUnlock(vm.map);
   }
-  if (wireFuture) vmMapUserWire(vm.map, start, start + size);
+  /* as Linux: locked, even if its pages cannot all be faulted in now */
+  if (wireFuture) vmMapUserWire(vm.map, start, start + size, true);
   else if (flags & MAP_POPULATE) populate(vm, start, start + size);
   return start;
 }
@@ -789,7 +790,7 @@ export function sysBrk(vm: Vmspace, addrArg: Num): number {
   } finally {
     vmMapUnlock(map);
   }
-  if (map.flags & MAP_WIREFUTURE) vmMapUserWire(map, oldEnd, newEnd);
+  if (map.flags & MAP_WIREFUTURE) vmMapUserWire(map, oldEnd, newEnd, true);
   vm.brk = addr;
   return addr;
 }

@@ -301,12 +301,13 @@ export class VmSystem {
    */
   get counters(): Counters {
     const pm = this.uvm.pages;
+    const q = this.uvm.pdpol.counts();
     return {
       ...this.uvm.exp,
       npages: pm.npages,
       free: pm.freeCount,
-      active: pm.activeCount,
-      inactive: pm.inactiveCount,
+      active: q.active,
+      inactive: q.inactive,
       anons: this.uvm.anons.nlive,
       amaps: this.uvm.amaps.size,
     };

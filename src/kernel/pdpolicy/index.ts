@@ -1,0 +1,43 @@
+/*
+ * pdpolicy/: page replacement policies behind one interface (uvmpdpol).
+ *
+ *   policy.ts    the interface and what a policy sees of the machine
+ *   tunables.ts  checked tunables and the queues' audit
+ *   clock.ts     NetBSD's clock (uvm_pdpolicy_clock.c), the default
+ */
+import { vmerr } from '../param.ts';
+import { clockPolicy } from './clock.ts';
+import type { PdParams, PdPolicy, PdPolicyFactory, PdPolicyHost } from './policy.ts';
+
+export type {
+  PdCounters,
+  PdParams,
+  PdPolicy,
+  PdPolicyFactory,
+  PdPolicyHost,
+  PdQueueCounts,
+} from './policy.ts';
+
+/** The policies a system can run, by name. */
+export const PD_POLICIES: Readonly<Record<string, PdPolicyFactory>> = {
+  clock: clockPolicy,
+};
+
+/** the policy a system runs unless told otherwise */
+export const DEFAULT_PD_POLICY = 'clock';
+
+/**
+ * makePdPolicy: the policy `name` over `host` (uvmpdpol_init).
+ * => throws VmError EINVAL for an unknown name or tunable.
+ */
+export function makePdPolicy(name: string, host: PdPolicyHost, params: PdParams = {}): PdPolicy {
+  const make = Object.hasOwn(PD_POLICIES, name) ? PD_POLICIES[name] : undefined;
+  if (make === undefined)
+    throw vmerr(
+      'EINVAL',
+      'policy',
+      name,
+      `no such policy (there are: ${Object.keys(PD_POLICIES).join(', ')})`,
+    );
+  return make(host, params);
+}
