@@ -109,7 +109,7 @@ function rng(seed: number): () => number {
  * 32 pages, each call valid for the state before it; every 50th step a
  * thread's munmap is cut by the main thread's mmap elsewhere.
  */
-export function writeLog(file: string, calls: number): void {
+function writeLog(file: string, calls: number): void {
   const fd = openSync(file, 'w');
   const random = rng(12345);
   const live: [number, number][] = [];

@@ -59,6 +59,7 @@ function files(sub: string, name: string): string[] {
 
 before(() => {
   for (const [tool, arg] of [
+    ['script', '--version'],
     ['strace', '-V'],
     ['cc', '--version'],
     ['valgrind', '--version'],
@@ -218,6 +219,23 @@ describe('record and replay: real programs', () => {
       r.stdout,
       /stacks grown by faults no log line shows: 1\n {2}pid \d+: \[stack\] grown from 132 KiB to \d{4} KiB, as its real maps at its exit show/,
     );
+  });
+});
+
+describe('record: progress', () => {
+  it('shows lines, processes and maps taken on a terminal, and nothing of it elsewhere', () => {
+    const out = join(dir, 'progress');
+    const command = `${process.execPath} ${BIN} record --out ${out} -- /bin/sh -c 'sleep 1'`;
+    const tty = spawnSync('script', ['-qec', command, '/dev/null'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(tty.status, 0, tty.stdout);
+    assert.match(tty.stdout, /record: [1-9]\d* lines, 2 processes, [1-9] maps taken/);
+    assert.match(tty.stdout, /recorded \/bin\/sh \(exit status 0\)/);
+    const plain = uvm(['record', '--out', out, '--', '/bin/true']);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.ok(!plain.stderr.includes('record: '), plain.stderr);
   });
 });
 
