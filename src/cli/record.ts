@@ -79,6 +79,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
   requireTool('strace', ['-V'], 'uvm record needs strace (Debian: apt-get install strace)');
   const program = findProgram(opts.program);
   const trace = prepareOut(opts.out, opts.name, '.strace');
+  for (const dir of ['init', 'exit']) makeDir(join(opts.out, dir));
   clearOld(opts.out, opts.name);
   const work = mkdtempSync(join(tmpdir(), 'uvm-record-'));
   try {
@@ -131,7 +132,7 @@ function findProgram(program: string): string {
 }
 
 /**
- * prepareOut: OUT made (and its init/ and exit/), NAME checked, and
+ * prepareOut: OUT made, NAME checked, and
  * OUT/NAME+SUFFIX created empty (an earlier one is truncated before
  * anything follows it) => its path.
  * => throws UsageError naming --out or --name when they cannot be used.
@@ -141,7 +142,7 @@ function prepareOut(out: string, name: string, suffix: string): string {
     throw new UsageError(
       `--name ${JSON.stringify(name)}: a recording's name is a file name, without "/"`,
     );
-  for (const dir of [out, join(out, 'init'), join(out, 'exit')]) makeDir(dir);
+  makeDir(out);
   const file = join(out, `${name}${suffix}`);
   try {
     writeFileSync(file, '');

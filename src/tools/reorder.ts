@@ -157,29 +157,35 @@ function remapStep(occ: Occupancy, ev: CallEvent, up: (n: number) => number): bo
 
 /** how many steps the search may take before it gives up */
 const BUDGET = 20000;
+/** windows of more calls are only checked in completion order (no search) */
+const MAX_SEARCH = 512;
 
 /**
  * serialOrder: an order of `calls` (in completion order, each with its
  * [startLine, line]) in which a call that returned before another entered
  * goes first and every result holds, starting from `occ`.
  * => completion order itself when it holds; null when no order holds (or
- *    the search ran out of its budget).
+ *    the search ran out of its budget, or the window is too long to search).
  */
 export function serialOrder(
   calls: CallEvent[],
   occ: Occupancy,
   pageSize: number,
 ): CallEvent[] | null {
+  if (calls.length > MAX_SEARCH) {
+    const all = occ.clone();
+    return calls.every((c) => step(all, c, pageSize)) ? calls : null;
+  }
   const used = new Array<boolean>(calls.length).fill(false);
   const order: CallEvent[] = [];
   let budget = BUDGET;
-  const ready = (i: number) =>
-    calls.every((c, j) => used[j] || j === i || c.line >= calls[i].startLine);
   const search = (at: Occupancy): boolean => {
     if (order.length === calls.length) return true;
     if (--budget < 0) return false;
+    /* the first call not yet placed returned first: none may go before it that entered after */
+    const first = calls[used.indexOf(false)];
     for (let i = 0; i < calls.length; i++) {
-      if (used[i] || !ready(i)) continue;
+      if (used[i] || calls[i].startLine > first.line) continue;
       const next = at.clone();
       if (!step(next, calls[i], pageSize)) continue;
       used[i] = true;
