@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { PD_POLICIES } from '../src/kernel/pdpolicy/index.ts';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +103,31 @@ describe('uvm run', () => {
       line: 2,
       what: 'unknown command "fly"',
     });
+    rmSync(dir, { recursive: true });
+  });
+});
+
+describe('uvm run --policy', () => {
+  for (const policy of Object.keys(PD_POLICIES))
+    it(`runs the demo under ${policy}: the daemon pages out and every audit holds`, () => {
+      const r = uvm('demo', '--json', '--policy', policy);
+      assert.equal(r.status, 0, r.stderr);
+      const c = JSON.parse(r.stdout).counters;
+      assert.ok(c.pdpageouts > 0 && c.pageins > 0, `${policy}: paged out and in`);
+    });
+
+  it('an unknown policy is bad usage naming the ones there are; a scenario naming another fails', () => {
+    const r = uvm('run', 'demo', '--policy', 'belady');
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `uvm: --policy: no policy belady (there are: ${Object.keys(PD_POLICIES).join(', ')})\n`);
+    const dir = mkdtempSync(join(tmpdir(), 'uvm-cli-'));
+    const file = join(dir, 'p.uvm');
+    writeFileSync(file, 'system physPages=64 policy=clock\nspawn a\n');
+    assert.equal(uvm('run', file, '--policy', 'clock').status, 0);
+    writeFileSync(file, 'system physPages=64 policy=nru\nspawn a\n');
+    const u = uvm('run', file);
+    assert.equal(u.status, 1);
+    assert.match(u.stderr, /p\.uvm:1: .*no such policy/);
     rmSync(dir, { recursive: true });
   });
 });
@@ -364,6 +390,11 @@ describe('uvm record and replay: bad input is one line (issue 13)', () => {
       uvm('record', '--out', dir, '--name', 'a/b', '--', '/bin/true'),
       2,
       /^uvm: --name "a\/b": a recording's name is a file name, without "\/"$/m,
+    );
+    oneLine(
+      uvm('record', '--mem', '--mark', '--out', dir, '--', '/bin/true'),
+      2,
+      /^uvm: --mark goes with a recording under strace, not --mem$/m,
     );
     assert.deepEqual(readdirSync(dir).sort(), ['f'], 'nothing recorded');
     rmSync(dir, { recursive: true });

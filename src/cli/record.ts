@@ -246,6 +246,7 @@ export async function recordCommand(
 ): Promise<void> {
   const opts = { out: o.out, name: o.name ?? program.split('/').pop()!, program, args };
   if (o.mem) {
+    if (o.mark) throw new UsageError('--mark goes with a recording under strace, not --mem');
     const m = await recordMem(opts);
     io.err(`recorded the memory accesses of ${program} (exit status ${m.status}): ${m.trace}\n`);
     return;
