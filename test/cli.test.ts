@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { PD_POLICIES } from '../src/kernel/pdpolicy/index.ts';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { PD_POLICIES } from '../src/kernel/pdpolicy/index.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin/uvm.js');
@@ -119,7 +119,10 @@ describe('uvm run --policy', () => {
   it('an unknown policy is bad usage naming the ones there are; a scenario naming another fails', () => {
     const r = uvm('run', 'demo', '--policy', 'belady');
     assert.equal(r.status, 2);
-    assert.equal(r.stderr, `uvm: --policy: no policy belady (there are: ${Object.keys(PD_POLICIES).join(', ')})\n`);
+    assert.equal(
+      r.stderr,
+      `uvm: --policy: no policy belady (there are: ${Object.keys(PD_POLICIES).join(', ')})\n`,
+    );
     const dir = mkdtempSync(join(tmpdir(), 'uvm-cli-'));
     const file = join(dir, 'p.uvm');
     writeFileSync(file, 'system physPages=64 policy=clock\nspawn a\n');

@@ -35,6 +35,22 @@ function fails(text: string, re: RegExp): void {
 
 const lines = (...l: string[]) => l.join('\n');
 
+describe('scenario: system', () => {
+  it('policy=, freemin= and freetarg= configure the kernel; --policy must agree', () => {
+    const r = run('system physPages=64 freemin=5 freetarg=9 policy=clock\nspawn a');
+    assert.equal(r.sys.uvm.pdpol.name, 'clock');
+    assert.deepEqual([r.sys.uvm.freemin, r.sys.uvm.freetarg], [5, 9]);
+    assert.equal(new ScenarioRunner('t', 'clock').sys.uvm.pdpol.name, 'clock');
+    assert.throws(
+      () => new ScenarioRunner('t.uvm', 'clock').run('system policy=random'),
+      (e: unknown) =>
+        e instanceof ScenarioError && /policy=random here, but --policy clock/.test(e.message),
+    );
+    fails('system policy=lfu', /no such policy/);
+    fails('system freemin=9 freetarg=9', /freetarg/);
+  });
+});
+
 describe('scenario: swap devices', () => {
   it('are numbered as swapon made them, never reused, and swapoff N and inject swap N name them', () => {
     const r = run(

@@ -11,11 +11,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { DEFAULT_PD_POLICY, PD_POLICIES } from '../kernel/pdpolicy/index.ts';
 import { explain } from '../tools/legend.ts';
 import { type RecordFlags, recordCommand } from './record.ts';
 import { formatReplay, replayFailed, replayTrace } from './replay.ts';
 import { bundledScenarios, formatRun, type RunResult, runScenario } from './run.ts';
-import { CheckFailed, UsageError } from './usage.ts';
+import { CheckFailed, checkPolicy, UsageError } from './usage.ts';
 
 /** The command's output streams (tests pass their own). */
 export interface Io {
@@ -87,7 +88,8 @@ function buildProgram(io: Io): Command {
         'a file mapping, pageout and swap-in under memory pressure, exits',
     )
     .option('--json', 'print the steps and counters as JSON')
-    .action((o: { json?: boolean }) => printRun(runScenario('demo'), o.json === true, io));
+    .option('--policy <name>', POLICY_HELP)
+    .action((o: RunFlags) => printRun(runScenario('demo', o.policy), o.json === true, io));
   program
     .command('run')
     .description(
@@ -95,8 +97,9 @@ function buildProgram(io: Io): Command {
     )
     .argument('<file>', 'a scenario file, or the name of a bundled scenario')
     .option('--json', 'print the steps and counters as JSON')
-    .action((file: string, o: { json?: boolean }) =>
-      printRun(runScenario(file), o.json === true, io),
+    .option('--policy <name>', POLICY_HELP)
+    .action((file: string, o: RunFlags) =>
+      printRun(runScenario(file, o.policy), o.json === true, io),
     );
   program
     .command('replay')
@@ -113,6 +116,7 @@ function buildProgram(io: Io): Command {
     )
     .option('--pid <pid>', 'the process --check-maps FILE compares (default: the first)', pid)
     .option('--memory <pages>', 'physical memory of the replaying system, in pages', pages, 16384)
+    .option('--policy <name>', POLICY_HELP)
     .option('--json', 'print the report as JSON')
     .option('--no-progress', 'no progress bar, even on a terminal')
     .action((trace: string, o: ReplayFlags) => printReplay(trace, o, io));
@@ -133,7 +137,15 @@ function buildProgram(io: Io): Command {
   return program;
 }
 
+const POLICY_HELP = `the page replacement policy (${Object.keys(PD_POLICIES).join(', ')}; default ${DEFAULT_PD_POLICY})`;
+
+interface RunFlags {
+  json?: boolean;
+  policy?: string;
+}
+
 interface ReplayFlags {
+  policy?: string;
   maps?: number;
   checkMaps?: string | true;
   pid?: number;
@@ -164,6 +176,7 @@ function runJson(r: RunResult): unknown {
 function printReplay(trace: string, o: ReplayFlags, io: Io): void {
   if (o.pid !== undefined && typeof o.checkMaps !== 'string')
     throw new UsageError('--pid goes with --check-maps FILE');
+  if (o.policy !== undefined) checkPolicy(o.policy);
   const r = replayTrace(trace, { ...o, progress: o.progress && io.tty && o.json !== true });
   io.out(o.json ? `${JSON.stringify(r, null, 2)}\n` : `${formatReplay(r).join('\n')}\n`);
   if (replayFailed(r)) throw new CheckFailed('the replay differs from the log');

@@ -36,6 +36,8 @@ export interface ReplayCommandOptions {
   pid?: number;
   /** physical memory of the replaying system, in pages */
   memory: number;
+  /** the page replacement policy (default: the system's) */
+  policy?: string;
   /** draw a progress bar (on a terminal) */
   progress: boolean;
 }
@@ -72,7 +74,7 @@ export function replayTrace(trace: string, opts: ReplayCommandOptions): ReplayRe
     throw new UsageError(
       `${explicit}: not a maps file (${real === null ? 'no such file' : 'empty'})`,
     );
-  const sys = new VmSystem({ physPages: opts.memory, swapPages: opts.memory });
+  const sys = new VmSystem({ physPages: opts.memory, swapPages: opts.memory, policy: opts.policy });
   const bar = opts.progress ? progressBar() : null;
   bar?.start(statSync(trace).size, 0);
   const replay = new Replay(sys, {

@@ -9,7 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ScenarioError, ScenarioRunner, type StepResult } from '../tools/scenario.ts';
-import { readInput, UsageError } from './usage.ts';
+import { checkPolicy, readInput, UsageError } from './usage.ts';
 
 /** where the bundled scenarios live (beside src/ and dist/ alike) */
 export const SCENARIO_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url));
@@ -25,15 +25,17 @@ export interface RunResult {
 
 /**
  * runScenario: run the scenario in `file`, or the bundled one of that name.
- * => throws UsageError when the file cannot be read or is empty; a failing line ends
- *    the run with `error` set.
+ * => `policy`: the page replacement policy (default: the system's, clock).
+ * => throws UsageError when the file cannot be read or is empty, or names
+ *    no policy there is; a failing line ends the run with `error` set.
  */
-export function runScenario(file: string): RunResult {
+export function runScenario(file: string, policy?: string): RunResult {
   const path = existsSync(file) ? file : bundled(file);
   const text = readInput(path);
   if (text.split('\n').every((l) => l.replace(/(^|\s)#.*$/, '').trim() === ''))
     throw new UsageError(`${path}: empty: no commands to run`);
-  const runner = new ScenarioRunner(file);
+  if (policy !== undefined) checkPolicy(policy);
+  const runner = new ScenarioRunner(file, policy);
   const result: RunResult = { file, steps: runner.steps, counters: {} };
   try {
     runner.run(text);

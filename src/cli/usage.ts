@@ -7,6 +7,7 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { PD_POLICIES } from '../kernel/pdpolicy/index.ts';
 
 /** Bad usage: a missing or unreadable argument, a bad option value. */
 export class UsageError extends Error {
@@ -29,4 +30,15 @@ export function readInput(file: string, what?: string): string {
     const code = (e as NodeJS.ErrnoException).code ?? String(e);
     throw new UsageError(`cannot read ${what ? `the ${what} ` : ''}${file}: ${code}`);
   }
+}
+
+/**
+ * checkPolicy: `name` names a page replacement policy (--policy).
+ * => throws UsageError listing the policies there are.
+ */
+export function checkPolicy(name: string): void {
+  if (!Object.hasOwn(PD_POLICIES, name))
+    throw new UsageError(
+      `--policy: no policy ${name} (there are: ${Object.keys(PD_POLICIES).join(', ')})`,
+    );
 }

@@ -11,6 +11,7 @@
  *    ├─ pv       the reverse map of every pmap: who maps each frame (pmap.ts)
  *    ├─ pmap     the page-level pmap operations the VM calls (the pv table)
  *    ├─ maps, vmspaces   every live map and address space
+ *    ├─ hist     the event stream's subscribers, or null  (hist.ts)
  *    └─ exp      counters, under uvmexp's names
  *
  * Every kernel function takes the Uvm as its first argument: it is what
@@ -19,6 +20,7 @@
 
 import { AnonPool } from './anon.ts';
 import type { Aobj } from './aobj.ts';
+import type { UvmHist } from './hist.ts';
 import type { VmMutex } from './lock.ts';
 import type { VmMap } from './map/index.ts';
 import type { UvmObject } from './object.ts';
@@ -196,6 +198,8 @@ export class Uvm {
   readonly poisonFreed: boolean;
   readonly pprefEnabled: boolean;
   pmap: PmapPageOps;
+  /** the event stream (UVMHIST): null while nobody listens (hist.ts) */
+  hist: UvmHist | null = null;
   /** uvm_wait: try to free frames (the pagedaemon, once there is one); true if it did */
   reclaim: (() => boolean) | null = null;
   /** the pagedaemon's low-water mark: below it, a fault runs the daemon first */
@@ -330,5 +334,5 @@ function tunables(config: UvmConfig, physPages: number): UvmTunables {
 
 function checkInt(name: string, v: number, min: number, max: number): void {
   if (!Number.isInteger(v) || v < min || v > max)
-    throw vmerr('EINVAL', 'config', name, `${v} is not an integer ${min}..${max}`);
+    throw vmerr('EINVAL', 'config', name, `${name} ${v} is not an integer ${min}..${max}`);
 }

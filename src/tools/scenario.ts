@@ -259,8 +259,15 @@ export class ScenarioRunner {
   /** what each command printed, so far */
   readonly steps: StepResult[] = [];
 
-  constructor(readonly file: string) {
-    this.sys = new VmSystem({ physPages: 256, swapPages: 1024, host: this.host });
+  /**
+   * => `policy`: the page replacement policy the system runs (the command
+   *    line's --policy); a `system policy=` line naming another is refused.
+   */
+  constructor(
+    readonly file: string,
+    private readonly policy?: string,
+  ) {
+    this.sys = new VmSystem({ physPages: 256, swapPages: 1024, host: this.host, policy });
     this.newCommand = guardReclaim(this.sys);
   }
 
@@ -493,18 +500,30 @@ export class ScenarioRunner {
   configure(a: string[]): void {
     if (this.started) this.fail('system must come before any other command');
     const cfg: Record<string, number> = {};
+    let policy = this.policy;
     for (const kv of a) {
-      const m = /^(physPages|swapPages|pageSize|poisonFreed)=(\S+)$/.exec(kv);
+      const m = /^(physPages|swapPages|pageSize|poisonFreed|freemin|freetarg|policy)=(\S+)$/.exec(
+        kv,
+      );
       if (!m)
         this.fail(
-          `system takes physPages=, swapPages=, pageSize=, poisonFreed=; not ${JSON.stringify(kv)}`,
+          'system takes physPages=, swapPages=, pageSize=, poisonFreed=, freemin=, freetarg=, ' +
+            `policy=; not ${JSON.stringify(kv)}`,
         );
-      cfg[m[1]] = this.num(m[2]);
+      if (m[1] === 'policy') policy = this.policyNamed(m[2]);
+      else cfg[m[1]] = this.num(m[2]);
     }
     const { poisonFreed, ...sizes } = cfg;
     if (poisonFreed !== undefined && poisonFreed > 1) this.fail('poisonFreed is 0 or 1');
-    this.sys = new VmSystem({ ...sizes, poisonFreed: poisonFreed === 1, host: this.host });
+    this.sys = new VmSystem({ ...sizes, poisonFreed: poisonFreed === 1, host: this.host, policy });
     this.newCommand = guardReclaim(this.sys);
+  }
+
+  /** policyNamed: a `system policy=NAME`, agreeing with the command line's. */
+  private policyNamed(name: string): string {
+    if (this.policy !== undefined && name !== this.policy)
+      this.fail(`policy=${name} here, but --policy ${this.policy} on the command line`);
+    return name;
   }
 
   /** swapFaults: the fault injector of swap device `n`. */
