@@ -23,19 +23,21 @@
  */
 
 import { amapLock, amapLookup, amapUnlock } from './amap.ts';
+import { uvmReserve } from './fault.ts';
 import {
   auditMap,
   type VmMap,
   vmMapCreate,
   vmMapDelete,
   vmMapFork,
+  vmMapForkCheck,
   vmMapLock,
   vmMapLockReadTry,
   vmMapUnlock,
   vmMapUnlockRead,
 } from './map/index.ts';
 import { NOPAGE } from './page.ts';
-import { VmError, vmerr } from './param.ts';
+import { vmerr } from './param.ts';
 import { Pmap } from './pmap.ts';
 import type { Uvm } from './uvm.ts';
 
@@ -119,40 +121,37 @@ export function vmspaceFree(vm: Vmspace): void {
  * vmspaceFork: a child address space built from `vm` by inheritance
  * (vmspace_fork / uvmspace_fork); see vmMapFork.
  * => the segment fields are copied (vm_startcopy .. vm_endcopy).
- * => throws ENOMEM, leaving no child, when copying wired memory runs out
- *    of frames.
+ * => all or nothing: what can fail is checked before anything changes:
+ *    EINVAL for a map holding a submap, EAGAIN when no pmap id is free,
+ *    ENOMEM when the frames that copying wired memory takes cannot be
+ *    had (the pagedaemon runs first). No child is left then.
  */
 export function vmspaceFork(vm: Vmspace): Vmspace {
   const uvm = vm.uvm;
   const old = vm.map;
-  const child = vmspaceAlloc(uvm, old.minOffset, old.maxOffset);
-  copySegments(vm, child);
-  child.map.mmapBase = old.mmapBase;
-  child.map.topdown = old.topdown;
-  child.map.stackGuard = old.stackGuard;
-  child.map.hooks = old.hooks;
   vmMapLock(old);
-  vmMapLock(child.map);
-  let r: 0 | 'ENOMEM';
   try {
-    r = vmMapFork(old, child.map);
-  } finally {
+    const frames = vmMapForkCheck(old);
+    const child = vmspaceAlloc(uvm, old.minOffset, old.maxOffset);
+    if (!uvmReserve(uvm, frames)) {
+      vmspaceFree(child);
+      throw vmerr('ENOMEM', 'fork', undefined, 'no memory to copy the wired pages of the parent');
+    }
+    copySegments(vm, child);
+    vmMapLock(child.map);
+    vmMapFork(old, child.map);
     vmMapUnlock(child.map);
+    return child;
+  } finally {
     vmMapUnlock(old);
   }
-  if (r !== 0) {
-    vmspaceFree(child);
-    throw new VmError(
-      'ENOMEM',
-      'fork',
-      undefined,
-      'no memory to copy the wired pages of the parent',
-    );
-  }
-  return child;
 }
 
 function copySegments(from: Vmspace, to: Vmspace): void {
+  to.map.mmapBase = from.map.mmapBase;
+  to.map.topdown = from.map.topdown;
+  to.map.stackGuard = from.map.stackGuard;
+  to.map.hooks = from.map.hooks;
   to.shm = from.shm === null ? null : new Map(from.shm);
   to.brkStart = from.brkStart;
   to.brk = from.brk;

@@ -12,12 +12,15 @@ import {
   amapShareProtect,
   amapUnlock,
 } from '../amap.ts';
+import { NOPAGE } from '../page.ts';
 import {
+  kpanic,
   MAP_ENTRY_COW,
   MAP_ENTRY_IN_TRANSITION,
   MAP_ENTRY_NEEDS_COPY,
   MAP_ENTRY_NEEDS_WAKEUP,
   MAP_ENTRY_USER_WIRED,
+  MAP_INHERIT_COPY,
   MAP_INHERIT_NONE,
   MAP_INHERIT_SHARE,
   PROT_ALL,
@@ -28,6 +31,42 @@ import {
 import { VM_MAPTYPE_SUBMAP, type VmMapEntry } from './entry.ts';
 import { cloneEntry, link } from './lookup.ts';
 import { takeReferences, type VmMap } from './map.ts';
+
+/**
+ * vmMapForkCheck: what a fork of `parent` could fail on, checked before
+ * anything changes (uvmspace_fork panics on a submap; amap_cow_now sleeps).
+ * => EINVAL if the map holds a submap (a submap cannot be forked).
+ * => returns the frames vmMapFork's amap_cow_now will take: the resident,
+ *    wired, unloaned anon pages of the wired entries the child copies.
+ * => the parent is locked by the caller.
+ */
+export function vmMapForkCheck(parent: VmMap): number {
+  let frames = 0;
+  for (let e = parent.header.next; e !== parent.header; e = e.next) {
+    if (e.maptype === VM_MAPTYPE_SUBMAP)
+      throw vmerr('EINVAL', 'fork', 'map', 'cannot fork a map holding a submap');
+    if (e.inheritance === MAP_INHERIT_COPY && e.wiredCount > 0) frames += cowNowFrames(parent, e);
+  }
+  return frames;
+}
+
+/** cowNowFrames: the pages amap_cow_now would copy for a child of wired entry `e`. */
+function cowNowFrames(parent: VmMap, e: VmMapEntry): number {
+  const amap = e.aref.amap;
+  if (amap === null) return 0;
+  const uvm = parent.uvm;
+  const pm = uvm.pages;
+  const first = e.aref.pageoff;
+  const last = first + (e.end - e.start) / uvm.pageSize;
+  let n = 0;
+  for (let lcv = 0; lcv < amap.nused; lcv++) {
+    const slot = amap.slots[lcv];
+    if (slot < first || slot >= last) continue;
+    const pg = uvm.anons.page[amap.anon[slot]];
+    if (pg !== NOPAGE && pm.wireCount[pg] > 0 && pm.loanCount[pg] === 0) n++;
+  }
+  return n;
+}
 
 /**
  * vmMapFork: fill the empty map `child` from `parent`, entry by entry, by
@@ -47,20 +86,15 @@ import { takeReferences, type VmMap } from './map.ts';
  *    shared amap (amap_add with replace), leaving the child its snapshot.
  *    UVM marks the parent needs-copy here, which would make its next write
  *    leave the sharing.
- * => returns 0, or ENOMEM when amap_cow_now runs out of frames (the caller
- *    destroys the child; the parent is as it was, bar needs-copy flags).
- * => both maps are locked by the caller.
+ * => cannot fail: the caller ran vmMapForkCheck and reserved the frames it
+ *    counted, with both maps locked since.
  */
-export function vmMapFork(parent: VmMap, child: VmMap): 0 | 'ENOMEM' {
-  for (let e = parent.header.next; e !== parent.header; e = e.next)
-    if (e.maptype === VM_MAPTYPE_SUBMAP)
-      throw vmerr('EINVAL', 'fork', 'map', 'cannot fork a map holding a submap');
+export function vmMapFork(parent: VmMap, child: VmMap): void {
   for (let e = parent.header.next; e !== parent.header; e = e.next) {
     if (e.inheritance === MAP_INHERIT_NONE) continue;
     if (e.inheritance === MAP_INHERIT_SHARE) forkShared(parent, child, e);
-    else if (forkCopy(parent, child, e) !== 0) return 'ENOMEM';
+    else forkCopy(parent, child, e);
   }
-  return 0;
 }
 
 /** cloneForChild: the child's copy of a parent entry, appended to the child (uvm_mapent_clone). */
@@ -92,15 +126,16 @@ function forkShared(parent: VmMap, child: VmMap, e: VmMapEntry): void {
  *    wired one stays mapped, locked memory stays locked).
  * => otherwise both sides become needs-copy, the parent write-protected.
  */
-function forkCopy(parent: VmMap, child: VmMap, e: VmMapEntry): 0 | 'ENOMEM' {
+function forkCopy(parent: VmMap, child: VmMap, e: VmMapEntry): void {
   const n = cloneForChild(parent, child, e, 0);
   n.eflags |= MAP_ENTRY_COW | MAP_ENTRY_NEEDS_COPY;
   const amap = e.aref.amap;
-  if (amap === null) return 0;
+  if (amap === null) return;
   const sharedMemory = (amap.flags & AMAP_SHARED) !== 0 || (e.eflags & MAP_ENTRY_COW) === 0;
   const wired = e.wiredCount > 0;
   if (sharedMemory || wired) amapCopy(child.uvm, child, n, AMAP_COPY_NOCHUNK, 0, 0);
-  if (wired && amapCowNow(child.uvm, n) !== 0) return 'ENOMEM';
+  if (wired && amapCowNow(child.uvm, n) !== 0)
+    kpanic('fork: amap_cow_now short of reserved frames');
   if (sharedMemory) {
     amapLock(amap);
     amapShareProtect(parent.uvm, e, PROT_ALL & ~PROT_WRITE);
@@ -110,5 +145,4 @@ function forkCopy(parent: VmMap, child: VmMap, e: VmMapEntry): 0 | 'ENOMEM' {
       parent.pmap.protect(e.start, e.end, e.protection & ~PROT_WRITE);
     e.eflags |= MAP_ENTRY_NEEDS_COPY;
   }
-  return 0;
 }

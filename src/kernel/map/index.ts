@@ -18,7 +18,7 @@
 export { vmMapCheckProtection, vmMapInherit, vmMapMadvise, vmMapProtect } from './attrs.ts';
 export { auditAmapRefs, auditMap } from './audit.ts';
 export * from './entry.ts';
-export { vmMapFork } from './fork.ts';
+export { vmMapFork, vmMapForkCheck } from './fork.ts';
 export { entryContains, vmMapFindspace, vmMapHint, vmMapLookupEntry } from './lookup.ts';
 export {
   allows,
