@@ -234,6 +234,7 @@ function insertSlot(amap: Amap, slot: number, anon: AnonId): void {
  */
 function alloc1(uvm: Uvm, slots: number, padslots: number): Amap {
   uvm.exp.amapallocs++;
+  uvm.hist?.emit({ type: 'amap-alloc', amap: uvm.nextAmapId, slots });
   return new Amap(uvm.nextAmapId++, roundupSlots(slots + padslots), slots);
 }
 
@@ -265,6 +266,7 @@ export function amapFree(uvm: Uvm, amap: Amap): void {
     mutexObjFree(amap.lock);
   }
   uvm.exp.amapfrees++;
+  uvm.hist?.emit({ type: 'amap-free', amap: amap.id });
 }
 
 /*
@@ -300,6 +302,7 @@ export function amapExtend(
   const slotoff = entry.aref.pageoff;
   amapLock(amap);
   uvm.exp.amapextends++;
+  uvm.hist?.emit({ type: 'amap-extend', amap: amap.id, slots: slotadd, forwards });
   wipeOutsideWindow(uvm, amap, slotoff, slotoff + slotmapped);
   if (forwards && amap.nslot >= slotoff + slotmapped + slotadd) {
     /* case 1f */
@@ -542,6 +545,7 @@ export function amapCopy<E extends AmapEntry>(
   if (entry.aref.amap.ref === 1) {
     entry.eflags &= ~MAP_ENTRY_NEEDS_COPY;
     uvm.exp.amaptakeover++;
+    uvm.hist?.emit({ type: 'amap-takeover', amap: entry.aref.amap.id });
     return;
   }
   copyReal(uvm, entry);
@@ -601,6 +605,7 @@ function copyReal(uvm: Uvm, entry: AmapEntry): void {
   entry.aref.amap = amap;
   entry.eflags &= ~MAP_ENTRY_NEEDS_COPY;
   uvm.exp.amapcopies++;
+  uvm.hist?.emit({ type: 'amap-copy', amap: amap.id, from: srcamap.id, slots });
 }
 
 /**
@@ -678,6 +683,7 @@ export function amapSplitref(uvm: Uvm, origref: VmAref, splitref: VmAref, offset
   if (amap.ppref === null) ppEstablish(uvm, amap, origref.pageoff);
   amap.ref++;
   splitref.pageoff = origref.pageoff + leftslots;
+  uvm.hist?.emit({ type: 'amap-splitref', amap: amap.id, slot: splitref.pageoff });
   amapUnlock(amap);
 }
 

@@ -162,6 +162,7 @@ export function anonAlloc(uvm: Uvm): AnonId {
   pool.ref[an] = 1;
   pool.nlive++;
   uvm.exp.anonallocs++;
+  uvm.hist?.emit({ type: 'anon-alloc', anon: an });
   return an;
 }
 
@@ -196,9 +197,11 @@ export function anonFree(uvm: Uvm, an: AnonId): void {
   if (pool.page[an] !== NOPAGE) kpanic(`uvm_anon_free: anon ${an} still has a page`);
   if (pool.swslot[an] !== 0) kpanic(`uvm_anon_free: anon ${an} still has a swap slot`);
   pool.flags[an] = 0;
+  uvm.pdpol.forget(an); /* its history goes (uvmpdpol_anfree): the id is reused */
   pool.give(an);
   pool.nlive--;
   uvm.exp.anonfrees++;
+  uvm.hist?.emit({ type: 'anon-free', anon: an });
 }
 
 /**
@@ -356,6 +359,7 @@ export function anonGet(uvm: Uvm, an: AnonId): AnonGetResult {
   pageActivate(uvm, pg);
   uvm.exp.swpgonly--;
   uvm.exp.pageins++;
+  uvm.hist?.emit({ type: 'pagein', frame: pg, anon: an, object: 0, slot: pool.swslot[an] });
   return 0;
 }
 

@@ -47,6 +47,7 @@ export class Aobj extends UvmObject {
     this.uvm.pages.flags[pg] |= PG_CLEAN;
     this.uvm.exp.pageins++;
     this.uvm.exp.swpgonly--;
+    this.uvm.hist?.emit({ type: 'pagein', frame: pg, anon: 0, object: this.id, slot });
     return 0;
   }
 
@@ -68,6 +69,7 @@ export class Aobj extends UvmObject {
       this.swslots.set(idx, slot);
       this.markClean(pg);
       this.uvm.exp.pageouts++;
+      this.uvm.hist?.emit({ type: 'pageout', frame: pg, anon: 0, object: this.id, slot });
     }
     if (this.swslots.has(idx)) this.uvm.exp.swpgonly++;
     this.releasePage(idx);

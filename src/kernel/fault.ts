@@ -27,6 +27,7 @@
  */
 import { amapAdd, amapLock, amapLookups, amapSlotMoved, amapUnlock } from './amap.ts';
 import { anonAllocPage, anonDropswap, anonGet } from './anon.ts';
+import type { UvmHist } from './hist.ts';
 import {
   type MapLookup,
   type VmMap,
@@ -135,17 +136,30 @@ export function uvmFault(
   if (uvm.reclaim !== null && uvm.pages.freeCount < uvm.freemin) uvm.reclaim();
   flt.va = Math.floor(va / uvm.pageSize) * uvm.pageSize;
   flt.noramWaits = 0;
+  uvm.hist?.emit({
+    type: 'fault',
+    pmap: map.pmap.id,
+    va: flt.va,
+    access: accessType,
+    wire: flags !== 0,
+  });
   for (;;) {
     flt.wirePaging = (flags & UVM_FAULT_WIRE) !== 0;
     flt.accessType = accessType;
     const r = faultCheck(uvm, map, flt);
     if (r === RESTART) continue;
-    if (r !== 0) return r;
+    if (r !== 0) return uvm.hist === null ? r : faultDone(uvm.hist, flt.va, r);
     const amap = flt.lk.entry.aref.amap;
     const shadowed = amap !== null && flt.anons[flt.centeridx] !== 0;
     const res = shadowed ? faultUpper(uvm, flt) : faultLower(uvm, flt);
-    if (res !== RESTART) return res;
+    if (res !== RESTART) return uvm.hist === null ? res : faultDone(uvm.hist, flt.va, res);
   }
+}
+
+/** faultDone: the fault ends with r: tell the event stream => r. */
+function faultDone(hist: UvmHist, va: number, r: FaultResult): FaultResult {
+  hist.emit({ type: 'fault-done', va, result: r === 0 ? 'ok' : r });
+  return r;
 }
 
 /**
@@ -298,6 +312,7 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
     an = nanon;
     pg = npg;
     uvm.exp.flt_acow++;
+    uvm.hist?.emit({ type: 'fault-path', va: flt.va, path: 'cow-promote', anon: an, frame: pg });
   } else {
     if (wireFull(uvm, flt, pg)) {
       unlockAll(flt);
@@ -305,6 +320,7 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
     }
     if (pool.ref[an] > 1) flt.enterProt &= ~PROT_WRITE;
     uvm.exp.flt_anon++;
+    uvm.hist?.emit({ type: 'fault-path', va: flt.va, path: 'upper', anon: an, frame: pg });
   }
   enterPage(uvm, flt, pg, flt.enterProt);
   if (flt.wirePaging) anonDropswap(uvm, an);
@@ -361,6 +377,7 @@ function faultLower(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
     const prot = entry.eflags & MAP_ENTRY_COW ? flt.enterProt & ~PROT_WRITE : flt.enterProt;
     enterPage(uvm, flt, src, prot);
     uvm.exp.flt_obj++;
+    uvm.hist?.emit({ type: 'fault-path', va: flt.va, path: 'lower', anon: 0, frame: src });
     unlockAll(flt);
     return 0;
   }
@@ -383,6 +400,13 @@ function lowerPromote(uvm: Uvm, flt: FaultCtx, src: Frame): FaultResult | typeof
     pageCopy(uvm, src, pg);
     uvm.exp.flt_prcopy++;
   } else uvm.exp.flt_przero++;
+  uvm.hist?.emit({
+    type: 'fault-path',
+    va: flt.va,
+    path: src === NOPAGE ? 'zero-fill' : 'copy-promote',
+    anon: an,
+    frame: pg,
+  });
   uvm.pages.flags[pg] &= ~(PG_BUSY | PG_FAKE);
   amapAdd(uvm, entry.aref, flt.va - entry.start, an, false);
   /* promoted into a shared amap: other sharers must stop seeing the object page */

@@ -232,6 +232,7 @@ export function pageAlloc(uvm: Uvm, uobj: number, off: number, anon: AnonId, fla
   pm.attrs[pg] = 0;
   pm.pqflags[pg] = anon !== 0 ? PQ_ANON : 0;
   uvm.exp.pageallocs++;
+  uvm.hist?.emit({ type: 'page-alloc', frame: pg, anon, object: uobj });
   if (flags & UVM_PGA_ZERO) {
     pm.flags[pg] &= ~PG_CLEAN;
     if (wasZero) uvm.exp.pga_zerohit++;
@@ -274,6 +275,7 @@ export function pageFree(uvm: Uvm, pg: Frame): void {
   if (uvm.poisonFreed) pm.bytes.fill(0xa5, pg * pm.pageSize, (pg + 1) * pm.pageSize);
   pm.free.append(pg);
   uvm.exp.pagefrees++;
+  uvm.hist?.emit({ type: 'page-free', frame: pg });
 }
 
 /**
@@ -303,7 +305,9 @@ export function pageCopy(uvm: Uvm, src: Frame, dst: Frame): void {
  * => wired pages stay off the queues.
  */
 export function pageActivate(uvm: Uvm, pg: Frame): void {
-  if (uvm.pages.wireCount[pg] === 0) uvm.pdpol.activate(pg);
+  if (uvm.pages.wireCount[pg] !== 0) return;
+  uvm.pdpol.activate(pg);
+  uvm.hist?.emit({ type: 'page-activate', frame: pg });
 }
 
 /**
@@ -312,7 +316,9 @@ export function pageActivate(uvm: Uvm, pg: Frame): void {
  * => wired pages stay off the queues.
  */
 export function pageDeactivate(uvm: Uvm, pg: Frame): void {
-  if (uvm.pages.wireCount[pg] === 0) uvm.pdpol.deactivate(pg);
+  if (uvm.pages.wireCount[pg] !== 0) return;
+  uvm.pdpol.deactivate(pg);
+  uvm.hist?.emit({ type: 'page-deactivate', frame: pg });
 }
 
 /**

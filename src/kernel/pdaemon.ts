@@ -26,6 +26,7 @@
  * freemin frames free, when an allocation fails (uvm_wait), and on demand.
  */
 import { AN_LAZYFREE, anonDropswap } from './anon.ts';
+import type { HistEvent } from './hist.ts';
 import { mutexEnter, mutexExit } from './lock.ts';
 import { NOPAGE, PG_BUSY, PG_CLEAN, pageActivate, pageFree } from './page.ts';
 import { type AnonId, type Frame, PROT_NONE } from './param.ts';
@@ -84,7 +85,20 @@ export function uvmPageout(uvm: Uvm, want = 0): PdaemonReport {
   r.scanned = exp.pdscans - start.scans;
   r.reactivated = exp.pdreact - start.react;
   r.deactivated = exp.pddeact - start.deact;
+  uvm.hist?.emit(scanEvent(uvm, want, r));
   return r;
+}
+
+/** scanEvent: a run of the daemon as an event: the free frames after it, its goal, what it did. */
+function scanEvent(uvm: Uvm, want: number, r: PdaemonReport): HistEvent {
+  const target = Math.max(uvm.freetarg, want);
+  return {
+    type: 'pdaemon-scan',
+    free: uvm.pages.freeCount,
+    target,
+    scanned: r.scanned,
+    freed: r.freed,
+  };
 }
 
 /**
@@ -168,6 +182,7 @@ function swapOutAnon(uvm: Uvm, an: AnonId, pg: Frame, r: PdaemonReport): Outcome
   uvm.exp.swpgonly++;
   uvm.exp.pageouts++;
   uvm.exp.pdpageouts++;
+  uvm.hist?.emit({ type: 'pageout', frame: pg, anon: an, object: 0, slot });
   r.pagedOut++;
   return 'freed';
 }

@@ -23,6 +23,7 @@
  *   - residentCount / wiredCount equal the valid / wired PTEs of the pmap
  *   - a table's live count equals its valid PTEs; empty tables are freed
  */
+import type { UvmHist } from './hist.ts';
 import { type PhysMem, PMAP_MODIFIED, PMAP_REFERENCED } from './page.ts';
 import { type Frame, hex, KernelPanic, kpanic, PROT_ALL, PROT_NONE, vmerr } from './param.ts';
 import type { PmapPageOps } from './uvm.ts';
@@ -70,6 +71,8 @@ export class PvTable implements PmapPageOps {
   private used = 0;
   /** live pmaps by id (null: a free id) */
   readonly pmaps: (Pmap | null)[] = [null];
+  /** the kernel's event stream, for the pmaps (uvm.hist; hist.ts keeps them equal) */
+  hist: UvmHist | null = null;
   private readonly freeIds: number[] = [];
   /** page numbers per pmap in a key */
   readonly span: number;
@@ -345,6 +348,7 @@ export class Pmap {
     const wired = flags & PMAP_WIRED ? PTE_WIRED : 0;
     if (wired) this.wiredCount++;
     t.pte[i] = ((pg + 1) * PTE_FRAME_UNIT) | (prot & PTE_PROT) | wired;
+    this.pv.hist?.emit({ type: 'pmap-enter', pmap: this.id, va, frame: pg, prot });
   }
 
   /** dropPte: clear one valid PTE and its pv entry. */
@@ -362,6 +366,7 @@ export class Pmap {
    */
   remove(start: number, end: number): void {
     this.forRange(start, end, (t, i, vpn) => this.dropPte(t, i, vpn));
+    this.pv.hist?.emit({ type: 'pmap-remove', pmap: this.id, start, end });
   }
 
   /**
@@ -376,6 +381,7 @@ export class Pmap {
       if (prot === PROT_NONE && (t.pte[i] & PTE_WIRED) === 0) this.dropPte(t, i, vpn);
       else t.pte[i] &= keep;
     });
+    this.pv.hist?.emit({ type: 'pmap-protect', pmap: this.id, start, end, prot });
   }
 
   /** removeOne: drop the translation at va, if any. */

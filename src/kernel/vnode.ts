@@ -67,6 +67,7 @@ export class Vnode extends UvmObject {
     if (this.file.read(idx * ps, dst) < 0) return 'EIO';
     this.markClean(pg);
     this.uvm.exp.vnodepageins++;
+    this.uvm.hist?.emit({ type: 'pagein', frame: pg, anon: 0, object: this.id, slot: 0 });
     return 0;
   }
 
@@ -83,6 +84,7 @@ export class Vnode extends UvmObject {
     }
     this.markClean(pg);
     this.uvm.exp.vnodepageouts++;
+    this.uvm.hist?.emit({ type: 'pageout', frame: pg, anon: 0, object: this.id, slot: 0 });
     return true;
   }
 

@@ -402,6 +402,7 @@ export function vmMapInsert(
   if (cow & MAP_OVERLAY) e.amap = amapAlloc(map.uvm, end - start);
   link(map, prev, e);
   setHint(map, e);
+  map.uvm.hist?.emit({ type: 'map-insert', pmap: map.pmap.id, start, end });
   if (cow & (MAP_PREFAULT | MAP_PREFAULT_PARTIAL | MAP_PREFAULT_MADVISE))
     map.hooks.prefault(map, e, (cow & MAP_PREFAULT_PARTIAL) !== 0);
   return vmMapSimplifyEntry(map, e);
@@ -486,6 +487,13 @@ export function vmMapClipStart(map: VmMap, entry: VmMapEntry, va: number): void 
   map.size -= adj;
   takeReferences(front);
   link(map, entry.prev, front);
+  map.uvm.hist?.emit({
+    type: 'map-clip',
+    pmap: map.pmap.id,
+    start: front.start,
+    end: entry.end,
+    at: va,
+  });
 }
 
 /**
@@ -503,6 +511,13 @@ export function vmMapClipEnd(map: VmMap, entry: VmMapEntry, va: number): void {
   rekey(map, entry);
   takeReferences(back);
   link(map, entry, back);
+  map.uvm.hist?.emit({
+    type: 'map-clip',
+    pmap: map.pmap.id,
+    start: entry.start,
+    end: back.end,
+    at: va,
+  });
 }
 
 /** takeReferences: a new entry copied from another references its object. */
@@ -604,6 +619,7 @@ function dropEntry(map: VmMap, e: VmMapEntry): void {
     e.wiredCount = 0;
   }
   map.pmap.remove(e.start, e.end);
+  map.uvm.hist?.emit({ type: 'map-delete', pmap: map.pmap.id, start: e.start, end: e.end });
   releaseEntry(map, e);
 }
 

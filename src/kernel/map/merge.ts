@@ -123,6 +123,7 @@ function join(
   map.size += gone.end - gone.start;
   if (gone.object !== null) objectDetach(uvm, gone.object);
   setHint(map, keep);
+  uvm.hist?.emit({ type: 'map-merge', pmap: map.pmap.id, start: keep.start, end: keep.end });
   return keep;
 }
 
@@ -182,6 +183,7 @@ export function absorbChunk(map: VmMap, entry: VmMapEntry, end: number): boolean
     return false;
   prev.end = end;
   prev.eflags &= ~MAP_ENTRY_NEEDS_COPY; /* its amap is only its own: taken over */
+  map.uvm.hist?.emit({ type: 'map-merge', pmap: map.pmap.id, start: prev.start, end });
   if (entry.object !== null) entry.offset += size;
   entry.start = end;
   map.tree.update(prev);
