@@ -107,6 +107,44 @@ describe('uvm run', () => {
   });
 });
 
+describe('uvm run --trace and the steps of --json', () => {
+  it("--trace prints the kernel's events under each step", () => {
+    const r = uvm('run', 'needs-copy', '--trace');
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    const write = lines.indexOf('$ write parent buf "parent data"');
+    assert.ok(write >= 0);
+    assert.match(lines[write + 1], /^ {4}\| fault pmap=1 va=0x[0-9a-f]+ access=-w- wire=false$/);
+    const under = lines.slice(write + 1, lines.indexOf('$ show entry parent buf', write));
+    assert.ok(under.some((l) => l.includes('fault-path') && l.includes('path=zero-fill')));
+    assert.ok(r.stdout.includes('path=cow-promote'));
+    assert.ok(r.stdout.includes('| amap-copy amap='));
+    assert.ok(!uvm('run', 'needs-copy').stdout.includes('| fault'));
+  });
+
+  it('--json: every step carries the counters after it; with --trace its events', () => {
+    const j = JSON.parse(uvm('run', 'needs-copy', '--json').stdout);
+    type Step = { command: string; counters: Record<string, number>; events?: unknown[] };
+    const steps: Step[] = j.steps;
+    for (const s of steps) {
+      assert.deepEqual(Object.keys(s.counters), Object.keys(j.counters), s.command);
+      assert.equal(s.events, undefined);
+    }
+    assert.deepEqual(steps[steps.length - 1].counters, j.counters);
+    const firstWrite = steps.findIndex((s) => s.command.startsWith('write'));
+    assert.equal(steps[firstWrite - 1].counters.faults + 1, steps[firstWrite].counters.faults);
+    const t = JSON.parse(uvm('run', 'needs-copy', '--json', '--trace').stdout);
+    const write = (t.steps as Step[]).find((s) => s.command.startsWith('write'))!;
+    assert.deepEqual(write.events?.[0], {
+      type: 'fault',
+      pmap: 1,
+      va: 0x7effffffc000,
+      access: 2,
+      wire: false,
+    });
+  });
+});
+
 describe('uvm run --policy', () => {
   for (const policy of Object.keys(PD_POLICIES))
     it(`runs the demo under ${policy}: the daemon pages out and every audit holds`, () => {

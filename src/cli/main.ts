@@ -98,8 +98,12 @@ function buildProgram(io: Io): Command {
     .argument('<file>', 'a scenario file, or the name of a bundled scenario')
     .option('--json', 'print the steps and counters as JSON')
     .option('--policy <name>', POLICY_HELP)
+    .option(
+      '--trace',
+      "print the kernel's events under each step (with --json: each step's events)",
+    )
     .action((file: string, o: RunFlags) =>
-      printRun(runScenario(file, o.policy), o.json === true, io),
+      printRun(runScenario(file, o.policy, o.trace === true), o.json === true, io),
     );
   program
     .command('replay')
@@ -142,6 +146,7 @@ const POLICY_HELP = `the page replacement policy (${Object.keys(PD_POLICIES).joi
 interface RunFlags {
   json?: boolean;
   policy?: string;
+  trace?: boolean;
 }
 
 interface ReplayFlags {
@@ -167,8 +172,8 @@ function printRun(r: RunResult, json: boolean, io: Io): void {
  * for a `show`, its picture as fields instead (rows, entry, amap, pages).
  */
 function runJson(r: RunResult): unknown {
-  const steps = r.steps.map(({ data, output, ...s }) =>
-    data === undefined ? { ...s, output } : { ...s, data },
+  const steps = r.steps.map(({ line, command, data, output, ...s }) =>
+    data === undefined ? { line, command, output, ...s } : { line, command, data, ...s },
   );
   return { ...r, steps };
 }

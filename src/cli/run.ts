@@ -9,6 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ScenarioError, ScenarioRunner, type StepResult } from '../tools/scenario.ts';
+import { formatEvent } from '../tools/trace.ts';
 import { checkPolicy, readInput, UsageError } from './usage.ts';
 
 /** where the bundled scenarios live (beside src/ and dist/ alike) */
@@ -26,16 +27,18 @@ export interface RunResult {
 /**
  * runScenario: run the scenario in `file`, or the bundled one of that name.
  * => `policy`: the page replacement policy (default: the system's, clock).
+ * => `trace`: each step carries the kernel's events (kernel/hist.ts).
  * => throws UsageError when the file cannot be read or is empty, or names
  *    no policy there is; a failing line ends the run with `error` set.
  */
-export function runScenario(file: string, policy?: string): RunResult {
+export function runScenario(file: string, policy?: string, trace = false): RunResult {
   const path = existsSync(file) ? file : bundled(file);
   const text = readInput(path);
   if (text.split('\n').every((l) => l.replace(/(^|\s)#.*$/, '').trim() === ''))
     throw new UsageError(`${path}: empty: no commands to run`);
   if (policy !== undefined) checkPolicy(policy);
   const runner = new ScenarioRunner(file, policy);
+  runner.trace = trace;
   const result: RunResult = { file, steps: runner.steps, counters: {} };
   try {
     runner.run(text);
@@ -86,6 +89,7 @@ export function formatRun(r: RunResult): string[] {
     }
     out.push(`$ ${s.command}`);
     for (const l of s.output) out.push(`    ${l}`);
+    for (const e of s.events ?? []) out.push(`    | ${formatEvent(e)}`);
   }
   return out;
 }

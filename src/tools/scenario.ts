@@ -24,6 +24,7 @@
  * makes the next reads or writes of a path (or of a swap device) fail.
  */
 
+import { type HistEvent, histSubscribe } from '../kernel/hist.ts';
 import type { FaultInjector } from '../kernel/host.ts';
 import { MemoryHost } from '../kernel/host.ts';
 import { entryContains, vmMapLookupEntry } from '../kernel/map/index.ts';
@@ -67,7 +68,7 @@ import type { FileHandle } from '../kernel/vnode.ts';
 import type { Num } from '../sys/mmap.ts';
 import type { Process } from '../sys/proc.ts';
 import { coalesceRows, type MapRun, mapsRows } from '../sys/procmaps.ts';
-import { VmSystem } from '../sys/system.ts';
+import { type Counters, VmSystem } from '../sys/system.ts';
 import {
   amapDump,
   amapView,
@@ -167,6 +168,15 @@ export interface StepResult {
   output: string[];
   /** a `show` command's picture as fields (maps rows, entry, amap, counters, processes) */
   data?: unknown;
+  /** the counters after this command */
+  counters: Counters;
+  /** the kernel's events during this command (when the runner traces) */
+  events?: HistEvent[];
+}
+
+/** commandText: a scenario line without its comment and surrounding blanks ('' for none). */
+export function commandText(raw: string): string {
+  return raw.replace(/(^|\s)#.*$/, '').trim();
 }
 
 const FLAGS: Record<string, number> = {
@@ -258,6 +268,8 @@ export class ScenarioRunner {
   private newCommand: () => void;
   /** what each command printed, so far */
   readonly steps: StepResult[] = [];
+  /** give each step the kernel's events (kernel/hist.ts) */
+  trace = false;
 
   /**
    * => `policy`: the page replacement policy the system runs (the command
@@ -276,27 +288,42 @@ export class ScenarioRunner {
    * => throws ScenarioError at the first failure (`steps` holds what ran).
    */
   run(text: string): StepResult[] {
-    const steps = this.steps;
     text.split('\n').forEach((raw, i) => {
-      this.line = i + 1;
-      const src = raw.replace(/(^|\s)#.*$/, '').trim();
-      if (src === '') return;
-      const words = tokenize(src);
-      if (words.some((w) => w.startsWith(UNCLOSED))) this.fail('a quoted string is not closed');
-      this.data = undefined;
-      const output = this.exec(words);
-      try {
-        this.sys.audit();
-      } catch (e) {
-        this.fail(`the audit failed after this command: ${(e as Error).message}`);
-      }
-      steps.push(
-        this.data === undefined
-          ? { line: this.line, command: src, output }
-          : { line: this.line, command: src, output, data: this.data },
-      );
+      this.step(raw, i + 1);
     });
-    return steps;
+    return this.steps;
+  }
+
+  /**
+   * step: line number `line` of a scenario, whose text is `raw`.
+   * => the step it made (pushed on `steps` too), or null for a blank line.
+   * => throws ScenarioError when the line fails.
+   */
+  step(raw: string, line: number): StepResult | null {
+    this.line = line;
+    const src = commandText(raw);
+    if (src === '') return null;
+    const words = tokenize(src);
+    if (words.some((w) => w.startsWith(UNCLOSED))) this.fail('a quoted string is not closed');
+    this.data = undefined;
+    const events: HistEvent[] = [];
+    const off = this.trace ? histSubscribe(this.sys.uvm, (e) => events.push(e)) : null;
+    let output: string[];
+    try {
+      output = this.exec(words);
+    } finally {
+      off?.();
+    }
+    try {
+      this.sys.audit();
+    } catch (e) {
+      this.fail(`the audit failed after this command: ${(e as Error).message}`);
+    }
+    const step: StepResult = { line, command: src, output, counters: this.sys.counters };
+    if (this.data !== undefined) step.data = this.data;
+    if (this.trace) step.events = events;
+    this.steps.push(step);
+    return step;
   }
 
   fail(what: string): never {
@@ -616,6 +643,11 @@ export class ScenarioRunner {
 
   names(): [string, number][] {
     return [...this.vars.entries()];
+  }
+
+  /** processes: the live processes, by their names in the scenario. */
+  processes(): [string, Process][] {
+    return [...this.procs.entries()];
   }
 }
 
