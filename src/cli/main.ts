@@ -6,6 +6,8 @@
  *   uvm replay TRACE             a recorded real program
  *   uvm record -- PROGRAM ARGS   record a real program for replay
  *   uvm explain [WORD]           what the dumps and counters mean
+ *   uvm explore [--port N]       the explorer: the VM in a web page, step by step
+ *   uvm pdsim TRACE              replacement policies compared on a memory trace
  *
  * Exit status: 0 success, 1 a failed run or check, 2 bad usage.
  */
@@ -13,6 +15,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEFAULT_PD_POLICY, PD_POLICIES } from '../kernel/pdpolicy/index.ts';
 import { explain } from '../tools/legend.ts';
+import { EXPLORE_PORT, explore, portNumber } from './explore.ts';
+import { type PdsimFlags, pdsimCommand } from './pdsim.ts';
 import { type RecordFlags, recordCommand } from './record.ts';
 import { formatReplay, replayFailed, replayTrace } from './replay.ts';
 import { bundledScenarios, formatRun, type RunResult, runScenario } from './run.ts';
@@ -82,6 +86,14 @@ function buildProgram(io: Io): Command {
       io.out(`${lines.join('\n')}\n`);
     });
   program
+    .command('explore')
+    .description(
+      'serve the explorer on 127.0.0.1: a web page that runs the VM in your browser, steps ' +
+        'through a scenario or a recording and draws every layer (Ctrl-C stops it)',
+    )
+    .option('--port <n>', 'the port (0: any free one)', portNumber, EXPLORE_PORT)
+    .action((o: { port: number }) => explore(o.port, io));
+  program
     .command('demo')
     .description(
       'run the bundled workload: a shell that forks children, copy-on-write, shared memory, ' +
@@ -138,6 +150,26 @@ function buildProgram(io: Io): Command {
     .option('--mark', "also OUT/NAME.maps: the program's maps at its first kill(getpid(), 0)")
     .option('--mem', 'record memory accesses (valgrind --tool=lackey --trace-mem=yes)')
     .action((prog: string, args: string[], o: RecordFlags) => recordCommand(prog, args, o, io));
+  program
+    .command('pdsim')
+    .description(
+      'compare page replacement policies on a memory trace (valgrind lackey or hex addresses, ' +
+        'gzip or not, - for stdin): faults at each frame count (docs/policies.md)',
+    )
+    .argument('<trace>', 'the trace file, or - for stdin')
+    .option(
+      '--policy <list>',
+      'comma-separated policies (lru, opt, fifo, ..., kernel ones)',
+      'lru,opt',
+    )
+    .option('--frames <list>', 'comma-separated frame counts (default 1, 2, 4, ... to the pages)')
+    .option('--json', 'print {references, distinct, results} as JSON')
+    .option('--plot <file>', 'write the curves (faults by frames) as SVG')
+    .option('--seed <n>', 'the seed of random', count, 1)
+    .option('--page-size <bytes>', 'bytes per page, a power of two', pageSize, 4096)
+    .option('--vm', 'run the kernel policies in a real VmSystem (with swap)')
+    .option('--no-progress', 'no progress bar, even on a terminal')
+    .action((trace: string, o: PdsimFlags) => pdsimCommand(trace, o, io));
   return program;
 }
 
@@ -185,6 +217,19 @@ function printReplay(trace: string, o: ReplayFlags, io: Io): void {
   const r = replayTrace(trace, { ...o, progress: o.progress && io.tty && o.json !== true });
   io.out(o.json ? `${JSON.stringify(r, null, 2)}\n` : `${formatReplay(r).join('\n')}\n`);
   if (replayFailed(r)) throw new CheckFailed('the replay differs from the log');
+}
+
+function count(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)))
+    throw new InvalidArgumentError(`${value} is not a non-negative integer`);
+  return Number(value);
+}
+
+function pageSize(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 2 ** 30 || (n & (n - 1)) !== 0)
+    throw new InvalidArgumentError(`${value} is not a power of two up to 2^30`);
+  return n;
 }
 
 function pid(value: string): number {
