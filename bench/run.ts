@@ -18,6 +18,7 @@ import { linuxFigures } from './linux.ts';
 import { mapRows } from './map.bench.ts';
 import { perMapEntry, perResidentPage } from './memory.bench.ts';
 import { pagingBench } from './paging.bench.ts';
+import { PDSIM_ROW, pdsimRow, referencesPerSecond } from './pdsim.bench.ts';
 import { callsPerSecond, GENERATED_ROW, generatedLogRow, replayWorkloads } from './replay.bench.ts';
 import { systemWorkloads } from './system.bench.ts';
 
@@ -105,12 +106,18 @@ async function main(): Promise<void> {
   rows.push(...(await workloadRows(quick)));
   log(`${GENERATED_ROW}: generating and replaying ...`);
   rows.push(generatedLogRow(quick));
+  log(`${PDSIM_ROW}: ours and bench/native/lrustack.c ...`);
+  rows.push(pdsimRow(quick));
   const paging = pagingBench(quick);
   rows.push(...paging.rows);
   const header = ['workload', 'ours', 'Linux', 'reference', 'ratio', 'target', 'met?'];
   console.log(table(header, rows.map(formatRow)).join('\n'));
   for (const r of rows.filter((r) => r.workload.startsWith('replay ') && r.ours_ns))
     console.log(`${r.workload.replace(' (per call)', '')}: ${callsPerSecond(r.ours_ns!)}`);
+  for (const r of rows.filter((r) => r.workload === PDSIM_ROW && r.ours_ns))
+    console.log(
+      `pdsim one-pass LRU: ${referencesPerSecond(r.ours_ns!)}, C ${r.reference_ns ? referencesPerSecond(r.reference_ns) : '-'}`,
+    );
   console.log(`a workload 4x larger than memory: ${JSON.stringify(paging.workload)}`);
   console.log(
     `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ` +
