@@ -17,6 +17,7 @@ import { KERNEL_WORKLOADS } from './kernel.bench.ts';
 import { linuxFigures } from './linux.ts';
 import { mapRows } from './map.bench.ts';
 import { perMapEntry, perResidentPage } from './memory.bench.ts';
+import { mmuWorkloads } from './mmu.bench.ts';
 import { pagingBench } from './paging.bench.ts';
 import { PDSIM_ROW, pdsimRow, referencesPerSecond } from './pdsim.bench.ts';
 import { callsPerSecond, GENERATED_ROW, generatedLogRow, replayWorkloads } from './replay.bench.ts';
@@ -43,12 +44,18 @@ function kernelRows(quick: boolean): Row[] {
 async function workloadRows(quick: boolean): Promise<Row[]> {
   const measured = new Map<string, number>();
   const rows: Row[] = [];
-  for (const w of [...systemWorkloads(), ...amapWorkloads(), ...replayWorkloads()]) {
+  for (const w of [
+    ...systemWorkloads(),
+    ...amapWorkloads(),
+    ...replayWorkloads(),
+    ...mmuWorkloads(),
+  ]) {
     const ns = await measure(w, quick);
     measured.set(w.name, ns);
     const reference = 'reference' in w ? (w.reference as string) : undefined;
     const refNs = reference === undefined ? null : (measured.get(reference) ?? null);
-    rows.push(compare(w.name, ns, refNs, null, reference));
+    const target = 'target' in w ? (w.target as number) : null;
+    rows.push(compare(w.name, ns, refNs, target, reference));
     log(`${w.name}: ${formatNs(ns)}`);
   }
   return rows;

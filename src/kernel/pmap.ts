@@ -26,6 +26,7 @@
 import type { UvmHist } from './hist.ts';
 import { type PhysMem, PMAP_MODIFIED, PMAP_REFERENCED } from './page.ts';
 import { type Frame, hex, KernelPanic, kpanic, PROT_ALL, PROT_NONE, vmerr } from './param.ts';
+import type { Tlb } from './tlb.ts';
 import type { PmapPageOps } from './uvm.ts';
 
 export const PTE_R = 1;
@@ -71,6 +72,8 @@ export class PvTable implements PmapPageOps {
   private used = 0;
   /** live pmaps by id (null: a free id) */
   readonly pmaps: (Pmap | null)[] = [null];
+  /** how many live pmaps have a TLB (none: no shootdowns to look for) */
+  tlbs = 0;
   /** the kernel's event stream, for the pmaps (uvm.hist; hist.ts keeps them equal) */
   hist: UvmHist | null = null;
   private readonly freeIds: number[] = [];
@@ -79,7 +82,7 @@ export class PvTable implements PmapPageOps {
   /** the most pmaps alive at once */
   readonly maxPmaps: number;
 
-  constructor(private readonly pages: PhysMem) {
+  constructor(readonly pages: PhysMem) {
     this.span = VA_LIMIT / pages.pageSize;
     this.maxPmaps = Math.floor(2 ** 53 / this.span) - 1;
     this.first = new Float64Array(pages.npages);
@@ -251,6 +254,7 @@ export class PvTable implements PmapPageOps {
   clearReference(pg: Frame): boolean {
     const was = (this.pages.attrs[pg] & PMAP_REFERENCED) !== 0;
     this.pages.attrs[pg] &= ~PMAP_REFERENCED;
+    if (was) this.shootdownPage(pg);
     return was;
   }
 
@@ -261,7 +265,17 @@ export class PvTable implements PmapPageOps {
   clearModify(pg: Frame): boolean {
     const was = (this.pages.attrs[pg] & PMAP_MODIFIED) !== 0;
     this.pages.attrs[pg] &= ~PMAP_MODIFIED;
+    if (was) this.shootdownPage(pg);
     return was;
+  }
+
+  /**
+   * shootdownPage: a bit of pg was cleared: the TLB entries of its mappings
+   * promised it set, so they go (the next access sets it again).
+   */
+  private shootdownPage(pg: Frame): void {
+    if (this.tlbs === 0) return;
+    for (const key of this.keys(pg)) this.pmapOfKey(key).tlb?.shootdown(this.keyVpn(key));
   }
 
   isModified(pg: Frame): boolean {
@@ -290,6 +304,8 @@ export class Pmap {
   readonly tables = new Map<number, Ptp>();
   residentCount = 0;
   wiredCount = 0;
+  /** the software TLB of the fast access path, made by its first use (mmu.ts) */
+  tlb: Tlb | null = null;
   private lastKey = -1;
   private lastPtp: Ptp | null = null;
 
@@ -336,6 +352,7 @@ export class Pmap {
     const i = vpn % NPTE;
     const old = t.pte[i];
     if (old !== 0) {
+      this.tlb?.shootdown(vpn);
       const oldpg = pteFrame(old);
       if (oldpg !== pg) this.dropPte(t, i, vpn);
       else if (old & PTE_WIRED) this.wiredCount--;
@@ -354,6 +371,7 @@ export class Pmap {
   /** dropPte: clear one valid PTE and its pv entry. */
   private dropPte(t: Ptp, i: number, vpn: number): void {
     const pte = t.pte[i];
+    this.tlb?.shootdown(vpn);
     this.pv.remove(pteFrame(pte), this.id, vpn);
     if (pte & PTE_WIRED) this.wiredCount--;
     t.pte[i] = 0;
@@ -379,7 +397,10 @@ export class Pmap {
     const keep = ~(PTE_PROT & ~prot);
     this.forRange(start, end, (t, i, vpn) => {
       if (prot === PROT_NONE && (t.pte[i] & PTE_WIRED) === 0) this.dropPte(t, i, vpn);
-      else t.pte[i] &= keep;
+      else {
+        this.tlb?.shootdown(vpn);
+        t.pte[i] &= keep;
+      }
     });
     this.pv.hist?.emit({ type: 'pmap-protect', pmap: this.id, start, end, prot });
   }
@@ -398,6 +419,7 @@ export class Pmap {
   lowerOne(va: number, prot: number): void {
     const vpn = Math.floor(va / this.pageSize);
     const t = this.ptp(vpn, false);
+    this.tlb?.shootdown(vpn);
     if (t !== null) t.pte[vpn % NPTE] &= ~(PTE_PROT & ~prot);
   }
 
@@ -470,6 +492,11 @@ export class Pmap {
     this.tables.clear();
     this.lastKey = -1;
     this.lastPtp = null;
+    if (this.tlb !== null) {
+      this.tlb.flush();
+      this.tlb = null;
+      this.pv.tlbs--;
+    }
     this.pv.detach(this.id);
   }
 }
@@ -521,9 +548,36 @@ export function auditPmaps(pv: PvTable, npages: number): void {
       fail(`pmap ${pmap.id}: resident ${pmap.residentCount} but ${resident} PTEs`);
     if (wired !== pmap.wiredCount)
       fail(`pmap ${pmap.id}: wired ${pmap.wiredCount} but ${wired} wired PTEs`);
+    if (pmap.tlb !== null) auditTlb(pmap, pmap.tlb, pv.pages.attrs);
     pteCount += resident;
   }
+  if (pv.pmaps.filter((p) => p?.tlb).length !== pv.tlbs) fail(`tlbs ${pv.tlbs} is wrong`);
   if (pteCount !== pvCount) kpanic(`audit: pmap: ${pteCount} PTEs but ${pvCount} pv entries`);
+}
+
+/**
+ * auditTlb: every entry keeps its promise: the PTE maps its frame with the
+ * right (write for a write entry), the page is referenced (and modified).
+ */
+function auditTlb(pmap: Pmap, tlb: Tlb, attrs: Uint8Array): void {
+  for (let i = 0; i <= tlb.mask; i++) {
+    const vpn = tlb.rtag[i];
+    if (vpn < 0) {
+      if (tlb.wtag[i] >= 0) fail(`pmap ${pmap.id}: TLB entry ${i} writes but does not read`);
+      continue;
+    }
+    const what = `pmap ${pmap.id}: TLB entry for ${hex(vpn * pmap.pageSize)}`;
+    const pte = pmap.lookup(vpn * pmap.pageSize);
+    if (pte === 0 || pteFrame(pte) * pmap.pageSize !== tlb.base[i])
+      fail(`${what} maps a page the pmap does not`);
+    const pg = pteFrame(pte);
+    if ((pte & PTE_PROT) === 0 || (attrs[pg] & PMAP_REFERENCED) === 0)
+      fail(`${what}: not readable, or not referenced`);
+    if (tlb.wtag[i] === -1) continue;
+    if (tlb.wtag[i] !== vpn) fail(`${what}: its write tag names another page`);
+    if ((pte & PTE_W) === 0 || (attrs[pg] & PMAP_MODIFIED) === 0)
+      fail(`${what}: writes where the PTE is not writable, or the page not modified`);
+  }
 }
 
 function fail(what: string): never {

@@ -84,6 +84,8 @@ export class Uvmexp {
   zeroes = 0;
   pagecopies = 0;
   wired = 0;
+  /* the software TLB of the fast access path (tlb.ts) */
+  tlbshootdowns = 0;
   /* anons and amaps */
   anonallocs = 0;
   anonfrees = 0;

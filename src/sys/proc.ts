@@ -59,6 +59,7 @@ import {
   sysMunlockall,
   sysMunmap,
 } from './mmap.ts';
+import { Mmu } from './mmu.ts';
 import { formatMapsRow, isFileName, type MapsRow, mapsRows, parseMapsRow } from './procmaps.ts';
 import type { VmSystem } from './system.ts';
 
@@ -68,6 +69,7 @@ export const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 /** A process. */
 export class Process {
   alive = true;
+  private fast: Mmu | null = null;
 
   constructor(
     readonly sys: VmSystem,
@@ -87,6 +89,15 @@ export class Process {
   }
 
   /* ---- memory access ---------------------------------------------------- */
+
+  /**
+   * mmu: the fast access path (typed reads and writes through a software
+   * TLB, for emulators); made at first use.
+   */
+  get mmu(): Mmu {
+    this.fast ??= new Mmu(this);
+    return this.fast;
+  }
 
   /**
    * read: `n` bytes from virtual address `va`, through the pmap.
