@@ -174,3 +174,23 @@ export const KERNEL_WORKLOADS: KernelWorkload[] = [
       }),
   },
 ];
+
+/**
+ * coldPage: ns per 4 KiB page to clear (`copy` false) or copy a page of a
+ * buffer larger than any cache, one pass in page order: the memory bound
+ * a zero-fill or copy-on-write fault cannot beat.
+ */
+export function coldPage(copy: boolean, reps: number): number {
+  const bytes = 256 * MIB;
+  const dst = new Uint8Array(bytes);
+  const src = copy ? new Uint8Array(bytes).fill(1) : null;
+  const t = median(() => {
+    const s = now();
+    for (let o = 0; o < bytes; o += PS) {
+      if (src === null) dst.fill(0, o, o + PS);
+      else dst.set(src.subarray(o, o + PS), o);
+    }
+    return now() - s;
+  }, reps);
+  return t / (bytes / PS);
+}

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { table } from '../src/tools/dump.ts';
 import { amapWorkloads } from './amap.bench.ts';
 import { compare, formatNs, measure, type Row } from './harness.ts';
-import { KERNEL_WORKLOADS } from './kernel.bench.ts';
+import { coldPage, KERNEL_WORKLOADS } from './kernel.bench.ts';
 import { linuxFigures } from './linux.ts';
 import { mapRows } from './map.bench.ts';
 import { perMapEntry, perResidentPage } from './memory.bench.ts';
@@ -32,10 +32,36 @@ function kernelRows(quick: boolean): Row[] {
   log('Linux: building and running bench/native/linux.c ...');
   const linux = linuxFigures(quick);
   const reps = quick ? 5 : 9;
-  return KERNEL_WORKLOADS.map((w) => {
-    const ours = w.ours(reps, quick);
-    const row = compare(w.label, ours, linux.get(w.key) ?? null, w.target);
-    log(`${w.label}: ours ${formatNs(ours)}, Linux ${formatNs(row.linux_ns)}`);
+  const ours = new Map<string, number>();
+  const rows = KERNEL_WORKLOADS.map((w) => {
+    ours.set(w.key, w.ours(reps, quick));
+    const row = compare(w.label, ours.get(w.key)!, linux.get(w.key) ?? null, w.target);
+    log(`${w.label}: ours ${formatNs(row.ours_ns)}, Linux ${formatNs(row.linux_ns)}`);
+    return row;
+  });
+  return [...rows, ...memoryBoundRows(ours, reps)];
+}
+
+/** memoryBoundRows: our faults per page beside clearing and copying a cold page. */
+function memoryBoundRows(ours: Map<string, number>, reps: number): Row[] {
+  const pairs: [string, string, string, boolean][] = [
+    [
+      'zero-fill',
+      'zero-fill fault vs clearing a cold page',
+      'Uint8Array.fill(0) of a cold 4 KiB page',
+      false,
+    ],
+    [
+      'cow-fault',
+      'copy-on-write fault vs copying a cold page',
+      'Uint8Array.set of a cold 4 KiB page',
+      true,
+    ],
+  ];
+  return pairs.map(([key, workload, reference, copy]) => {
+    const ref = coldPage(copy, reps);
+    const row = compare(workload, ours.get(key)!, ref, 2, reference);
+    log(`${workload}: ours ${formatNs(row.ours_ns)}, ${reference} ${formatNs(ref)}`);
     return row;
   });
 }
