@@ -3,8 +3,10 @@
  * with fast-check's programs: the fuzzer's operation mix (test/fuzz/gen.ts)
  * draws its choices from fast-check's numbers, so fast-check shrinks a
  * failing program itself; the failure is then printed as a scenario file
- * for `uvm run`. Every byte read, every errno and the coalesced maps of
- * every process must agree, and the full audit must pass after every step.
+ * for `uvm run`. The seed also picks the page replacement policy (every
+ * one of PD_POLICIES, test/fuzz/config.ts). Every byte read, every errno
+ * and the coalesced maps of every process must agree, and the full audit
+ * must pass after every step.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

@@ -160,12 +160,13 @@ export class World {
       swapPages: cfg.swapPages,
       poisonFreed: true,
       host: this.host,
+      policy: cfg.policy,
     });
     this.newCommand = guardReclaim(this.sys);
     this.lines = trace
       ? [
           `# seed ${cfg.seed}`,
-          `system physPages=${cfg.physPages} swapPages=${cfg.swapPages} pageSize=${cfg.pageSize} poisonFreed=1`,
+          `system physPages=${cfg.physPages} swapPages=${cfg.swapPages} pageSize=${cfg.pageSize} poisonFreed=1 policy=${cfg.policy}`,
         ]
       : null;
     cfg.files.forEach((f, i) => {

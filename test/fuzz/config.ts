@@ -1,12 +1,14 @@
 /*
  * fuzz/config.ts: what a seed decides before its first operation: the
- * machine (page size, frames, swap), the files, the lock limit, how many
- * processes, which risky features (I/O errors), and the mix of
- * operations; and the small PRNG everything random comes from.
+ * machine (page size, frames, swap, page replacement policy), the files,
+ * the lock limit, how many processes, which risky features (I/O errors),
+ * and the mix of operations; and the small PRNG everything random comes
+ * from.
  *
  *   configFor(seed)     the seed's configuration (pure)
  *   Rand                sfc32 seeded by splitmix32: a seed fully determines a run
  */
+import { PD_POLICIES } from '../../src/kernel/pdpolicy/index.ts';
 
 /** A source of choices: a PRNG in campaigns, fast-check's numbers in property tests. */
 export interface Pick {
@@ -102,6 +104,8 @@ export interface FuzzConfig {
   inject: boolean;
   /** the weight of each of OPS */
   weights: number[];
+  /** the page replacement policy (one of PD_POLICIES) */
+  policy: string;
 }
 
 /** Where MAP_FIXED mappings go. */
@@ -162,6 +166,9 @@ export function configFor(seed: number, pressure?: boolean): FuzzConfig {
   const inject = r.int(3) === 0;
   if (!inject) weights[OPS.indexOf('inject')] = 0;
   const lockLimit = pageSize * (pressure ? 1 + r.int(3) : 4 + r.int(16));
+  /* drawn last, so the draws above stay what they were before policies */
+  const policies = Object.keys(PD_POLICIES);
+  const policy = policies[r.int(policies.length)];
   return {
     seed,
     pageSize,
@@ -174,5 +181,6 @@ export function configFor(seed: number, pressure?: boolean): FuzzConfig {
     files,
     inject,
     weights,
+    policy,
   };
 }
