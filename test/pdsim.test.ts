@@ -150,27 +150,21 @@ const refString = fc
 const distinctOf = (refs: Int32Array) => new Set(refs).size;
 
 describe('one-pass stack algorithms against naive simulators', () => {
-  it('LRU at every frame count', () => {
-    fc.assert(
-      fc.property(refString, (refs) => {
-        const d = distinctOf(refs);
-        const curve = lruCurve(refs, d);
-        for (let k = 1; k <= d + 1; k++) assert.equal(curve.faults(k), naiveLru(refs, k), `k=${k}`);
-      }),
-      { numRuns: 300 },
-    );
-  });
-
-  it('OPT at every frame count', () => {
-    fc.assert(
-      fc.property(refString, (refs) => {
-        const d = distinctOf(refs);
-        const curve = optCurve(refs, d);
-        for (let k = 1; k <= d + 1; k++) assert.equal(curve.faults(k), naiveOpt(refs, k), `k=${k}`);
-      }),
-      { numRuns: 300 },
-    );
-  });
+  const pairs = [
+    ['LRU', lruCurve, naiveLru],
+    ['OPT', optCurve, naiveOpt],
+  ] as const;
+  for (const [name, onePass, naive] of pairs)
+    it(`${name} at every frame count`, () => {
+      fc.assert(
+        fc.property(refString, (refs) => {
+          const d = distinctOf(refs);
+          const curve = onePass(refs, d);
+          for (let k = 1; k <= d + 1; k++) assert.equal(curve.faults(k), naive(refs, k), `k=${k}`);
+        }),
+        { numRuns: 300 },
+      );
+    });
 
   it('LRU renumbers its use times (traces far longer than 4 x distinct pages)', () => {
     const refs = Int32Array.from({ length: 20_000 }, (_, i) => (i * 7 + ((i * i) % 13)) % 20);

@@ -1,7 +1,8 @@
 /*
  * svg.ts: miss-ratio curves as a self-contained SVG: faults against
  * frames, one line per policy, with axes, ticks, labels and a legend.
- * The frame axis is logarithmic when the counts span 16x or more.
+ * The frame axis is logarithmic when the counts span 16x or more, the
+ * fault axis when they span 100x or more.
  */
 import type { PdsimResult } from './pdsim.ts';
 
@@ -32,14 +33,14 @@ export function missRatioSvg(results: readonly PdsimResult[], title: string): st
   const log = hi / lo >= 16;
   const fx = (f: number) => (log ? Math.log2(f) : f);
   const [x0, x1] = [fx(lo), fx(hi) === fx(lo) ? fx(lo) + 1 : fx(hi)];
-  const ymax = niceMax(Math.max(1, ...results.map((r) => r.faults)));
+  const ys = yScale(results.map((r) => r.faults));
   const px = (f: number) => M.left + ((fx(f) - x0) / (x1 - x0)) * (W - M.left - M.right);
-  const py = (v: number) => H - M.bottom - (v / ymax) * (H - M.top - M.bottom);
+  const py = (v: number) => H - M.bottom - ys.at(v) * (H - M.top - M.bottom);
   const policies = [...new Set(results.map((r) => r.policy))];
   const lines = policies.flatMap((p, i) =>
     curve(
       results.filter((r) => r.policy === p).sort((a, b) => a.frames - b.frames),
-      COLORS[i % COLORS.length],
+      i,
       px,
       py,
     ),
@@ -48,7 +49,7 @@ export function missRatioSvg(results: readonly PdsimResult[], title: string): st
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">${esc(title)}</text>`,
-    ...axes(ticksX(lo, hi, log), px, ymax, py),
+    ...axes(ticksX(lo, hi, log), px, ys.ticks, py),
     ...lines,
     ...legend(policies),
     '</svg>',
@@ -59,16 +60,16 @@ export function missRatioSvg(results: readonly PdsimResult[], title: string): st
 /** curve: one policy's polyline and its points. */
 function curve(
   rows: PdsimResult[],
-  color: string,
+  i: number,
   px: (f: number) => number,
   py: (v: number) => number,
 ): string[] {
   const pts = rows.map((r) => [px(r.frames).toFixed(1), py(r.faults).toFixed(1)]);
   return [
-    `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => p.join(',')).join(' ')}"/>`,
+    `<polyline fill="none" ${stroke(i)} stroke-width="2" points="${pts.map((p) => p.join(',')).join(' ')}"/>`,
     ...rows.map(
-      (r, i) =>
-        `<circle cx="${pts[i][0]}" cy="${pts[i][1]}" r="3" fill="${color}">` +
+      (r, k) =>
+        `<circle cx="${pts[k][0]}" cy="${pts[k][1]}" r="3" fill="${COLORS[i % COLORS.length]}">` +
         `<title>${esc(r.policy)}, ${r.frames} frames: ${r.faults} faults (miss ratio ${r.missRatio.toFixed(4)})</title></circle>`,
     ),
   ];
@@ -78,7 +79,7 @@ function curve(
 function axes(
   xticks: number[],
   px: (f: number) => number,
-  ymax: number,
+  yticks: number[],
   py: (v: number) => number,
 ): string[] {
   const bottom = H - M.bottom;
@@ -95,8 +96,7 @@ function axes(
       `<text x="${x}" y="${bottom + 18}" text-anchor="middle">${f}</text>`,
     );
   }
-  for (let k = 0; k <= 5; k++) {
-    const v = (ymax * k) / 5;
+  for (const v of yticks) {
     const y = py(v).toFixed(1);
     out.push(
       `<line x1="${M.left}" y1="${y}" x2="${W - M.right}" y2="${y}" stroke="#ddd"/>`,
@@ -111,12 +111,17 @@ function legend(policies: string[]): string[] {
   const x = W - M.right + 16;
   return policies.flatMap((p, i) => {
     const y = M.top + 10 + i * 20;
-    const color = COLORS[i % COLORS.length];
     return [
-      `<line x1="${x}" y1="${y}" x2="${x + 24}" y2="${y}" stroke="${color}" stroke-width="3"/>`,
+      `<line x1="${x}" y1="${y}" x2="${x + 24}" y2="${y}" ${stroke(i)} stroke-width="3"/>`,
       `<text x="${x + 30}" y="${y}" dominant-baseline="middle">${esc(p)}</text>`,
     ];
   });
+}
+
+/** stroke: the i-th policy's line: a colour, dashed past the tenth. */
+function stroke(i: number): string {
+  const dash = i >= COLORS.length ? ' stroke-dasharray="6 3"' : '';
+  return `stroke="${COLORS[i % COLORS.length]}"${dash}`;
 }
 
 /** ticksX: powers of two on a log axis, about eight even steps on a linear one. */
@@ -130,6 +135,23 @@ function ticksX(lo: number, hi: number, log: boolean): number[] {
   const out = [];
   for (let f = Math.ceil(lo / step) * step; f <= hi; f += step) out.push(f);
   return out;
+}
+
+/**
+ * yScale: the fault axis: linear from 0, or logarithmic (powers of ten)
+ * when the counts span 100x or more.
+ * => at(v): v's height as a fraction of the axis; the ticks.
+ */
+function yScale(faults: number[]): { at: (v: number) => number; ticks: number[] } {
+  const top = Math.max(1, ...faults);
+  const low = Math.max(1, Math.min(...faults));
+  if (top / low < 100) {
+    const max = niceMax(top);
+    return { at: (v) => v / max, ticks: [0, 1, 2, 3, 4, 5].map((k) => (max * k) / 5) };
+  }
+  const [e0, e1] = [Math.floor(Math.log10(low)), Math.ceil(Math.log10(top))];
+  const ticks = Array.from({ length: e1 - e0 + 1 }, (_, k) => 10 ** (e0 + k));
+  return { at: (v) => (Math.log10(Math.max(v, 1)) - e0) / (e1 - e0), ticks };
 }
 
 /** niceMax: the next 1, 2 or 5 times a power of ten at or above v. */
