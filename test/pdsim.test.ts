@@ -14,6 +14,8 @@ import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { VmError } from '../src/kernel/param.ts';
 import { PD_POLICIES } from '../src/kernel/pdpolicy/index.ts';
+import { arc, s3fifo, twoq } from '../src/lab/adaptive.ts';
+import { fifo, random, type SizedPolicy, sieve } from '../src/lab/classic.ts';
 import { kernelPolicy } from '../src/lab/kernelsim.ts';
 import { pdsim, pdsimPolicies, pdsimTasks } from '../src/lab/pdsim.ts';
 import { lruCurve, optCurve } from '../src/lab/stack.ts';
@@ -149,6 +151,15 @@ const refString = fc
 
 const distinctOf = (refs: Int32Array) => new Set(refs).size;
 
+/** the simulators themselves (pdsim answers frames >= distinct without them) */
+const RAW: [string, SizedPolicy][] = [
+  ...Object.entries({ fifo, random, sieve, arc, twoq, s3fifo }),
+  ...Object.keys(PD_POLICIES).map((name): [string, SizedPolicy] => [
+    name,
+    (refs, d, k) => kernelPolicy(name, refs, d, k),
+  ]),
+];
+
 describe('one-pass stack algorithms against naive simulators', () => {
   const pairs = [
     ['LRU', lruCurve, naiveLru],
@@ -184,6 +195,8 @@ describe('every policy against the optimum', () => {
           assert.ok(f >= opt && f <= refs.length, `${policy} k=${k}: ${f} < OPT ${opt}`);
           if (k >= d) assert.equal(f, d, `${policy} k=${k}`);
         }
+        for (const [name, run] of RAW)
+          assert.equal(run(refs, d, d, 1), d, `${name} with room for every page`);
       }),
       { numRuns: 60 },
     );

@@ -106,6 +106,9 @@ export function runTask(trace: RefTrace, task: PdsimTask): PdsimResult[] {
     return frames.map((f) => row(policy, f, curve.faults(f)));
   }
   const f = frames[0];
+  /* room for every page: each faults once, whatever the policy (and no frame array is made) */
+  if (f >= distinct && !(task.vm && Object.hasOwn(PD_POLICIES, policy)))
+    return [row(policy, f, distinct)];
   if (Object.hasOwn(SIZED, policy))
     return [row(policy, f, SIZED[policy](refs, distinct, f, task.seed))];
   if (!task.vm) return [row(policy, f, kernelPolicy(policy, refs, distinct, f))];
