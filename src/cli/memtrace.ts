@@ -31,6 +31,7 @@ export interface ReadTraceOptions {
 export async function readTrace(file: string, opts: ReadTraceOptions = {}): Promise<RefTrace> {
   const name = file === '-' ? 'stdin' : file;
   const decoder = new TraceDecoder(name, opts.pageSize, opts.alloc);
+  let bad: unknown;
   try {
     const total = file === '-' ? 0 : (await stat(file)).size;
     const src = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
@@ -43,13 +44,20 @@ export async function readTrace(file: string, opts: ReadTraceOptions = {}): Prom
       }
     };
     const head = await sniff(counted());
+    /* the decoder's error, which pipeline reports as an abort */
     const sink = async (chunks: AsyncIterable<Buffer>) => {
-      for await (const chunk of chunks) decoder.push(chunk);
+      try {
+        for await (const chunk of chunks) decoder.push(chunk);
+      } catch (e) {
+        bad = e;
+        throw e;
+      }
     };
     if (head.gzip) await pipeline(Readable.from(head.chunks), createGunzip(), sink);
     else await sink(head.chunks);
     return decoder.end();
-  } catch (e) {
+  } catch (caught) {
+    const e = bad ?? caught;
     if (e instanceof VmError) throw new UsageError(e.message.replace(/^trace: EINVAL: /, ''));
     const code = (e as NodeJS.ErrnoException).code ?? String(e);
     if (code.startsWith('Z_')) throw new UsageError(`${name}: not valid gzip data (${code})`);

@@ -152,7 +152,7 @@ export class TraceDecoder {
   private plain(b: Uint8Array, i: number, e: number): void {
     const s = i;
     if (b[i] === 48 && (b[i + 1] === 120 || b[i + 1] === 88)) i += 2;
-    if (this.hex(b, i, e) !== e)
+    if (hexDigit(b[i]) < 0 || this.hex(b, i, e) !== e)
       this.fail(b, s, e, 'not a lackey line (I, L, S, M) nor a hex address');
     this.access(1, false, b, s, e);
   }
