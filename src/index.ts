@@ -14,6 +14,12 @@ export * as amap from './kernel/amap.ts';
 export * as anon from './kernel/anon.ts';
 export * as aobj from './kernel/aobj.ts';
 export * as fault from './kernel/fault.ts';
+export {
+  type FaultPath,
+  type HistEvent,
+  type HistListener,
+  histSubscribe,
+} from './kernel/hist.ts';
 export { FaultInjector, type Host, type HostFile, MemoryHost } from './kernel/host.ts';
 export * as lock from './kernel/lock.ts';
 export * as map from './kernel/map/index.ts';
@@ -28,6 +34,8 @@ export * as tlb from './kernel/tlb.ts';
 export { type PmapPageOps, Uvm, type UvmConfig, Uvmexp } from './kernel/uvm.ts';
 export * as vmspace from './kernel/vmspace.ts';
 export * as vnode from './kernel/vnode.ts';
+export * as pdsim from './lab/pdsim.ts';
+export { type RefTrace, TraceDecoder } from './lab/trace.ts';
 export * as mmap from './sys/mmap.ts';
 export { Mmu } from './sys/mmu.ts';
 export { Process } from './sys/proc.ts';
