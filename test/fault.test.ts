@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { amapLock, amapLookup, amapUnlock } from '../src/kernel/amap.ts';
 import {
-  UVM_FAULT_WIRE,
   uvmFault,
   uvmFaultUnwire,
   uvmFaultWire,
@@ -23,6 +22,8 @@ import { MemoryHost } from '../src/kernel/host.ts';
 import {
   auditAmapRefs,
   MAP_COPY_ON_WRITE,
+  VM_FAULT_BURST,
+  VM_FAULT_CHANGE_WIRING,
   vmMapInsert,
   vmMapLookupEntry,
   vmMapSetWiredQuick,
@@ -131,8 +132,14 @@ function mappedPages(vm: Vmspace, from: number, to: number): number[] {
   return out;
 }
 
-/** fault: uvmFault at page `page`, expecting `want`. */
-function fault(vm: Vmspace, page: number, access: number, want: 0 | string = 0, flags = 0): void {
+/** fault: uvmFault at page `page` (a user fault: VM_FAULT_BURST by default), expecting `want`. */
+function fault(
+  vm: Vmspace,
+  page: number,
+  access: number,
+  want: 0 | string = 0,
+  flags = VM_FAULT_BURST,
+): void {
   assert.equal(uvmFault(vm.uvm, vm.map, at(page) + 123, access, flags), want);
 }
 
@@ -481,7 +488,7 @@ describe('uvmFault: fault-ahead', () => {
 
   it('a wiring fault maps no neighbours', () => {
     const vm = populated(MAP_ENTRY_BEHAV_SEQUENTIAL);
-    fault(vm, 10, R, 0, UVM_FAULT_WIRE);
+    fault(vm, 10, R, 0, VM_FAULT_CHANGE_WIRING);
     assert.deepEqual(mappedPages(vm, 0, 20), [10]);
     uvmFaultUnwire(vm.uvm, vm.map, at(0), at(20));
     check(vm);
@@ -881,9 +888,9 @@ describe('wiring', () => {
     const vm = space();
     const uvm = vm.uvm;
     anonEntry(vm, 0, 1);
-    fault(vm, 0, R, 0, UVM_FAULT_WIRE);
+    fault(vm, 0, R, 0, VM_FAULT_CHANGE_WIRING);
     const pg = frameAt(vm, 0);
-    fault(vm, 0, R, 0, UVM_FAULT_WIRE);
+    fault(vm, 0, R, 0, VM_FAULT_CHANGE_WIRING);
     assert.equal(uvm.pages.wireCount[pg], 1);
     assert.equal(vm.pmap.wiredCount, 1);
     uvmFaultUnwire(uvm, vm.map, at(0), at(1));
@@ -896,7 +903,7 @@ describe('wiring', () => {
     const uvm = vm.uvm;
     anonEntry(vm, 0, 4, RW, MAP_ENTRY_BEHAV_RANDOM);
     fault(vm, 0, W);
-    fault(vm, 1, W, 0, UVM_FAULT_WIRE);
+    fault(vm, 1, W, 0, VM_FAULT_CHANGE_WIRING);
     fault(vm, 2, W);
     uvmFaultUnwire(uvm, vm.map, at(0), at(4));
     assert.equal(uvm.exp.wired, 0);
@@ -972,7 +979,7 @@ describe('holds: uvmVslock, uvmVsunlock, uvmHold, uvmHoldMapped, uvmReserve', ()
       const pg = frameAt(vm, page);
       for (let i = 0; i < WIRE_MAX; i++) pageWire(uvm, pg);
       const before = state(vm);
-      fault(vm, page, R, 'EAGAIN', UVM_FAULT_WIRE);
+      fault(vm, page, R, 'EAGAIN', VM_FAULT_CHANGE_WIRING);
       assert.equal(state(vm), before, `page ${page}: nothing changed`);
       assert.equal(pte(vm, page) & PTE_WIRED, 0);
       assert.equal(
@@ -983,10 +990,10 @@ describe('holds: uvmVslock, uvmVsunlock, uvmHold, uvmHoldMapped, uvmReserve', ()
       for (let i = 0; i < WIRE_MAX; i++) pageUnwire(uvm, pg);
     }
     /* a page this translation already wires may be at the limit */
-    fault(vm, 0, R, 0, UVM_FAULT_WIRE);
+    fault(vm, 0, R, 0, VM_FAULT_CHANGE_WIRING);
     const pg = frameAt(vm, 0);
     for (let i = 1; i < WIRE_MAX; i++) pageWire(uvm, pg);
-    fault(vm, 0, R, 0, UVM_FAULT_WIRE);
+    fault(vm, 0, R, 0, VM_FAULT_CHANGE_WIRING);
     assert.equal(uvm.pages.wireCount[pg], WIRE_MAX);
     for (let i = 1; i < WIRE_MAX; i++) pageUnwire(uvm, pg);
     uvmFaultUnwire(uvm, vm.map, at(0), at(1));

@@ -140,14 +140,17 @@ describe('vm_map_insert and friends', () => {
 
   it('calls the prefault hook for MAP_PREFAULT and MAP_PREFAULT_PARTIAL', () => {
     const map = newMap();
-    const calls: [number, boolean][] = [];
-    map.hooks = { ...map.hooks, prefault: (_m, e, partial) => calls.push([e.start, partial]) };
+    const calls: [number, number, number][] = [];
+    map.hooks = {
+      ...map.hooks,
+      prefault: (_m, e, s, t, limit) => calls.push([e.start, t - s, limit]),
+    };
     vmMapInsert(map, null, 0, at(0), at(1), RW, PROT_ALL, MAP_PREFAULT);
     vmMapInsert(map, null, 0, at(4), at(5), RW, PROT_ALL, MAP_PREFAULT_PARTIAL);
     vmMapInsert(map, null, 0, at(8), at(9), RW, PROT_ALL, 0);
     assert.deepEqual(calls, [
-      [at(0), false],
-      [at(4), true],
+      [at(0), PS, MAP_PREFAULT],
+      [at(4), PS, MAP_PREFAULT_PARTIAL],
     ]);
   });
 

@@ -15,6 +15,11 @@
  *                      anon, copied from the object page or zero-filled
  *       RESTART        after a clip/merge or a wait for memory: look again
  *
+ *   flags (seed 001's VM_FAULT_*): WIRE_MASK (CHANGE_WIRING, USER_WIRE)
+ *   wires; BURST allows fault-ahead (a user-mode fault, as DragonFly's
+ *   trap passes it); DIRTY marks the page modified; UNSWAP drops its swap
+ *   copy.
+ *
  *   fault-ahead (uvmadvice): NORMAL 3 behind, 4 ahead; RANDOM none;
  *   SEQUENTIAL 8 behind, 7 ahead (UvmConfig.faultAhead changes them).
  *   Only pages already resident are mapped.
@@ -30,6 +35,12 @@ import { anonAllocPage, anonDropswap, anonGet } from './anon.ts';
 import type { UvmHist } from './hist.ts';
 import {
   type MapLookup,
+  VM_FAULT_BURST,
+  VM_FAULT_CHANGE_WIRING,
+  VM_FAULT_DIRTY,
+  VM_FAULT_NORMAL,
+  VM_FAULT_UNSWAP,
+  VM_FAULT_WIRE_MASK,
   type VmMap,
   type VmMapEntry,
   vmMapLookup,
@@ -39,7 +50,9 @@ import {
 import {
   NOPAGE,
   PG_BUSY,
+  PG_CLEAN,
   PG_FAKE,
+  PMAP_MODIFIED,
   pageActivate,
   pageCopy,
   pageUnwire,
@@ -65,9 +78,6 @@ import type { Uvm } from './uvm.ts';
 
 /** What a fault reports: 0, or why it failed. */
 export type FaultResult = 0 | 'EFAULT' | 'EACCES' | 'ENOMEM' | 'EIO' | 'SIGBUS' | 'EAGAIN';
-
-/* fault flags */
-export const UVM_FAULT_WIRE = 0x01;
 
 const RESTART = 'restart';
 const MAXWIN = 16;
@@ -102,6 +112,8 @@ class FaultCtx {
   accessType = 0;
   enterProt = 0;
   wirePaging = false;
+  /** the VM_FAULT_* flags of this fault */
+  flags = 0;
   cowNow = false;
   /** waits for memory in this fault */
   noramWaits = 0;
@@ -122,29 +134,33 @@ const faultCtx = new FaultCtx();
  *    when no frame can be had even after reclaiming; EIO when the swap
  *    device or file fails; SIGBUS for a file page beyond its end.
  * => on failure nothing is changed but the statistics.
- * => UVM_FAULT_WIRE: fault with the entry's full protection and wire the page.
+ * => flags, VM_FAULT_*: CHANGE_WIRING or USER_WIRE: fault with the entry's
+ *    full protection and wire the page; BURST: map resident neighbours too
+ *    (fault-ahead by advice; never when wiring); DIRTY: the page is marked
+ *    modified; UNSWAP: an anon page's swap copy is freed (it is dirty then).
  */
 export function uvmFault(
   uvm: Uvm,
   map: VmMap,
   va: number,
   accessType: number,
-  flags = 0,
+  flags = VM_FAULT_NORMAL,
 ): FaultResult {
   const flt = faultCtx;
   uvm.exp.faults++;
   if (uvm.reclaim !== null && uvm.pages.freeCount < uvm.freemin) uvm.reclaim();
   flt.va = Math.floor(va / uvm.pageSize) * uvm.pageSize;
   flt.noramWaits = 0;
+  flt.flags = flags;
   uvm.hist?.emit({
     type: 'fault',
     pmap: map.pmap.id,
     va: flt.va,
     access: accessType,
-    wire: flags !== 0,
+    wire: (flags & VM_FAULT_WIRE_MASK) !== 0,
   });
   for (;;) {
-    flt.wirePaging = (flags & UVM_FAULT_WIRE) !== 0;
+    flt.wirePaging = (flags & VM_FAULT_WIRE_MASK) !== 0;
     flt.accessType = accessType;
     const r = faultCheck(uvm, map, flt);
     if (r === RESTART) continue;
@@ -186,7 +202,8 @@ function faultCheck(uvm: Uvm, map: VmMap, flt: FaultCtx): FaultResult | typeof R
     return 'EFAULT';
   }
   const ps = uvm.pageSize;
-  const window = flt.wirePaging ? NO_AHEAD : advice(uvm, entry);
+  const burst = (flt.flags & VM_FAULT_BURST) !== 0 && !flt.wirePaging;
+  const window = burst ? advice(uvm, entry) : NO_AHEAD;
   flt.startva = Math.max(entry.start, flt.va - window[0] * ps);
   const endva = Math.min(entry.end, flt.va + (window[1] + 1) * ps);
   flt.npages = (endva - flt.startva) / ps;
@@ -256,6 +273,20 @@ function enterPage(uvm: Uvm, flt: FaultCtx, pg: Frame, prot: number): void {
   if (oldWired && pteFrame(old) !== pg) pageUnwire(uvm, pteFrame(old));
   if (!flt.wirePaging) pageActivate(uvm, pg);
   else if (!(oldWired && pteFrame(old) === pg)) pageWire(uvm, pg);
+  if (flt.flags & (VM_FAULT_DIRTY | VM_FAULT_UNSWAP)) dirtyPage(uvm, flt, pg);
+}
+
+/**
+ * dirtyPage: VM_FAULT_DIRTY marks pg modified; VM_FAULT_UNSWAP frees the
+ * swap copy of an anon's page, which is then the only copy (dirty).
+ */
+function dirtyPage(uvm: Uvm, flt: FaultCtx, pg: Frame): void {
+  const pm = uvm.pages;
+  if (flt.flags & VM_FAULT_DIRTY) pm.attrs[pg] |= PMAP_MODIFIED;
+  if (flt.flags & VM_FAULT_UNSWAP && pm.uanon[pg] !== 0 && uvm.anons.swslot[pm.uanon[pg]] !== 0) {
+    anonDropswap(uvm, pm.uanon[pg]);
+    pm.flags[pg] &= ~PG_CLEAN;
+  }
 }
 
 /**
@@ -449,7 +480,7 @@ export function uvmFaultWire(uvm: Uvm, map: VmMap, ranges: readonly WireRange[])
 function wireRange(uvm: Uvm, map: VmMap, w: WireRange): FaultResult {
   if (w.prot === PROT_NONE) return 0;
   for (let va = w.start; va < w.end; va += uvm.pageSize) {
-    const r = uvmFault(uvm, map, va, w.prot, UVM_FAULT_WIRE);
+    const r = uvmFault(uvm, map, va, w.prot, VM_FAULT_CHANGE_WIRING);
     if (r !== 0) {
       uvmFaultUnwire(uvm, map, w.start, va);
       return r;

@@ -47,6 +47,12 @@ export const MADV_DONTNEED = 4;
 export const MADV_FREE = 8;
 export const MADV_DONTFORK = 10;
 export const MADV_DOFORK = 11;
+/* DragonFly's entry flags by madvise: NOSYNC/AUTOSYNC at DragonFly's values
+   (no Linux advice has them); NOCORE/CORE at Linux's DONTDUMP/DODUMP */
+export const MADV_NOSYNC = 6;
+export const MADV_AUTOSYNC = 7;
+export const MADV_NOCORE = 16;
+export const MADV_CORE = 17;
 
 /* mremap(2) */
 export const MREMAP_MAYMOVE = 1;

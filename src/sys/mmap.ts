@@ -31,6 +31,8 @@ import {
   MAP_COPY_ON_WRITE,
   MAP_IS_STACK,
   MAP_OVERLAY,
+  MAP_PREFAULT_MADVISE,
+  MAP_PREFAULT_PARTIAL,
   MAP_WIREFUTURE,
   type VmMap,
   type VmMapEntry,
@@ -42,6 +44,7 @@ import {
   vmMapLock,
   vmMapLookupEntry,
   vmMapMadvise,
+  vmMapMadviseFlags,
   vmMapMove,
   vmMapProtect,
   vmMapUnlock,
@@ -54,11 +57,15 @@ import {
   type Errno,
   type Frame,
   hex,
+  MADV_AUTOSYNC,
+  MADV_CORE,
   MADV_DOFORK,
   MADV_DONTFORK,
   MADV_DONTNEED,
   MADV_FREE,
+  MADV_NOCORE,
   MADV_NORMAL,
+  MADV_NOSYNC,
   MADV_RANDOM,
   MADV_SEQUENTIAL,
   MADV_WILLNEED,
@@ -69,6 +76,8 @@ import {
   MAP_ENTRY_BEHAV_SEQUENTIAL,
   MAP_ENTRY_COW,
   MAP_ENTRY_NEEDS_COPY,
+  MAP_ENTRY_NOCOREDUMP,
+  MAP_ENTRY_NOSYNC,
   MAP_ENTRY_STACK,
   MAP_ENTRY_USER_WIRED,
   MAP_FIXED,
@@ -98,6 +107,7 @@ import {
   VmError,
   vmerr,
 } from '../kernel/param.ts';
+import { vmMapPrefault } from '../kernel/prefault.ts';
 import type { Vmspace } from '../kernel/vmspace.ts';
 import type { MappableFile } from '../kernel/vnode.ts';
 
@@ -240,6 +250,7 @@ export function sysMmap(
   const cow =
     (shared ? 0 : MAP_COPY_ON_WRITE) |
     (anon && shared ? MAP_OVERLAY : 0) |
+    (anon ? 0 : MAP_PREFAULT_PARTIAL) |
     (flags & MAP_GROWSDOWN ? MAP_IS_STACK : 0);
   const wireFuture = (vm.map.flags & MAP_WIREFUTURE) !== 0;
   if (wireFuture && totalLocked(vm.map) + size > vm.memlockLimit)
@@ -426,13 +437,23 @@ const BEHAVIOUR: Record<number, number> = {
   [MADV_SEQUENTIAL]: MAP_ENTRY_BEHAV_SEQUENTIAL,
 };
 
+/** the advice that sets (true) or clears an entry flag (DragonFly's vm_map_madvise) */
+const EFLAGS: Record<number, [number, boolean]> = {
+  [MADV_NOSYNC]: [MAP_ENTRY_NOSYNC, true],
+  [MADV_AUTOSYNC]: [MAP_ENTRY_NOSYNC, false],
+  [MADV_NOCORE]: [MAP_ENTRY_NOCOREDUMP, true],
+  [MADV_CORE]: [MAP_ENTRY_NOCOREDUMP, false],
+};
+
 /**
  * sysMadvise: advise on [addr, addr+len) (madvise(2), Linux semantics).
  * => NORMAL/RANDOM/SEQUENTIAL set the fault-ahead behaviour; WILLNEED
  *    brings swapped pages back; DONTNEED drops the pages (private memory
  *    then reads as zeros; shared memory keeps its data); FREE lets the
  *    pagedaemon discard private anonymous pages unless written again;
- *    DONTFORK/DOFORK leave the range out of fork children, or not.
+ *    DONTFORK/DOFORK leave the range out of fork children, or not;
+ *    NOSYNC/AUTOSYNC and NOCORE/CORE (Linux's DONTDUMP/DODUMP) set and
+ *    clear MAP_ENTRY_NOSYNC and MAP_ENTRY_NOCOREDUMP (DragonFly's).
  * => EINVAL unaligned or unknown advice, DONTNEED on locked memory, FREE
  *    on memory that is not private anonymous; ENOMEM if not fully mapped.
  */
@@ -449,6 +470,10 @@ export function sysMadvise(vm: Vmspace, addrArg: Num, lenArg: Num, advice: numbe
     MADV_FREE,
     MADV_DONTFORK,
     MADV_DOFORK,
+    MADV_NOSYNC,
+    MADV_AUTOSYNC,
+    MADV_NOCORE,
+    MADV_CORE,
   ];
   if (!known.includes(advice))
     throw vmerr('EINVAL', 'madvise', 'advice', `${advice} is not a known advice`);
@@ -463,6 +488,7 @@ export function sysMadvise(vm: Vmspace, addrArg: Num, lenArg: Num, advice: numbe
   if (advice === MADV_FREE && entries.some((e) => !isPrivate(e) || e.object !== null))
     throw vmerr('EINVAL', 'madvise', 'addr', 'MADV_FREE needs private anonymous memory');
   if (advice in BEHAVIOUR) vmMapMadvise(vm.map, addr, end, BEHAVIOUR[advice]);
+  else if (advice in EFLAGS) vmMapMadviseFlags(vm.map, addr, end, ...EFLAGS[advice]);
   else if (advice === MADV_DONTFORK) vmMapInherit(vm.map, addr, end, MAP_INHERIT_NONE);
   else if (advice === MADV_DOFORK) doFork(vm, addr, end);
   else if (advice === MADV_WILLNEED) willNeed(vm, addr, end);
@@ -503,7 +529,10 @@ function slotAt(vm: Vmspace, e: VmMapEntry, off: number): number {
   return e.aref.pageoff + off / pageSize(vm);
 }
 
-/** willNeed: read swapped anons of the range back in (no mapping changes). */
+/**
+ * willNeed: read swapped anons of the range back in, and map the file pages
+ * already resident (MAP_PREFAULT_MADVISE, as DragonFly's vm_map_madvise).
+ */
 function willNeed(vm: Vmspace, start: number, end: number): void {
   const uvm = vm.uvm;
   forEachWindow(vm, start, end, (e, off, n) => {
@@ -515,6 +544,10 @@ function willNeed(vm: Vmspace, start: number, end: number): void {
     }
     amapUnlock(amap);
   });
+  vmMapLock(vm.map);
+  for (const e of entriesIn(vm.map, start, end))
+    vmMapPrefault(vm.map, e, Math.max(e.start, start), Math.min(e.end, end), MAP_PREFAULT_MADVISE);
+  vmMapUnlock(vm.map);
 }
 
 /**

@@ -18,6 +18,8 @@ import { uvmFault, uvmHold, uvmReserve, uvmVsunlock } from '../kernel/fault.ts';
 import {
   allows,
   entryContains,
+  VM_FAULT_BURST,
+  VM_FAULT_DIRTY,
   vmMapCanGrowstack,
   vmMapGrowstack,
   vmMapLookupEntry,
@@ -279,7 +281,13 @@ export class Process {
 
   /** fault: take the fault an access at va raises; returns the PTE it leaves. */
   private fault(va: number, write: boolean, syscall: string): number {
-    const r = uvmFault(this.sys.uvm, this.vm.map, va, write ? PROT_WRITE : PROT_READ);
+    const r = uvmFault(
+      this.sys.uvm,
+      this.vm.map,
+      va,
+      write ? PROT_WRITE : PROT_READ,
+      userFault(write),
+    );
     if (r !== 0) throw faultError(r, syscall, va);
     return this.vm.pmap.lookup(va);
   }
@@ -451,6 +459,14 @@ function checkAccess(call: string, va: number, n: number): void {
     throw vmerr('EINVAL', call, 'va', `${va} is not an address`);
   if (!Number.isSafeInteger(n) || n < 0) throw vmerr('EINVAL', call, 'n', `${n} is not a length`);
   if (n > 0 && (va < USER_MIN || va + n > USER_MAX)) throw segv(call, va, 'outside the user range');
+}
+
+/**
+ * userFault: the VM_FAULT_* flags of the fault a program's access raises,
+ * as DragonFly's trap passes them: BURST, and DIRTY for a write.
+ */
+function userFault(write: boolean): number {
+  return write ? VM_FAULT_BURST | VM_FAULT_DIRTY : VM_FAULT_BURST;
 }
 
 /** copies up to this many bytes go byte by byte (cheaper than a subarray) */

@@ -44,6 +44,7 @@ import {
 } from '../kernel/param.ts';
 import { type PdaemonReport, uvmPageout } from '../kernel/pdaemon.ts';
 import { auditPmaps, PTE_W, PTE_WIRED, pteProt } from '../kernel/pmap.ts';
+import { vmMapPrefault } from '../kernel/prefault.ts';
 import {
   auditSwap,
   FileStore,
@@ -127,7 +128,9 @@ export class VmSystem {
         return held;
       },
       release: (held) => uvmVsunlock(uvm, held),
-      prefault: () => {},
+      prefault: (map, e, s, t, limit) => {
+        vmMapPrefault(map, e, s, t, limit);
+      },
     };
   }
 

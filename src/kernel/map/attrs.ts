@@ -7,6 +7,8 @@ import {
   hex,
   MAP_ENTRY_BEHAV_MASK,
   MAP_ENTRY_COW,
+  MAP_ENTRY_NOCOREDUMP,
+  MAP_ENTRY_NOSYNC,
   MAP_INHERIT_COPY,
   MAP_INHERIT_NONE,
   MAP_INHERIT_SHARE,
@@ -140,6 +142,32 @@ export function vmMapMadvise(map: VmMap, start: number, end: number, behav: numb
   vmMapLock(map);
   try {
     forEachClipped(map, start, end, (e) => e.setBehavior(behav));
+  } finally {
+    vmMapUnlock(map);
+  }
+}
+
+/**
+ * vmMapMadviseFlags: set or clear entry flags over [start, end)
+ * (vm_map_madvise's MADV_NOSYNC / _AUTOSYNC / _NOCORE / _CORE part).
+ * => flags is MAP_ENTRY_NOSYNC and/or MAP_ENTRY_NOCOREDUMP (EINVAL
+ *    otherwise); holes are skipped; entries merge back once they agree.
+ */
+export function vmMapMadviseFlags(
+  map: VmMap,
+  start: number,
+  end: number,
+  flags: number,
+  set: boolean,
+): void {
+  checkRange(map, start, end, 'vm_map_madvise');
+  if (flags === 0 || (flags & ~(MAP_ENTRY_NOSYNC | MAP_ENTRY_NOCOREDUMP)) !== 0)
+    throw vmerr('EINVAL', 'vm_map_madvise', 'flags', `${flags} is not NOSYNC or NOCOREDUMP`);
+  vmMapLock(map);
+  try {
+    forEachClipped(map, start, end, (e) => {
+      e.eflags = set ? e.eflags | flags : e.eflags & ~flags;
+    });
   } finally {
     vmMapUnlock(map);
   }

@@ -180,6 +180,6 @@ export interface MapHooks {
   hold(map: VmMap, start: number, end: number): Frame[];
   /** release frames hold() held */
   release(held: Frame[]): void;
-  /** map already-resident pages of a new entry (pmap_object_init_pt) */
-  prefault(map: VmMap, entry: VmMapEntry, partial: boolean): void;
+  /** map already-resident pages of [start, end) of an entry (pmap_object_init_pt); limit: MAP_PREFAULT_* */
+  prefault(map: VmMap, entry: VmMapEntry, start: number, end: number, limit: number): void;
 }

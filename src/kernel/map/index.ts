@@ -15,7 +15,13 @@
  * themselves (link, clipRange, ...) stays in them.
  */
 
-export { vmMapCheckProtection, vmMapInherit, vmMapMadvise, vmMapProtect } from './attrs.ts';
+export {
+  vmMapCheckProtection,
+  vmMapInherit,
+  vmMapMadvise,
+  vmMapMadviseFlags,
+  vmMapProtect,
+} from './attrs.ts';
 export { auditAmapRefs, auditMap } from './audit.ts';
 export * from './entry.ts';
 export { vmMapFork, vmMapForkCheck } from './fork.ts';

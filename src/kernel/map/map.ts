@@ -258,6 +258,10 @@ export interface MapLookup {
  *    amap_copy when writing (and, with `copyOnRead`, on a read of an entry
  *    without an object: UVM's fault does so, since zero fill needs an amap).
  *    A read of a needs-copy entry gets a protection without write.
+ * => a MAP_ENTRY_NOFAULT entry, or the guard page at the bottom of a
+ *    MAP_ENTRY_KSTACK entry, is EFAULT before anything is created (where
+ *    DragonFly's vm_fault panics: its such entries are the kernel's, ours
+ *    a program can reach).
  * => on success returns 0 with `out` filled and the map read-locked (release
  *    with vmMapLookupDone); otherwise 'EFAULT' (no entry: SIGSEGV) or
  *    'EACCES' (protection), with nothing locked or changed.
@@ -281,6 +285,10 @@ export function vmMapLookup(
       map = entry.submap!;
       continue;
     }
+    if (noFault(map, entry, va)) {
+      vmMapUnlockRead(map);
+      return 'EFAULT';
+    }
     if (!allows(entry.protection, faultType)) {
       vmMapUnlockRead(map);
       return 'EACCES';
@@ -303,6 +311,12 @@ export function vmMapLookup(
     out.timestamp = map.timestamp;
     return 0;
   }
+}
+
+/** noFault: va may not be faulted in: a NOFAULT entry, or a kernel stack's guard page. */
+function noFault(map: VmMap, entry: VmMapEntry, va: number): boolean {
+  if (entry.eflags & MAP_ENTRY_NOFAULT) return true;
+  return (entry.eflags & MAP_ENTRY_KSTACK) !== 0 && va < entry.start + map.uvm.pageSize;
 }
 
 /**
@@ -404,7 +418,7 @@ export function vmMapInsert(
   setHint(map, e);
   map.uvm.hist?.emit({ type: 'map-insert', pmap: map.pmap.id, start, end });
   if (cow & (MAP_PREFAULT | MAP_PREFAULT_PARTIAL | MAP_PREFAULT_MADVISE))
-    map.hooks.prefault(map, e, (cow & MAP_PREFAULT_PARTIAL) !== 0);
+    map.hooks.prefault(map, e, start, end, cow);
   return vmMapSimplifyEntry(map, e);
 }
 
