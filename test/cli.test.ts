@@ -145,6 +145,15 @@ describe('uvm run --trace and the steps of --json', () => {
   });
 });
 
+describe('uvm explore', () => {
+  it('a bad --port is bad usage naming it, exit 2, no stack trace', () => {
+    const r = uvm('explore', '--port', '70000');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr.split('\n')[0], /'70000' is invalid\. 70000 is not a port/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+});
+
 describe('uvm run --policy', () => {
   for (const policy of Object.keys(PD_POLICIES))
     it(`runs the demo under ${policy}: the daemon pages out and every audit holds`, () => {

@@ -7,25 +7,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { uvmFault } from '../src/kernel/fault.ts';
-import { type HistEvent, histSubscribe } from '../src/kernel/hist.ts';
+import { type HistEvent, histRecord, histSubscribe } from '../src/kernel/hist.ts';
 import { MAP_ANON, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/kernel/param.ts';
 import { VmSystem } from '../src/sys/system.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANON;
 const PS = 4096;
-
-/** record: the events of fn on sys, by a subscriber removed afterwards. */
-function record(sys: VmSystem, fn: () => void): HistEvent[] {
-  const got: HistEvent[] = [];
-  const off = histSubscribe(sys.uvm, (e) => got.push(e));
-  try {
-    fn();
-  } finally {
-    off();
-  }
-  return got;
-}
 
 function types(events: HistEvent[]): string[] {
   return events.map((e) => e.type);
@@ -58,7 +46,7 @@ describe('hist: subscribing', () => {
     const p = sys.spawn();
     const seen: string[] = [];
     const off = histSubscribe(sys.uvm, (e) => seen.push(e.type));
-    const second = record(sys, () => p.mmap(0, PS, RW, ANON));
+    const second = histRecord(sys.uvm, () => p.mmap(0, PS, RW, ANON));
     off();
     assert.deepEqual(seen, types(second));
     assert.ok(seen.includes('map-insert'));
@@ -73,7 +61,7 @@ describe('hist: faults', () => {
     const sys = new VmSystem({ physPages: 64, swapPages: 64 });
     const p = sys.spawn();
     const a = p.mmap(0, 4 * PS, RW, ANON);
-    const ev = record(sys, () => p.write(a + PS, new Uint8Array([7])));
+    const ev = histRecord(sys.uvm, () => p.write(a + PS, new Uint8Array([7])));
     const t = types(ev);
     assert.equal(t[0], 'fault');
     assert.equal(t[t.length - 1], 'fault-done');
@@ -97,7 +85,7 @@ describe('hist: faults', () => {
     p.write(a, new Uint8Array([1]));
     const parentAmap = p.vm.map.header.next.aref.amap!.id;
     const c = p.fork();
-    const ev = record(sys, () => c.write(a, new Uint8Array([2])));
+    const ev = histRecord(sys.uvm, () => c.write(a, new Uint8Array([2])));
     const [copy] = only(ev, 'amap-copy');
     assert.equal(copy.from, parentAmap);
     assert.equal(copy.slots, 4);
@@ -113,9 +101,9 @@ describe('hist: faults', () => {
     const a = p.mmap(0, PS, RW, ANON);
     p.write(a, new Uint8Array([1]));
     const c = p.fork();
-    const ev = record(sys, () => c.read(a, 1));
+    const ev = histRecord(sys.uvm, () => c.read(a, 1));
     assert.equal(only(ev, 'fault-path')[0].path, 'upper');
-    const bad = record(sys, () =>
+    const bad = histRecord(sys.uvm, () =>
       assert.equal(uvmFault(sys.uvm, p.vm.map, a + 64 * PS, PROT_READ), 'EFAULT'),
     );
     assert.deepEqual(types(bad), ['fault', 'fault-done']);
@@ -128,7 +116,7 @@ describe('hist: paging', () => {
     const sys = new VmSystem({ physPages: 32, swapPages: 256 });
     const p = sys.spawn();
     const a = p.mmap(0, 64 * PS, RW, ANON);
-    const ev = record(sys, () => {
+    const ev = histRecord(sys.uvm, () => {
       for (let i = 0; i < 64; i++) p.write(a + i * PS, new Uint8Array([i + 1]));
     });
     const outs = only(ev, 'pageout');
@@ -136,7 +124,7 @@ describe('hist: paging', () => {
     assert.ok(outs.every((o) => o.slot > 0 && o.anon > 0));
     assert.ok(only(ev, 'pdaemon-scan').some((s) => s.freed > 0));
     const first = outs[0];
-    const back = record(sys, () => p.read(a, 1));
+    const back = histRecord(sys.uvm, () => p.read(a, 1));
     const ins = only(back, 'pagein');
     assert.equal(ins.length, 1);
     assert.equal(ins[0].anon, first.anon);
@@ -150,7 +138,7 @@ describe('hist: maps and pmaps', () => {
     const sys = new VmSystem({ physPages: 64, swapPages: 64 });
     const p = sys.spawn();
     const a = p.mmap(0, 3 * PS, RW, ANON);
-    const ev = record(sys, () => p.mprotect(a + PS, PS, PROT_READ));
+    const ev = histRecord(sys.uvm, () => p.mprotect(a + PS, PS, PROT_READ));
     assert.deepEqual(
       only(ev, 'map-clip').map((e) => e.at),
       [a + PS, a + 2 * PS],
@@ -162,7 +150,7 @@ describe('hist: maps and pmaps', () => {
       end: a + 2 * PS,
       prot: PROT_READ,
     });
-    const back = record(sys, () => p.mprotect(a + PS, PS, RW));
+    const back = histRecord(sys.uvm, () => p.mprotect(a + PS, PS, RW));
     const merges = only(back, 'map-merge');
     assert.ok(merges.length >= 1);
     assert.deepEqual(
@@ -176,7 +164,7 @@ describe('hist: maps and pmaps', () => {
     const p = sys.spawn();
     const a = p.mmap(0, PS, RW, ANON);
     p.write(a, new Uint8Array([1]));
-    const ev = record(sys, () => p.munmap(a, PS));
+    const ev = histRecord(sys.uvm, () => p.munmap(a, PS));
     const t = types(ev);
     for (const want of ['pmap-remove', 'map-delete', 'anon-free', 'page-free', 'amap-free'])
       assert.ok(t.includes(want), want);

@@ -12,7 +12,7 @@
  *
  * A failing line stops the session there with `error` ("line N: what").
  */
-import { type HistEvent, histSubscribe } from '../kernel/hist.ts';
+import { type HistEvent, histRecord } from '../kernel/hist.ts';
 import { MemoryHost } from '../kernel/host.ts';
 import type { Process } from '../sys/proc.ts';
 import { readMapsRow } from '../sys/procmaps.ts';
@@ -112,18 +112,6 @@ export class Session {
   }
 }
 
-/** collect: run fn with a subscriber on sys's kernel => the events it emitted. */
-function collect(sys: VmSystem, fn: () => void): HistEvent[] {
-  const events: HistEvent[] = [];
-  const off = histSubscribe(sys.uvm, (e) => events.push(e));
-  try {
-    fn();
-  } finally {
-    off();
-  }
-  return events;
-}
-
 /** A scenario's command lines, run one by one. */
 export class ScenarioStepper implements Stepper {
   private readonly runner = new ScenarioRunner('scenario');
@@ -198,7 +186,7 @@ export class RecordingStepper implements Stepper {
   step(i: number): Shown {
     const { raw, no } = this.lines[i];
     const output: string[] = [];
-    const events = collect(this.sys, () => {
+    const events = histRecord(this.sys.uvm, () => {
       const evs = this.reader.line(raw);
       if (i === this.lines.length - 1) evs.push(...this.reader.end());
       for (const ev of evs) {

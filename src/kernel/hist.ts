@@ -10,6 +10,7 @@
  *
  *   histSubscribe(uvm, fn)   fn gets every event; returns the unsubscribe
  *                            (the last one sets uvm.hist back to null)
+ *   histRecord(uvm, fn)      the events while fn runs
  *
  * The events (docs/events.md says each):
  *   fault        fault-path   fault-done                      (fault.ts)
@@ -100,4 +101,19 @@ export function histSubscribe(uvm: Uvm, fn: HistListener): () => void {
     if (i >= 0) hist.listeners.splice(i, 1);
     if (hist.listeners.length === 0 && uvm.hist === hist) uvm.hist = uvm.pv.hist = null;
   };
+}
+
+/**
+ * histRecord: run fn with a subscriber on `uvm`, removed afterwards
+ * (even when fn throws) => the events fn made the kernel emit.
+ */
+export function histRecord(uvm: Uvm, fn: () => void): HistEvent[] {
+  const events: HistEvent[] = [];
+  const off = histSubscribe(uvm, (e) => events.push(e));
+  try {
+    fn();
+  } finally {
+    off();
+  }
+  return events;
 }
