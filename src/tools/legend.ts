@@ -91,7 +91,8 @@ export const COUNTERS: Record<keyof Counters, string> = {
   pga_zeromiss: 'zero-filled allocations that had to clear the frame',
   zeroes: 'frames cleared',
   pagecopies: 'frames copied (copy-on-write, promotion)',
-  tlbshootdowns: 'software TLB entries dropped because their translation or page bits changed (mmu)',
+  tlbshootdowns:
+    'software TLB entries dropped because their translation or page bits changed (mmu)',
   wired: 'frames wired now',
   anonallocs: 'anons allocated',
   anonfrees: 'anons freed',
