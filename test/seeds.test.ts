@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { uvmFault } from '../src/kernel/fault.ts';
+import { histSubscribe } from '../src/kernel/hist.ts';
 import { MemoryHost } from '../src/kernel/host.ts';
 import {
   MAP_COPY_ON_WRITE,
@@ -19,6 +20,7 @@ import {
   VM_FAULT_UNSWAP,
   VM_FAULT_USER_WIRE,
   type VmMap,
+  vmMapInherit,
   vmMapInsert,
   vmMapLock,
   vmMapLookupEntry,
@@ -34,6 +36,7 @@ import {
   MAP_ANON,
   MAP_ENTRY_NOCOREDUMP,
   MAP_ENTRY_NOSYNC,
+  MAP_INHERIT_COPY,
   MAP_PRIVATE,
   MAP_SHARED,
   PROT_ALL,
@@ -42,6 +45,7 @@ import {
 } from '../src/kernel/param.ts';
 import { PTE_W, PTE_WIRED, pteFrame } from '../src/kernel/pmap.ts';
 import { MAX_INIT_PT } from '../src/kernel/prefault.ts';
+import { vmspacePresidentCount } from '../src/kernel/vmspace.ts';
 import type { Process } from '../src/sys/proc.ts';
 import { VmSystem } from '../src/sys/system.ts';
 import { entryLine } from '../src/tools/dump.ts';
@@ -226,6 +230,78 @@ describe('NOSYNC and NOCOREDUMP', () => {
     p.madvise(A, 4 * PS, MADV_AUTOSYNC);
     p.madvise(A, 4 * PS, MADV_CORE);
     assert.equal(p.vm.map.nentries, 1, 'the flags gone, the entries merge back');
+    sys.audit();
+  });
+});
+
+describe('address space counts and segments', () => {
+  it('exec sets text, data and stack segments from the image; brk keeps vm_dsize', () => {
+    const { sys, p } = world();
+    p.exec([
+      '00400000-00402000 r-xp 00000000 fe:00 1 /bin/prog',
+      '00402000-00403000 r--p 00002000 fe:00 1 /bin/prog',
+      '00403000-00404000 rw-p 00003000 fe:00 1 /bin/prog',
+      '00404000-00406000 rw-p 00000000 00:00 0 [heap]',
+      '7ffedc41f000-7ffedc440000 rw-p 00000000 00:00 0 [stack]',
+    ]);
+    const vm = p.vm;
+    assert.deepEqual(
+      [vm.taddr, vm.tsize, vm.daddr, vm.dsize],
+      [0x400000, 2, 0x403000, 3],
+      'text 2 pages; data from its first writable page up to the break',
+    );
+    assert.deepEqual([vm.minsaddr, vm.ssize], [0x7ffedc440000, 0x21]);
+    assert.equal(vm.maxsaddr, vm.minsaddr - vm.stackLimit);
+    p.brk(0x406000 + 3 * PS + 5);
+    assert.equal(vm.dsize, 7, 'the break moved up 3 pages and a bit');
+    p.brk(0x404000);
+    assert.equal(vm.dsize, 1);
+    const child = p.fork();
+    assert.deepEqual([child.vm.taddr, child.vm.dsize], [0x400000, 1], 'fork copies them');
+    sys.audit();
+  });
+
+  it('vr_refs counts the execs copying a resident executable: it cannot be unregistered meanwhile', () => {
+    const { sys, p } = world();
+    p.mmap(A, PS, RW, MAP_SHARED | MAP_ANON);
+    p.write(A, [5]);
+    const id = sys.residents.register(p.vm, '/bin/res', 0x400000);
+    /* the snapshot's copy of the shared memory is copied by the exec's fork (an amap-copy) */
+    vmMapInherit(sys.residents.lookup('/bin/res')!.vmspace.map, A, A + PS, MAP_INHERIT_COPY);
+    const tries: string[] = [];
+    const off = histSubscribe(sys.uvm, (e) => {
+      if (e.type !== 'amap-copy') return;
+      try {
+        sys.residents.unregister(id);
+        tries.push('unregistered');
+      } catch (err) {
+        tries.push((err as { code: string }).code);
+      }
+    });
+    const q = sys.spawn();
+    q.exec([], '/bin/res');
+    off();
+    assert.deepEqual(tries, ['EBUSY'], 'in use while the exec copies it');
+    assert.equal(sys.residents.lookup('/bin/res')?.refs, 0);
+    assert.deepEqual(Array.from(q.read(A, 1)), [5]);
+    sys.audit();
+    sys.residents.unregister(id);
+    sys.audit();
+  });
+
+  it('the seed president count (integer, per anonymous object) beside the fractional PSS', () => {
+    const { sys, p } = world();
+    p.mmap(A, 4 * PS, RW, ANON);
+    for (let i = 0; i < 4; i++) p.write(A + i * PS, [i]);
+    const child = p.fork();
+    child.read(A, PS * 2);
+    sys.uvm.ticks++;
+    assert.equal(p.pss, 2, 'the child maps all 4 (fault-ahead): 4 * 1/2');
+    assert.equal(vmspacePresidentCount(p.vm), 0, '4 resident pages over 8 translations');
+    assert.equal(vmspacePresidentCount(child.vm), 0);
+    child.exit();
+    sys.uvm.ticks++;
+    assert.equal(vmspacePresidentCount(p.vm), 1, '4 pages over 4 translations');
     sys.audit();
   });
 });

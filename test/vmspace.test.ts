@@ -33,6 +33,7 @@ import {
   vmspaceFork,
   vmspaceFree,
   vmspacePresidentCount,
+  vmspacePss,
   vmspaceRef,
   vmspaceResidentCount,
   vmspaceSwapCount,
@@ -171,12 +172,16 @@ describe('vmspace counts', () => {
     const child = vmspaceFork(parent);
     mapPage(child, at(1), PROT_READ);
     assert.equal(vmspaceResidentCount(parent), 2);
-    assert.equal(vmspacePresidentCount(parent), 1.5, 'page 0 alone, page 1 shared with the child');
-    assert.equal(vmspacePresidentCount(child), 0.5);
+    assert.equal(vmspacePss(parent), 1.5, 'page 0 alone, page 1 shared with the child');
+    assert.equal(vmspacePss(child), 0.5);
+    assert.equal(vmspacePresidentCount(parent), 1, '3 resident pages, 3 translations of them');
     child.pmap.remove(at(1), at(2));
-    assert.equal(vmspacePresidentCount(parent), 1.5, 'cached until the clock ticks');
+    assert.equal(vmspacePss(parent), 2);
+    parent.pmap.remove(at(1), at(2));
+    assert.equal(vmspacePresidentCount(parent), 1, 'cached until the clock ticks');
     parent.uvm.ticks++;
-    assert.equal(vmspacePresidentCount(parent), 2);
+    assert.equal(vmspacePresidentCount(parent), 3, '3 resident pages, 1 translation');
+    mapPage(parent, at(1), RW);
     assert.equal(vmspaceAnonymousCount(parent), 3);
     const uvm = parent.uvm;
     const an = e.aref.amap!.anon[2];

@@ -8,10 +8,11 @@
  *     dsize, ssize (pages), taddr, daddr, maxsaddr, minsaddr, exitingcnt
  *     refcnt  threads and vfork children share one vmspace
  *
- *   counts (computed): resident (pmap_resident_count), president (each
- *   resident page counted 1/N when N address spaces map it, cached per
- *   tick of the kernel's clock), swap (pages of its memory only in swap),
- *   anonymous (resident anonymous pages it maps).
+ *   counts (computed): resident (pmap_resident_count), president (the
+ *   seed's: per entry, an anonymous object's resident pages over their
+ *   translations, integer, cached per tick of the kernel's clock), pss
+ *   (each page it maps counted 1/N when N spaces map it), swap (pages of
+ *   its memory only in swap), anonymous (resident anonymous pages it maps).
  *
  *   VmResidentRegistry: resident executables (vmresident): a snapshot of an
  *   address space registered under an executable's identity, from which a
@@ -23,10 +24,12 @@
  */
 
 import { amapLock, amapLookup, amapUnlock } from './amap.ts';
+import { Aobj } from './aobj.ts';
 import { uvmReserve } from './fault.ts';
 import {
   auditMap,
   type VmMap,
+  type VmMapEntry,
   vmMapCreate,
   vmMapDelete,
   vmMapFork,
@@ -37,7 +40,7 @@ import {
   vmMapUnlockRead,
 } from './map/index.ts';
 import { NOPAGE } from './page.ts';
-import { vmerr } from './param.ts';
+import { type Frame, kpanic, vmerr } from './param.ts';
 import { Pmap } from './pmap.ts';
 import type { Uvm } from './uvm.ts';
 
@@ -147,6 +150,50 @@ export function vmspaceFork(vm: Vmspace): Vmspace {
   }
 }
 
+/** A segment of a process image: [start, end), bytes. */
+export interface Segment {
+  start: number;
+  end: number;
+}
+
+/**
+ * vmspaceExecSegments: the seed's segment fields of a new image (what
+ * exec's image activator sets): text (vm_taddr, vm_tsize), data up to the
+ * break (vm_daddr, vm_dsize), and the stack: vm_minsaddr its top,
+ * vm_maxsaddr the lowest address the stack limit lets it reach, vm_ssize
+ * its pages now. A segment the image lacks leaves its fields 0.
+ * => sizes are in pages; the break (vm.brk) is set already.
+ */
+export function vmspaceExecSegments(
+  vm: Vmspace,
+  text: Segment | null,
+  data: Segment | null,
+  stack: Segment | null,
+): void {
+  const ps = vm.uvm.pageSize;
+  if (text !== null) {
+    vm.taddr = text.start;
+    vm.tsize = (text.end - text.start) / ps;
+  }
+  vm.daddr = data?.start ?? vm.brkStart;
+  vmspaceSetBreak(vm, vm.brk);
+  if (stack !== null) {
+    vm.minsaddr = stack.end;
+    vm.maxsaddr = stack.end - vm.stackLimit;
+    vm.ssize = (stack.end - stack.start) / ps;
+  }
+}
+
+/**
+ * vmspaceSetBreak: the break is now `brk`; vm_dsize follows it (the data
+ * segment runs from vm_daddr to the page-rounded break, as obreak keeps it).
+ */
+export function vmspaceSetBreak(vm: Vmspace, brk: number): void {
+  const ps = vm.uvm.pageSize;
+  vm.brk = brk;
+  vm.dsize = vm.daddr === 0 ? 0 : Math.max(0, Math.ceil(brk / ps) - vm.daddr / ps);
+}
+
 function copySegments(from: Vmspace, to: Vmspace): void {
   to.map.mmapBase = from.map.mmapBase;
   to.map.topdown = from.map.topdown;
@@ -176,9 +223,11 @@ export function vmspaceResidentCount(vm: Vmspace): number {
 }
 
 /**
- * vmspacePresidentCount: the proportional resident set: each page this
- * space maps counts 1/N when N address spaces map it
- * (vmspace_president_count).
+ * vmspacePresidentCount: the seed's proportional resident set
+ * (vmspace_president_count): for each entry backed by anonymous memory
+ * (an amap, or an aobj), the resident pages of that object divided by
+ * the translations of its pages in every space (agg_pv_list_count),
+ * integer division; objects nothing maps add nothing.
  * => cached for the current tick; a map that cannot be read-locked without
  *    waiting returns the cached value.
  */
@@ -188,12 +237,39 @@ export function vmspacePresidentCount(vm: Vmspace): number {
   if (map.presidentTicks === uvm.ticks) return map.presidentCache;
   if (!vmMapLockReadTry(map)) return map.presidentCache;
   let count = 0;
-  vm.pmap.forEachMapping((_va, pg) => {
-    count += 1 / uvm.pv.spacesMapping(pg);
-  });
+  for (let e = map.header.next; e !== map.header; e = e.next) {
+    const pages = anonymousPages(uvm, e);
+    let n = 0;
+    for (const pg of pages) n += uvm.pv.pageMappings(pg);
+    if (n !== 0) count += Math.floor(pages.length / n);
+  }
   map.presidentCache = count;
   map.presidentTicks = uvm.ticks;
   vmMapUnlockRead(map);
+  return count;
+}
+
+/** anonymousPages: the resident pages of the anonymous object behind `e` (its amap, or an aobj). */
+function anonymousPages(uvm: Uvm, e: VmMapEntry): Frame[] {
+  const amap = e.aref.amap;
+  if (amap === null) return e.object instanceof Aobj ? [...e.object.pages.values()] : [];
+  const out: Frame[] = [];
+  for (let i = 0; i < amap.nused; i++) {
+    const pg = uvm.anons.page[amap.anon[amap.slots[i]]];
+    if (pg !== NOPAGE) out.push(pg);
+  }
+  return out;
+}
+
+/**
+ * vmspacePss: the proportional set size as Linux reports it: each page this
+ * space maps counts 1/N when N address spaces map it (a fraction).
+ */
+export function vmspacePss(vm: Vmspace): number {
+  let count = 0;
+  vm.pmap.forEachMapping((_va, pg) => {
+    count += 1 / vm.uvm.pv.spacesMapping(pg);
+  });
   return count;
 }
 
@@ -270,6 +346,32 @@ export class VmResidentRegistry {
     const id = this.nextId++;
     this.byId.set(id, { id, identity, vmspace: snapshot, entryAddr, refs: 0 });
     return id;
+  }
+
+  /**
+   * forkFrom: the space an exec of resident executable `r` starts from, a
+   * copy of its snapshot (exec_resident_imgact); r.refs (vr_refs) counts
+   * the execs copying it meanwhile, so it cannot be unregistered under them.
+   * => errors as vmspaceFork, with r.refs back as it was.
+   */
+  forkFrom(r: VmResident): Vmspace {
+    r.refs++;
+    try {
+      return vmspaceFork(r.vmspace);
+    } finally {
+      r.refs--;
+    }
+  }
+
+  /**
+   * audit: between calls no exec is copying a snapshot (every vr_refs is 0)
+   * and every snapshot is alive.
+   */
+  audit(): void {
+    for (const r of this.byId.values()) {
+      if (r.refs !== 0) kpanic(`audit: resident executable ${r.id} has vr_refs ${r.refs}`);
+      if (r.vmspace.refcnt <= 0) kpanic(`audit: resident executable ${r.id} has a freed snapshot`);
+    }
   }
 
   /** lookup: the resident executable registered under `identity`, if any. */

@@ -108,7 +108,7 @@ import {
   vmerr,
 } from '../kernel/param.ts';
 import { vmMapPrefault } from '../kernel/prefault.ts';
-import type { Vmspace } from '../kernel/vmspace.ts';
+import { type Vmspace, vmspaceSetBreak } from '../kernel/vmspace.ts';
 import type { MappableFile } from '../kernel/vnode.ts';
 
 /*
@@ -805,7 +805,7 @@ export function sysBrk(vm: Vmspace, addrArg: Num): number {
   const oldEnd = roundPage(vm, vm.brk);
   const newEnd = roundPage(vm, addr);
   if (newEnd === oldEnd) {
-    vm.brk = addr;
+    vmspaceSetBreak(vm, addr);
     return addr;
   }
   const map = vm.map;
@@ -813,7 +813,7 @@ export function sysBrk(vm: Vmspace, addrArg: Num): number {
     vmMapLock(map);
     vmMapDelete(map, newEnd, oldEnd);
     vmMapUnlock(map);
-    vm.brk = addr;
+    vmspaceSetBreak(vm, addr);
     return addr;
   }
   if (newEnd > map.maxOffset || brkCollides(vm, oldEnd, newEnd)) return vm.brk;
@@ -824,7 +824,7 @@ export function sysBrk(vm: Vmspace, addrArg: Num): number {
     vmMapUnlock(map);
   }
   if (map.flags & MAP_WIREFUTURE) vmMapUserWire(map, oldEnd, newEnd, true);
-  vm.brk = addr;
+  vmspaceSetBreak(vm, addr);
   return addr;
 }
 

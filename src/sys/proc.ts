@@ -41,7 +41,7 @@ import {
   type Vmspace,
   vmspaceFork,
   vmspaceFree,
-  vmspacePresidentCount,
+  vmspacePss,
   vmspaceRef,
 } from '../kernel/vmspace.ts';
 import type { MappableFile } from '../kernel/vnode.ts';
@@ -391,7 +391,9 @@ export class Process {
       const parsed = rows.map((r, i) => (typeof r === 'string' ? parseMapsRow(r, i + 1) : r));
       const path = identity ?? parsed.find((r) => isFileName(r.name))?.name ?? '';
       const resident = path ? this.sys.residents.lookup(path) : undefined;
-      const vm = resident ? vmspaceFork(resident.vmspace) : this.sys.buildSpace(parsed, this.vm);
+      const vm = resident
+        ? this.sys.residents.forkFrom(resident)
+        : this.sys.buildSpace(parsed, this.vm);
       vm.memlockLimit = this.vm.memlockLimit;
       vm.stackLimit = this.vm.stackLimit;
       const old = this.vm;
@@ -449,7 +451,7 @@ export class Process {
 
   /** pss: proportional resident pages (each shared page counted 1/N). */
   get pss(): number {
-    return vmspacePresidentCount(this.vm);
+    return vmspacePss(this.vm);
   }
 }
 

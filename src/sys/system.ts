@@ -54,10 +54,17 @@ import {
   swapOffEnd,
 } from '../kernel/swap.ts';
 import { Uvm, type UvmConfig, type Uvmexp } from '../kernel/uvm.ts';
-import { VmResidentRegistry, type Vmspace, vmspaceAlloc, vmspaceFree } from '../kernel/vmspace.ts';
+import {
+  type Segment,
+  VmResidentRegistry,
+  type Vmspace,
+  vmspaceAlloc,
+  vmspaceExecSegments,
+  vmspaceFree,
+} from '../kernel/vmspace.ts';
 import { FileHandle, VnodeCache } from '../kernel/vnode.ts';
 import { INSPECT, Process } from './proc.ts';
-import { buildSpaceFromRows, type MapsRow } from './procmaps.ts';
+import { buildSpaceFromRows, isFileName, type MapsRow } from './procmaps.ts';
 import { ShmRegistry } from './shm.ts';
 
 /**
@@ -90,6 +97,25 @@ let defaultHost: Host = new MemoryHost();
  */
 export function setDefaultHost(host: Host): void {
   defaultHost = host;
+}
+
+/**
+ * imageSegments: an image's text, data and stack from its maps rows: the
+ * program's (the first file row's) executable rows, its writable rows, and
+ * [stack]; null for one it lacks.
+ */
+function imageSegments(rows: MapsRow[]): [Segment | null, Segment | null, Segment | null] {
+  const prog = rows.find((r) => isFileName(r.name))?.name;
+  const span = (pick: (r: MapsRow) => boolean): Segment | null => {
+    const rs = rows.filter(pick);
+    if (rs.length === 0) return null;
+    return { start: Math.min(...rs.map((r) => r.start)), end: Math.max(...rs.map((r) => r.end)) };
+  };
+  return [
+    span((r) => r.name === prog && r.perms[2] === 'x'),
+    span((r) => r.name === prog && r.perms[1] === 'w'),
+    span((r) => r.name === '[stack]'),
+  ];
 }
 
 /** The whole system: the kernel and its processes. */
@@ -171,6 +197,7 @@ export class VmSystem {
     }
     try {
       buildSpaceFromRows(vm, rows, (path, size) => this.fileObject(path, size));
+      vmspaceExecSegments(vm, ...imageSegments(rows));
     } catch (e) {
       vmspaceFree(vm);
       throw e;
@@ -346,6 +373,7 @@ export class VmSystem {
   }
 
   private auditUsers(): void {
+    this.residents.audit();
     const users = new Map<Vmspace, number>();
     for (const p of this.processes.values()) users.set(p.vm, (users.get(p.vm) ?? 0) + 1);
     for (const r of this.residents.all()) users.set(r.vmspace, (users.get(r.vmspace) ?? 0) + 1);
