@@ -13,7 +13,6 @@
  */
 import { NOPAGE, PG_BUSY, PQ_FREE } from '../kernel/page.ts';
 import type { Frame } from '../kernel/param.ts';
-import { ClockPolicy, PQ_INACTIVE } from '../kernel/pdpolicy/clock.ts';
 import type { Uvm } from '../kernel/uvm.ts';
 import type { Process } from '../sys/proc.ts';
 import { formatMapsRow, mapsRows } from '../sys/procmaps.ts';
@@ -21,7 +20,8 @@ import type { VmSystem } from '../sys/system.ts';
 import { type EntryPictureView, entryPictureView, entryView } from '../tools/dump.ts';
 
 /** What a frame is doing. */
-export type FrameState = 'free' | 'wired' | 'busy' | 'active' | 'inactive' | 'queued' | 'held';
+/** 'free', 'wired', 'busy', 'held', or the policy's word for a queued page ('active', 'hot', ...) */
+export type FrameState = string;
 
 /** One frame as the explorer shows it. */
 export interface FrameView {
@@ -33,8 +33,8 @@ export interface FrameView {
 
 /**
  * frameState: what frame pg is doing: free, wired, busy (being set up or
- * written), active or inactive on the clock's queues (another policy's
- * queued pages are "queued"), or held off the queues ("held").
+ * written), the policy's word for it when queued (clock: active or
+ * inactive; clockpro: hot, cold, test, new), or held off the queues.
  */
 export function frameState(uvm: Uvm, pg: Frame): FrameState {
   const pm = uvm.pages;
@@ -42,11 +42,7 @@ export function frameState(uvm: Uvm, pg: Frame): FrameState {
   if (pm.wireCount[pg] > 0) return 'wired';
   if (pm.flags[pg] & PG_BUSY) return 'busy';
   const pol = uvm.pdpol;
-  if (pol instanceof ClockPolicy) {
-    if (pm.pqflags[pg] & PQ_INACTIVE) return 'inactive';
-    if (pol.isQueued(pg)) return 'active';
-  } else if (pol.isQueued(pg)) return 'queued';
-  return 'held';
+  return pol.isQueued(pg) ? pol.pageState(pg) : 'held';
 }
 
 /** frameOwner: who owns frame pg, in words. */
@@ -71,8 +67,7 @@ export function framesView(uvm: Uvm): FramesView {
     const pg = f as Frame;
     frames.push({ frame: f, state: frameState(uvm, pg), owner: frameOwner(uvm, pg) });
   }
-  const pol = uvm.pdpol;
-  const head = pol instanceof ClockPolicy ? pol.inactiveq.head : NOPAGE;
+  const head = uvm.pdpol.hand();
   return { frames, hand: head === NOPAGE ? null : head };
 }
 

@@ -125,6 +125,14 @@ export class ClockPolicy implements PdPolicy {
     return { active: this.activeq.length, inactive: this.inactiveq.length };
   }
 
+  pageState(pg: Frame): string {
+    return this.host.pqflags[pg] & PQ_INACTIVE ? 'inactive' : 'active';
+  }
+
+  hand(): Frame {
+    return this.inactiveq.head;
+  }
+
   audit(): void {
     const f = this.host.pqflags;
     auditQueues(this.host, [

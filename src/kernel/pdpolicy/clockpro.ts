@@ -286,6 +286,17 @@ export class ClockProPolicy implements PdPolicy {
     this.victim = NOPAGE;
   }
 
+  pageState(pg: Frame): string {
+    if (this.st[pg] & HOT) return 'hot';
+    if (this.host.pqflags[pg] & PQ_NEWQ) return 'new';
+    return this.st[pg] & TEST ? 'test' : 'cold';
+  }
+
+  /* hand: where HANDcold looks next (listq first, then coldq) */
+  hand(): Frame {
+    return this.listq.length > 0 ? this.listq.head : this.coldq.head;
+  }
+
   counts(): PdQueueCounts {
     return {
       active: this.npages - this.ncold,

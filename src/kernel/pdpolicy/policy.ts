@@ -94,6 +94,14 @@ export interface PdPolicy {
   balance(): void;
   /** uvmpdpol_estimatepageable */
   counts(): PdQueueCounts;
+  /**
+   * pageState: the policy's word for queued page pg, for pictures of
+   * memory: 'active' or 'inactive' (clock), 'hot', 'cold', 'test', 'new'
+   * (clockpro); the first two words mean in use and candidate to any reader.
+   */
+  pageState(pg: Frame): string;
+  /** hand: the page the next scan looks at first (its hand), or NOPAGE */
+  hand(): Frame;
   /** check the policy's own invariants; throws KernelPanic */
   audit(): void;
 }

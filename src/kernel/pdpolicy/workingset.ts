@@ -123,6 +123,14 @@ export class WorkingsetPolicy implements PdPolicy {
     return { ...this.lists.counts(), shadows: this.shadows.size };
   }
 
+  pageState(pg: Frame): string {
+    return this.lists.pageState(pg);
+  }
+
+  hand(): Frame {
+    return this.lists.hand();
+  }
+
   audit(): void {
     this.lists.audit();
     if (this.shadows.size > this.host.npages)
