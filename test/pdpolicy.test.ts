@@ -146,7 +146,23 @@ class Machine {
     const frames = new Set(this.resident.values());
     for (let pg = 0 as Frame; pg < host.npages; pg++)
       assert.equal(pol.isQueued(pg), frames.has(pg), `${pol.name}: frame ${pg} queued?`);
+    const words = [...frames].map((pg) => pol.pageState(pg));
+    assert.ok(
+      words.every((w) => /^[a-z]+$/.test(w)),
+      `${pol.name}: page states ${words}`,
+    );
+    const hand = pol.hand();
+    assert.ok(
+      hand === NOPAGE || frames.has(hand),
+      `${pol.name}: its hand ${hand} is on no queued page`,
+    );
     const c = pol.counts();
+    if (pol.name === 'clock' || pol.name === 'workingset')
+      assert.equal(
+        words.filter((w) => w === 'inactive').length,
+        c.inactive,
+        `${pol.name}: inactive words`,
+      );
     assert.equal(c.active + c.inactive, frames.size, `${pol.name}: counts ${JSON.stringify(c)}`);
     for (const k of ['nonresident', 'shadows'])
       assert.ok((c[k] ?? 0) <= host.npages, `${pol.name}: ${k} ${c[k]} > ${host.npages} frames`);
