@@ -218,13 +218,12 @@ function anonDispose(uvm: Uvm, an: AnonId): boolean {
   let pg = pool.page[an];
   if (pg !== NOPAGE && pm.loanCount[pg] > 0) pg = anonLockLoanPage(uvm, an);
   if (pg !== NOPAGE) {
-    if (pm.uobject[pg] !== 0) {
-      /* the page is an object's, on loan to us: end our loan */
-      kassert(pm.loanCount[pg] > 0, 'uvm_anon_dispose: object page without a loan');
+    if (pm.uanon[pg] !== an) {
+      /* the page is an object's or another anon's, on loan to us: end our loan */
+      kassert(pm.loanCount[pg] > 0, 'uvm_anon_dispose: borrowed page without a loan');
       pm.loanCount[pg]--;
-      pm.uanon[pg] = NOANON;
       pool.page[an] = NOPAGE;
-      mutexExit(uvm.objectLock(pm.uobject[pg]));
+      if (pm.uobject[pg] !== 0) mutexExit(uvm.objectLock(pm.uobject[pg]));
     } else {
       kassert((pm.flags[pg] & PG_RELEASED) === 0, 'uvm_anon_dispose: page already released');
       uvm.pmap.pageProtect(pg, PROT_NONE);
