@@ -32,6 +32,9 @@ export const MAP_NORESERVE = 0x4000;
 export const MAP_POPULATE = 0x8000;
 export const MAP_STACK = 0x20000;
 export const MAP_FIXED_NOREPLACE = 0x100000;
+/* DragonFly's: the mapping is governed by a virtual page table (Linux's
+   MAP_LOCKED has the bit there, which this system does not define) */
+export const MAP_VPAGETABLE = 0x2000;
 
 /* minherit(2) (NetBSD values) */
 export const MAP_INHERIT_SHARE = 0;
@@ -53,6 +56,20 @@ export const MADV_NOSYNC = 6;
 export const MADV_AUTOSYNC = 7;
 export const MADV_NOCORE = 16;
 export const MADV_CORE = 17;
+/* DragonFly's virtual page table advice (mcontrol's), at DragonFly's 10
+   and 11 plus 0x100: 10 and 11 are Linux's MADV_DONTFORK / MADV_DOFORK */
+export const MADV_INVAL = 0x10a;
+export const MADV_SETMAP = 0x10b;
+
+/* a virtual page table entry (DragonFly's vpte_t: 64 bits, little-endian,
+   512 to a page); the frame is a byte offset into the backing object */
+export const VPTE_V = 0x1;
+export const VPTE_RW = 0x2;
+export const VPTE_U = 0x4;
+export const VPTE_A = 0x20;
+export const VPTE_M = 0x40;
+export const VPTE_PS = 0x80;
+export const VPTE_FRAME = 0x000ffffffffff000;
 
 /* mremap(2) */
 export const MREMAP_MAYMOVE = 1;
@@ -126,6 +143,8 @@ export const ERRNOS = [
   'ESRCH',
   'ENOSPC',
   'EOVERFLOW',
+  'EPIPE',
+  'EFBIG',
 ] as const;
 
 export type Errno = (typeof ERRNOS)[number];

@@ -5,7 +5,8 @@
  * MADV_WILLNEED with MAP_PREFAULT_MADVISE).
  *
  *   vmMapPrefault(map, entry, start, end, limit)
- *     only a readable entry of a file (a vnode), as DragonFly;
+ *     only a readable entry of a file (a vnode), as DragonFly; never one
+ *       a virtual page table governs (its pages are not offset-linear);
  *     PARTIAL: nothing when both the range and the file's resident pages
  *       pass MAX_INIT_PT (96) pages;
  *     MADVISE: stops once the free frames fall below freemin
@@ -18,6 +19,7 @@ import { amapLock, amapLookup, amapUnlock } from './amap.ts';
 import {
   MAP_PREFAULT_MADVISE,
   MAP_PREFAULT_PARTIAL,
+  VM_MAPTYPE_NORMAL,
   type VmMap,
   type VmMapEntry,
 } from './map/index.ts';
@@ -44,6 +46,7 @@ export function vmMapPrefault(
 ): number {
   const obj = entry.object;
   if (entry.protection === PROT_NONE || !(obj instanceof Vnode)) return 0;
+  if (entry.maptype !== VM_MAPTYPE_NORMAL) return 0;
   const uvm = map.uvm;
   const ps = uvm.pageSize;
   const psize = (end - start) / ps;

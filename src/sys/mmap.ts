@@ -34,6 +34,8 @@ import {
   MAP_PREFAULT_MADVISE,
   MAP_PREFAULT_PARTIAL,
   MAP_WIREFUTURE,
+  VM_MAPTYPE_NORMAL,
+  VM_MAPTYPE_VPAGETABLE,
   type VmMap,
   type VmMapEntry,
   vmMapDelete,
@@ -63,11 +65,13 @@ import {
   MADV_DONTFORK,
   MADV_DONTNEED,
   MADV_FREE,
+  MADV_INVAL,
   MADV_NOCORE,
   MADV_NORMAL,
   MADV_NOSYNC,
   MADV_RANDOM,
   MADV_SEQUENTIAL,
+  MADV_SETMAP,
   MADV_WILLNEED,
   MAP_ANON,
   MAP_ENTRY_BEHAV_MASK,
@@ -90,6 +94,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MAP_TYPE,
+  MAP_VPAGETABLE,
   MCL_CURRENT,
   MCL_FUTURE,
   MREMAP_DONTUNMAP,
@@ -110,6 +115,7 @@ import {
 import { vmMapPrefault } from '../kernel/prefault.ts';
 import { type Vmspace, vmspaceSetBreak } from '../kernel/vmspace.ts';
 import type { MappableFile } from '../kernel/vnode.ts';
+import { VPTE_PAGE_SIZE, vmMapInval, vmMapSetmap } from '../kernel/vpagetable.ts';
 
 /*
  * ---- helpers ------------------------------------------------------------
@@ -206,7 +212,9 @@ function totalLocked(map: VmMap): number {
  * sysMmap: map `len` bytes (mmap(2)).
  * => flags: MAP_SHARED or MAP_PRIVATE, plus MAP_ANON, MAP_FIXED,
  *    MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_POPULATE, MAP_STACK and
- *    MAP_NORESERVE (the last two change nothing here).
+ *    MAP_NORESERVE (the last two change nothing here), and DragonFly's
+ *    MAP_VPAGETABLE (a shared file mapping governed by the virtual page
+ *    table in the file: vpagetable.ts).
  * => returns the address. Errors as Linux: EINVAL (length 0, bad flags or
  *    prot, unaligned fixed address or offset), EPERM (fixed below the
  *    lowest mappable address), ENOMEM (no room, or beyond the user range),
@@ -240,6 +248,8 @@ export function sysMmap(
   const shared = type !== MAP_PRIVATE;
   const anon = (flags & MAP_ANON) !== 0;
   if (!anon && file === null) throw vmerr('EBADF', 'mmap', 'fd', 'not an open file');
+  const vpt = (flags & MAP_VPAGETABLE) !== 0;
+  if (vpt) checkVpagetable(vm, anon, shared);
   let maxprot = PROT_ALL;
   if (!anon && shared) {
     maxprot = file!.maxSharedProt | PROT_EXEC_OK;
@@ -266,6 +276,7 @@ export function sysMmap(
     if (flags & MAP_FIXED) vmMapDelete(vm.map, start, start + size);
     const e = vmMapInsert(vm.map, obj, anon ? 0 : offset, start, start + size, prot, maxprot, cow, {
       inherit: shared ? MAP_INHERIT_SHARE : MAP_INHERIT_COPY,
+      maptype: vpt ? VM_MAPTYPE_VPAGETABLE : VM_MAPTYPE_NORMAL,
     });
     if (flags & MAP_GROWSDOWN) e.availSsize = Math.max(0, vm.stackLimit - size);
   } finally {
@@ -275,6 +286,17 @@ export function sysMmap(
   if (wireFuture) vmMapUserWire(vm.map, start, start + size, true);
   else if (flags & MAP_POPULATE) populate(vm, start, start + size);
   return start;
+}
+
+/**
+ * checkVpagetable: MAP_VPAGETABLE needs a shared file mapping and the
+ * 4 KiB pages of the table format (EINVAL).
+ */
+function checkVpagetable(vm: Vmspace, anon: boolean, shared: boolean): void {
+  if (anon || !shared)
+    throw vmerr('EINVAL', 'mmap', 'flags', 'MAP_VPAGETABLE needs MAP_SHARED and a file');
+  if (pageSize(vm) !== VPTE_PAGE_SIZE)
+    throw vmerr('EINVAL', 'mmap', 'flags', `MAP_VPAGETABLE needs ${VPTE_PAGE_SIZE}-byte pages`);
 }
 
 /* x86: PROT_EXEC needs no more than reading */
@@ -428,6 +450,11 @@ export function sysMinherit(vm: Vmspace, addrArg: Num, lenArg: Num, inherit: num
   const start = Math.max(Math.floor(addr / ps) * ps, vm.map.minOffset);
   const end = Math.min(roundPage(vm, addr + len), vm.map.maxOffset);
   if (end <= start) return;
+  if (
+    inherit === MAP_INHERIT_COPY &&
+    entriesIn(vm.map, start, end).some((e) => e.maptype === VM_MAPTYPE_VPAGETABLE)
+  )
+    throw vmerr('EINVAL', 'minherit', 'inherit', 'a virtual page table mapping cannot be copied');
   vmMapInherit(vm.map, start, end, inherit);
 }
 
@@ -453,11 +480,22 @@ const EFLAGS: Record<number, [number, boolean]> = {
  *    pagedaemon discard private anonymous pages unless written again;
  *    DONTFORK/DOFORK leave the range out of fork children, or not;
  *    NOSYNC/AUTOSYNC and NOCORE/CORE (Linux's DONTDUMP/DODUMP) set and
- *    clear MAP_ENTRY_NOSYNC and MAP_ENTRY_NOCOREDUMP (DragonFly's).
- * => EINVAL unaligned or unknown advice, DONTNEED on locked memory, FREE
+ *    clear MAP_ENTRY_NOSYNC and MAP_ENTRY_NOCOREDUMP (DragonFly's);
+ *    SETMAP sets the master page directory entry of virtual page table
+ *    mappings to `value` (given with SETMAP only), INVAL drops the
+ *    translations after their tables changed (vpagetable.ts).
+ * => EINVAL unaligned or unknown advice, a value without SETMAP or
+ *    SETMAP without one, SETMAP on other mappings, SETMAP or INVAL on
+ *    locked memory, DONTNEED on locked memory, FREE
  *    on memory that is not private anonymous; ENOMEM if not fully mapped.
  */
-export function sysMadvise(vm: Vmspace, addrArg: Num, lenArg: Num, advice: number): void {
+export function sysMadvise(
+  vm: Vmspace,
+  addrArg: Num,
+  lenArg: Num,
+  advice: number,
+  value?: number,
+): void {
   const addr = num('madvise', 'addr', addrArg, 'ENOMEM');
   const len = num('madvise', 'len', lenArg, 'ENOMEM');
   checkAligned(vm, 'madvise', addr);
@@ -474,9 +512,13 @@ export function sysMadvise(vm: Vmspace, addrArg: Num, lenArg: Num, advice: numbe
     MADV_AUTOSYNC,
     MADV_NOCORE,
     MADV_CORE,
+    MADV_INVAL,
+    MADV_SETMAP,
   ];
   if (!known.includes(advice))
     throw vmerr('EINVAL', 'madvise', 'advice', `${advice} is not a known advice`);
+  if ((value !== undefined) !== (advice === MADV_SETMAP))
+    throw vmerr('EINVAL', 'madvise', 'value', 'a value goes with MADV_SETMAP, and only with it');
   if (len === 0) return;
   const end = addr + roundPage(vm, len);
   requireMapped(vm, 'madvise', addr, end);
@@ -493,7 +535,18 @@ export function sysMadvise(vm: Vmspace, addrArg: Num, lenArg: Num, advice: numbe
   else if (advice === MADV_DOFORK) doFork(vm, addr, end);
   else if (advice === MADV_WILLNEED) willNeed(vm, addr, end);
   else if (advice === MADV_DONTNEED) dontNeed(vm, addr, end);
-  else lazyFree(vm, addr, end);
+  else if (advice === MADV_FREE) lazyFree(vm, addr, end);
+  else setmapOrInval(vm, addr, end, advice, value);
+}
+
+/** setmapOrInval: MADV_SETMAP (the master entry `value`) or MADV_INVAL over [start, end). */
+function setmapOrInval(vm: Vmspace, start: number, end: number, advice: number, value?: number) {
+  try {
+    if (advice === MADV_SETMAP) vmMapSetmap(vm.map, start, end, value!);
+    else vmMapInval(vm.map, start, end);
+  } catch (e) {
+    throw rename(e, 'madvise');
+  }
 }
 
 /** doFork: undo MADV_DONTFORK: private ranges are copied again, shared ones shared. */
@@ -747,8 +800,10 @@ export function sysMsync(vm: Vmspace, addrArg: Num, lenArg: Num, flags: number):
   for (const e of entries) {
     if (e.object === null || isPrivate(e)) continue;
     const ps = pageSize(vm);
-    const from = (e.offset + Math.max(e.start, addr) - e.start) / ps;
-    const to = (e.offset + Math.min(e.end, end) - e.start) / ps;
+    /* a virtual page table's pages may be anywhere in its object: all of it, as DragonFly */
+    const vpt = e.maptype === VM_MAPTYPE_VPAGETABLE;
+    const from = vpt ? 0 : (e.offset + Math.max(e.start, addr) - e.start) / ps;
+    const to = vpt ? e.object.pageCount : (e.offset + Math.min(e.end, end) - e.start) / ps;
     if (e.object.pgoPut(from, to) !== 0)
       throw vmerr('EIO', 'msync', 'addr', `writing ${e.object.name} back failed`);
     if (flags & MS_INVALIDATE) e.object.invalidate(from, to);

@@ -121,6 +121,14 @@ export class VmMapEntry implements TreeEntry, AmapEntry {
     else if (n !== 0) this.rare = { availSsize: n, name: null };
   }
 
+  /** aux.master_pde: a VM_MAPTYPE_VPAGETABLE entry's virtual page table root (the union with availSsize) */
+  get masterPde(): number {
+    return this.availSsize;
+  }
+  set masterPde(vpte: number) {
+    this.availSsize = vpte;
+  }
+
   /** a special mapping's name ([vdso], [vvar], ...): shown in maps, never merged away */
   get name(): string | null {
     return this.rare?.name ?? null;
@@ -161,6 +169,8 @@ export interface EntryAttrs {
   advice?: number;
   /** a special mapping's name */
   name?: string | null;
+  /** VM_MAPTYPE_NORMAL (the default) or VM_MAPTYPE_VPAGETABLE */
+  maptype?: number;
 }
 
 /** A range to wire: [start, end), faulted in with `prot`. */

@@ -58,6 +58,7 @@ import {
   MAP_PREFAULT_MADVISE,
   MAP_PREFAULT_PARTIAL,
   type MapHooks,
+  VM_MAPTYPE_NORMAL,
   VM_MAPTYPE_SUBMAP,
   VmMapEntry,
 } from './entry.ts';
@@ -412,6 +413,7 @@ export function vmMapInsert(
   e.object = object;
   e.offset = offset;
   e.name = attrs.name ?? null;
+  e.maptype = attrs.maptype ?? VM_MAPTYPE_NORMAL;
   if (object !== null) objectReference(object);
   if (cow & MAP_OVERLAY) e.amap = amapAlloc(map.uvm, end - start);
   link(map, prev, e);
