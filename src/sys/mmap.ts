@@ -812,8 +812,8 @@ export function sysMsync(vm: Vmspace, addrArg: Num, lenArg: Num, flags: number):
 
 /**
  * sysMincore: which pages of [addr, addr+len) are resident (mincore(2)).
- * => one byte per page, 1 when resident; EINVAL unaligned; ENOMEM if not
- *    fully mapped.
+ * => one byte per page, 1 when resident (under a virtual page table: when
+ *    translated); EINVAL unaligned; ENOMEM if not fully mapped.
  */
 export function sysMincore(vm: Vmspace, addrArg: Num, lenArg: Num): Uint8Array {
   const addr = num('mincore', 'addr', addrArg, 'ENOMEM');
@@ -833,7 +833,9 @@ export function sysMincore(vm: Vmspace, addrArg: Num, lenArg: Num): Uint8Array {
       const resident =
         an !== 0
           ? pool.page[an] !== NOPAGE
-          : e.object?.pages.has((e.offset + va - e.start) / ps) === true;
+          : e.maptype === VM_MAPTYPE_VPAGETABLE
+            ? vm.pmap.lookup(va) !== 0 /* only the walk knows the page: its cached result */
+            : e.object?.pages.has((e.offset + va - e.start) / ps) === true;
       vec[(va - addr) / ps] = resident ? 1 : 0;
     }
     if (amap !== null) amapUnlock(amap);
@@ -903,9 +905,10 @@ function brkCollides(vm: Vmspace, from: number, to: number): boolean {
  *    pages after it are free, else moves (MREMAP_MAYMOVE) or fails
  *    (ENOMEM). MREMAP_FIXED moves to newAddr, replacing what is there;
  *    MREMAP_DONTUNMAP moves and leaves the old range mapped but empty.
- * => EINVAL for bad flags, unaligned addresses, length 0 or overlapping
- *    fixed ranges; EFAULT when the old range is not one mapping; EAGAIN
- *    when growing locked memory would pass the lock limit.
+ * => EINVAL for bad flags, unaligned addresses, length 0, overlapping
+ *    fixed ranges or a virtual page table mapping (MAP_VPAGETABLE);
+ *    EFAULT when the old range is not one mapping; EAGAIN when growing
+ *    locked memory would pass the lock limit.
  * => growing locked memory locks the new part; as Linux, it stays locked
  *    even when its pages cannot all be faulted in now.
  * => returns the mapping's (new) address.
@@ -943,6 +946,8 @@ export function sysMremap(
   if (flags & MREMAP_DONTUNMAP && oldSize !== newSize)
     throw vmerr('EINVAL', 'mremap', 'new_len', 'MREMAP_DONTUNMAP needs equal lengths');
   const first = oneMapping(vm, oldAddr, oldAddr + oldSize);
+  if (first.maptype === VM_MAPTYPE_VPAGETABLE)
+    throw vmerr('EINVAL', 'mremap', 'old_address', 'a virtual page table mapping cannot move');
   if (
     newSize > oldSize &&
     first.eflags & MAP_ENTRY_USER_WIRED &&
