@@ -39,6 +39,7 @@ import {
   type Frame,
   hex,
   PROT_ALL,
+  PROT_NONE,
   PROT_WRITE,
   VPTE_A,
   VPTE_FRAME,
@@ -94,7 +95,8 @@ function forbids(vpte: number, write: boolean): boolean {
  * vpagetableWalk: translate va in VPAGETABLE entry `entry` through its
  * virtual page table and get the data page (vm_fault_vpagetable, then the
  * object page it names).
- * => `access`: PROT_* bits of the fault.
+ * => `access`: PROT_* bits of the fault; PROT_NONE for a wiring fault
+ *    (as DragonFly's vm_fault_wire): validity only is checked, no bit set.
  * => the data page and the protection the walk allows (never more than
  *    PROT_ALL; no PROT_WRITE unless every entry has RW and the last is
  *    modified or this is a write); the result is reused by the next walk.
@@ -125,8 +127,8 @@ export function vpagetableWalk(
     if (typeof table === 'string') return table;
     const at = table * VPTE_PAGE_SIZE + (Math.floor(n / 2 ** shift) % 512) * 8;
     vpte = readVpte(uvm.pages.bytes, at);
-    if (!forbids(vpte, write))
-      markUsed(uvm, table, at, write && (shift === 0 || (vpte & VPTE_PS) !== 0));
+    const last = shift === 0 || (vpte & VPTE_PS) !== 0;
+    if (access !== PROT_NONE && !forbids(vpte, write)) markUsed(uvm, table, at, write && last);
   }
   const pg = obj.pgoGet(vpteFrame(vpte) + (n % 2 ** shift));
   if (typeof pg === 'string') return pg;
