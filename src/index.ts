@@ -21,6 +21,7 @@ export {
   histSubscribe,
 } from './kernel/hist.ts';
 export { FaultInjector, type Host, type HostFile, MemoryHost } from './kernel/host.ts';
+export * as loan from './kernel/loan.ts';
 export * as lock from './kernel/lock.ts';
 export * as map from './kernel/map/index.ts';
 export * as object from './kernel/object.ts';
@@ -31,6 +32,7 @@ export * as pdpolicy from './kernel/pdpolicy/index.ts';
 export * as pmap from './kernel/pmap.ts';
 export * as swap from './kernel/swap.ts';
 export * as tlb from './kernel/tlb.ts';
+export * as upcall from './kernel/upcall.ts';
 export { type PmapPageOps, Uvm, type UvmConfig, Uvmexp } from './kernel/uvm.ts';
 export * as vmspace from './kernel/vmspace.ts';
 export * as vnode from './kernel/vnode.ts';

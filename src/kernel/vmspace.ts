@@ -7,6 +7,8 @@
  *     the seed's segment fields: rssize (resident pages), swrss, tsize,
  *     dsize, ssize (pages), taddr, daddr, maxsaddr, minsaddr, exitingcnt
  *     refcnt  threads and vfork children share one vmspace
+ *     upcalls, upccount  vm_upcalls, vm_upccount (upcall.ts): not copied by
+ *             fork; empty when the last user frees the space
  *
  *   counts (computed): resident (pmap_resident_count), president (the
  *   seed's: per entry, an anonymous object's resident pages over their
@@ -19,8 +21,7 @@
  *   later exec starts instead of loading the program.
  *
  * Out of scope, and why: virtual page tables (VM_MAPTYPE_VPAGETABLE,
- * master_pde) serve DragonFly's vkernel; vmupcall and vm_uiomove have no
- * user here.
+ * master_pde) serve DragonFly's vkernel; vm_uiomove has no user here.
  */
 
 import { amapLock, amapLookup, amapUnlock } from './amap.ts';
@@ -28,6 +29,7 @@ import { Aobj } from './aobj.ts';
 import { uvmReserve } from './fault.ts';
 import {
   auditMap,
+  type StackGrowth,
   type VmMap,
   type VmMapEntry,
   vmMapCreate,
@@ -40,8 +42,9 @@ import {
   vmMapUnlockRead,
 } from './map/index.ts';
 import { NOPAGE } from './page.ts';
-import { type Frame, kpanic, vmerr } from './param.ts';
+import { type Frame, kassert, kpanic, vmerr } from './param.ts';
 import { Pmap } from './pmap.ts';
+import type { VmUpcall } from './upcall.ts';
 import type { Uvm } from './uvm.ts';
 
 /** A process address space (struct vmspace). */
@@ -60,6 +63,10 @@ export class Vmspace {
   minsaddr = 0;
   exitingcnt = 0;
   refcnt = 1;
+  /** vm_upcalls: the registered upcalls, newest first (upcall.ts) */
+  upcalls: VmUpcall[] = [];
+  /** vm_upccount */
+  upccount = 0;
   /* Linux's view of the same space (mm_struct): the break and the stack */
   /** start_brk: where the heap begins */
   brkStart = 0;
@@ -71,6 +78,8 @@ export class Vmspace {
   memlockLimit = 8 * 1024 * 1024;
   /** RLIMIT_STACK, bytes */
   stackLimit = 8 * 1024 * 1024;
+  /** how its stacks grow (vmMapGrowstack): 'page' as Linux, 'sgrowsiz' as DragonFly */
+  stackGrowth: StackGrowth = 'page';
 
   constructor(
     readonly uvm: Uvm,
@@ -107,10 +116,12 @@ export function vmspaceRef(vm: Vmspace): void {
 /**
  * vmspaceFree: drop a user; the last one unmaps everything and destroys
  * the pmap (vmspace_free / uvmspace_free).
+ * => its users released their upcalls first (upcRelease).
  */
 export function vmspaceFree(vm: Vmspace): void {
   if (vm.refcnt <= 0) throw vmerr('EINVAL', 'vmspace_free', 'vm', 'the vmspace is gone');
   if (--vm.refcnt > 0) return;
+  kassert(vm.upcalls.length === 0, 'vmspace_free: upcalls left');
   const map = vm.map;
   vmMapLock(map);
   vmMapDelete(map, map.minOffset, map.maxOffset);
@@ -205,6 +216,7 @@ function copySegments(from: Vmspace, to: Vmspace): void {
   to.startStack = from.startStack;
   to.memlockLimit = from.memlockLimit;
   to.stackLimit = from.stackLimit;
+  to.stackGrowth = from.stackGrowth;
   to.swrss = from.swrss;
   to.tsize = from.tsize;
   to.dsize = from.dsize;

@@ -439,7 +439,7 @@ export class Replay {
     if (real === null || ours === null || real >= ours) return;
     const map = p.vm.map;
     vmMapLock(map);
-    const r = vmMapGrowstack(map, real);
+    const r = vmMapGrowstack(map, real, p.vm);
     vmMapUnlock(map);
     const size = (from: number) => `${Math.round((stackEnd(p.maps()) - from) / 1024)} KiB`;
     this.report.stacks.push({

@@ -54,6 +54,8 @@ export {
 } from './map.ts';
 export { vmMapSimplifyEntry } from './merge.ts';
 export {
+  type StackAccount,
+  type StackGrowth,
   vmMapCanGrowstack,
   vmMapGrowstack,
   vmMapMove,

@@ -70,21 +70,45 @@ export function vmMapStack(
   return e;
 }
 
+/** How stacks grow: to the faulting page (Linux), or by SGROWSIZ steps (DragonFly). */
+export type StackGrowth = 'page' | 'sgrowsiz';
+
+/** The process whose stack grows (the seed's p): its vmspace's stack fields. */
+export interface StackAccount {
+  /** vm_ssize: pages of the main stack */
+  ssize: number;
+  /** vm_maxsaddr .. vm_minsaddr: where the main stack may grow */
+  maxsaddr: number;
+  minsaddr: number;
+  /** RLIMIT_STACK, bytes */
+  stackLimit: number;
+  stackGrowth: StackGrowth;
+}
+
 /**
  * vmMapGrowstack: grow the stack entry above addr down to cover it
- * (vm_map_growstack).
- * => 0 if addr is now mapped (or already was); ENOMEM when addr is not just
- *    below a stack entry, lies beyond what the stack may still grow
- *    (availSsize: the stack limit), or would bring the stack within
- *    stackGuard bytes of the mapping below.
+ * (vm_map_growstack, for process `acct`: null for a map of no process).
+ * => 0 if addr is now mapped (or already was); ENOMEM, nothing changed,
+ *    when addr is not just below a stack entry, lies beyond what the stack
+ *    may still grow (availSsize), would bring the stack within stackGuard
+ *    bytes of the mapping below, or, in the main stack (addr in
+ *    [vm_maxsaddr, vm_minsaddr)), would take vm_ssize pages plus the growth
+ *    past the stack rlimit.
+ * => acct.stackGrowth 'page' (and a null acct) grows to addr's page, as
+ *    Linux; 'sgrowsiz' rounds the growth up to SGROWSIZ, as DragonFly, cut
+ *    back to availSsize, the rlimit and the guard gap.
+ * => a main stack's growth adds its pages to vm_ssize.
  */
-export function vmMapGrowstack(map: VmMap, addr: number): 0 | 'ENOMEM' {
+export function vmMapGrowstack(
+  map: VmMap,
+  addr: number,
+  acct: StackAccount | null = null,
+): 0 | 'ENOMEM' {
   const prev = vmMapLookupEntry(map, addr);
   if (entryContains(map, prev, addr)) return 0;
-  if (!vmMapCanGrowstack(map, addr)) return 'ENOMEM';
+  const newStart = growstackStart(map, prev, addr, acct);
+  if (newStart === null) return 'ENOMEM';
   const stack = prev.next;
-  const newStart = Math.floor(addr / map.uvm.pageSize) * map.uvm.pageSize;
-  const avail = stack.availSsize - (stack.start - newStart);
   const piece = vmMapInsert(
     map,
     null,
@@ -96,7 +120,8 @@ export function vmMapGrowstack(map: VmMap, addr: number): 0 | 'ENOMEM' {
     (stack.eflags & MAP_ENTRY_COW ? MAP_COPY_ON_WRITE : 0) | MAP_IS_STACK,
     { inherit: stack.inheritance, advice: stack.behavior() },
   );
-  piece.availSsize = avail;
+  piece.availSsize = stack.availSsize - (stack.start - newStart);
+  if (isMainStack(addr, acct)) acct.ssize += (stack.start - newStart) / map.uvm.pageSize;
   return 0;
 }
 
@@ -104,15 +129,42 @@ export function vmMapGrowstack(map: VmMap, addr: number): 0 | 'ENOMEM' {
  * vmMapCanGrowstack: unmapped addr lies just below a stack entry that may
  * grow down over it (the conditions of vmMapGrowstack), changing nothing.
  */
-export function vmMapCanGrowstack(map: VmMap, addr: number): boolean {
+export function vmMapCanGrowstack(
+  map: VmMap,
+  addr: number,
+  acct: StackAccount | null = null,
+): boolean {
   const prev = vmMapLookupEntry(map, addr);
-  if (entryContains(map, prev, addr)) return false;
+  return !entryContains(map, prev, addr) && growstackStart(map, prev, addr, acct) !== null;
+}
+
+/**
+ * growstackStart: where the stack entry after `prev` starts once grown to
+ * cover unmapped addr; null when it may not grow there.
+ */
+function growstackStart(
+  map: VmMap,
+  prev: VmMapEntry,
+  addr: number,
+  acct: StackAccount | null,
+): number | null {
+  const ps = map.uvm.pageSize;
   const stack = prev.next;
-  if (stack === map.header || !(stack.eflags & MAP_ENTRY_STACK)) return false;
-  const newStart = Math.floor(addr / map.uvm.pageSize) * map.uvm.pageSize;
-  if (stack.start - newStart > stack.availSsize) return false;
+  if (stack === map.header || !(stack.eflags & MAP_ENTRY_STACK)) return null;
   const floor = prev === map.header ? map.minOffset : prev.end + map.stackGuard;
-  return newStart >= floor;
+  const need = stack.start - Math.floor(addr / ps) * ps;
+  let room = stack.availSsize;
+  if (isMainStack(addr, acct))
+    room = Math.min(room, Math.floor(acct.stackLimit / ps) * ps - acct.ssize * ps);
+  if (need > room || stack.start - need < floor) return null;
+  if (acct === null || acct.stackGrowth === 'page') return stack.start - need;
+  const grow = Math.min(Math.ceil(need / SGROWSIZ) * SGROWSIZ, room);
+  return Math.max(stack.start - grow, floor);
+}
+
+/** isMainStack: addr is in the process's main stack range (the seed's is_procstack). */
+function isMainStack(addr: number, acct: StackAccount | null): acct is StackAccount {
+  return acct !== null && addr >= acct.maxsaddr && addr < acct.minsaddr;
 }
 
 /*
