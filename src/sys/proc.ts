@@ -13,6 +13,8 @@
  *               executable's snapshot)
  *     exit      drops the space (the last user frees it)
  *     mmap ...  the system calls of mmap.ts on its space
+ *     upcRegister, upcControl   upcalls (upcall.ts), delivered by userret
+ *               at the end of each system call and memory access
  */
 import { uvmFault, uvmHold, uvmReserve, uvmVsunlock } from '../kernel/fault.ts';
 import {
@@ -37,6 +39,14 @@ import {
   vmerr,
 } from '../kernel/param.ts';
 import { PTE_R, PTE_W, PTE_X, pteFrame } from '../kernel/pmap.ts';
+import {
+  postupcall,
+  type UpcallFrame,
+  type UpcallLwp,
+  upcControl,
+  upcRegister,
+  upcRelease,
+} from '../kernel/upcall.ts';
 import {
   type Vmspace,
   vmspaceFork,
@@ -69,9 +79,15 @@ import type { VmSystem } from './system.ts';
 export const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 /** A process. */
-export class Process {
+export class Process implements UpcallLwp {
   alive = true;
   private fast: Mmu | null = null;
+  /** lwp_upcall: the address of its struct upcall (0: none registered) */
+  upcall = 0;
+  /** P_UPCALLPEND: an upcall was dispatched to it; userret delivers it */
+  upcallPend = false;
+  /** the upcalls delivered to it, oldest first */
+  readonly upcallsDelivered: UpcallFrame[] = [];
 
   constructor(
     readonly sys: VmSystem,
@@ -115,6 +131,8 @@ export class Process {
       this.access(va, n, false, out);
     } catch (e) {
       throw this.sys.survive(e);
+    } finally {
+      this.userret();
     }
     return out;
   }
@@ -133,7 +151,46 @@ export class Process {
       this.access(va, data.length, true, data);
     } catch (e) {
       throw this.sys.survive(e);
+    } finally {
+      this.userret();
     }
+  }
+
+  /**
+   * copyin: the kernel reads n bytes of this process's memory at va (as
+   * read, without a return to user); null when it cannot (EFAULT).
+   */
+  copyin(va: number, n: number): Uint8Array | null {
+    const out = new Uint8Array(n);
+    return this.kernelAccess(va, out, false) ? out : null;
+  }
+
+  /**
+   * copyout: the kernel stores bytes at va in this process's memory (as
+   * write); false, nothing stored, when it cannot (EFAULT).
+   */
+  copyout(va: number, bytes: Uint8Array): boolean {
+    return this.kernelAccess(va, bytes, true);
+  }
+
+  /** kernelAccess: copyin or copyout; false for a VmError (nothing moved). */
+  private kernelAccess(va: number, buf: Uint8Array, write: boolean): boolean {
+    try {
+      checkAccess(write ? 'copyout' : 'copyin', va, buf.length);
+      this.access(va, buf.length, write, buf);
+      return true;
+    } catch (e) {
+      if (e instanceof VmError) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * userret: the return to user after a system call or a memory access:
+   * an upcall dispatched to this process is delivered (postupcall).
+   */
+  private userret(): void {
+    if (this.upcallPend && this.alive) postupcall(this);
   }
 
   /**
@@ -264,12 +321,12 @@ export class Process {
         p = e.end;
         continue;
       }
-      if (!vmMapCanGrowstack(map, p)) throw segv(syscall, p, 'not mapped');
+      if (!vmMapCanGrowstack(map, p, this.vm)) throw segv(syscall, p, 'not mapped');
       if (!allows(e.next.protection, need)) throw segv(syscall, p, 'protection');
       grow.push(p);
       p = e.next.start;
     }
-    for (const p of grow) vmMapGrowstack(map, p);
+    for (const p of grow) vmMapGrowstack(map, p, this.vm);
   }
 
   /** present: the PTE for page va with the needed right, faulting if need be. */
@@ -342,6 +399,15 @@ export class Process {
     return this.syscall(() => sysMremap(this.vm, oldAddr, oldLen, newLen, flags, newAddr));
   }
 
+  /** upcRegister: register an upcall (upcall.ts upcRegister); returns its id. */
+  upcRegister(upc: number, ctx: number, func: number, data: number): number {
+    return this.syscall(() => upcRegister(this, upc, ctx, func, data));
+  }
+  /** upcControl: an upcall command (upcall.ts upcControl) on this process's space. */
+  upcControl(cmd: number, upcid: number, data = 0): number {
+    return this.syscall(() => upcControl(this, cmd, upcid, data));
+  }
+
   /** shmat: attach System V segment `id` (at `addr`, or where there is room). */
   shmat(id: number, addr = 0): number {
     return this.syscall(() => this.sys.shm.shmat(this.vm, id, addr));
@@ -397,6 +463,9 @@ export class Process {
       vm.memlockLimit = this.vm.memlockLimit;
       vm.stackLimit = this.vm.stackLimit;
       const old = this.vm;
+      upcRelease(old, this);
+      this.upcall = 0;
+      this.upcallPend = false;
       this.vm = vm;
       vmspaceFree(old);
     });
@@ -410,6 +479,7 @@ export class Process {
     this.syscall(() => {
       this.alive = false;
       this.sys.processes.delete(this.pid);
+      upcRelease(this.vm, this);
       vmspaceFree(this.vm);
       this.sys.shm.sweep();
     });
@@ -418,7 +488,8 @@ export class Process {
 
   /**
    * syscall: run a call on this process: ESRCH once it has exited; a
-   * KernelPanic escaping the call leaves no lock held (VmSystem.survive).
+   * KernelPanic escaping the call leaves no lock held (VmSystem.survive);
+   * the return to user (userret) follows, failed or not.
    */
   private syscall<T>(call: () => T): T {
     this.check();
@@ -426,6 +497,8 @@ export class Process {
       return call();
     } catch (e) {
       throw this.sys.survive(e);
+    } finally {
+      this.userret();
     }
   }
 

@@ -25,6 +25,7 @@ import {
   auditAmapRefs,
   auditMap,
   type MapHooks,
+  type StackGrowth,
   type VmMapEntry,
   vmMapLookupEntry,
 } from '../kernel/map/index.ts';
@@ -53,6 +54,7 @@ import {
   swapOffBegin,
   swapOffEnd,
 } from '../kernel/swap.ts';
+import { auditUpcalls } from '../kernel/upcall.ts';
 import { Uvm, type UvmConfig, type Uvmexp } from '../kernel/uvm.ts';
 import {
   type Segment,
@@ -87,6 +89,8 @@ export interface VmSystemConfig extends UvmConfig {
   host?: Host;
   /** put the default swap device (swapPages) in this file, made by the system */
   swapFile?: string;
+  /** how stacks grow: 'page' (default, as Linux: what replays compare) or 'sgrowsiz' (DragonFly) */
+  stackGrowth?: StackGrowth;
 }
 
 let defaultHost: Host = new MemoryHost();
@@ -132,11 +136,16 @@ export class VmSystem {
   readonly shm: ShmRegistry;
   private readonly vnodes: VnodeCache;
   private readonly handles = new Set<FileHandle>();
+  private readonly stackGrowth: StackGrowth;
 
   constructor(config: VmSystemConfig = {}) {
     const swapPages = config.swapPages ?? 65536;
     this.uvm = new Uvm({ ...config, swapPages: config.swapFile ? 0 : swapPages });
     const uvm = this.uvm;
+    const growth = config.stackGrowth ?? 'page';
+    if (growth !== 'page' && growth !== 'sgrowsiz')
+      throw vmerr('EINVAL', 'config', 'stackGrowth', `${growth} is not page or sgrowsiz`);
+    this.stackGrowth = growth;
     this.host = config.host ?? defaultHost;
     this.shm = new ShmRegistry(uvm);
     this.vnodes = new VnodeCache(uvm, (path, writable) => this.host.open(path, writable));
@@ -167,6 +176,7 @@ export class VmSystem {
     vm.map.hooks = this.hooks;
     vm.map.topdown = true;
     vm.map.mmapBase = DEFAULT_MMAP_BASE;
+    vm.stackGrowth = this.stackGrowth;
     return vm;
   }
 
@@ -378,6 +388,7 @@ export class VmSystem {
     for (const p of this.processes.values()) users.set(p.vm, (users.get(p.vm) ?? 0) + 1);
     for (const r of this.residents.all()) users.set(r.vmspace, (users.get(r.vmspace) ?? 0) + 1);
     for (const vm of this.uvm.vmspaces) {
+      auditUpcalls(vm);
       if ((users.get(vm) ?? 0) !== vm.refcnt)
         panic(`a vmspace has refcnt ${vm.refcnt} but ${users.get(vm) ?? 0} users`);
     }
