@@ -13,6 +13,8 @@
  *                      read-only in a private entry; or, on a write to a
  *                      private entry or with no object, promote: a new
  *                      anon, copied from the object page or zero-filled
+ *       vpagetable     a VPAGETABLE entry: its virtual page table's walk
+ *                      names the object page (vpagetable.ts)
  *       RESTART        after a clip/merge or a wait for memory: look again
  *
  *   flags (seed 001's VM_FAULT_*): WIRE_MASK (CHANGE_WIRING, USER_WIRE)
@@ -33,6 +35,7 @@
 import { amapAdd, amapLock, amapLookups, amapSlotMoved, amapUnlock } from './amap.ts';
 import { anonAllocPage, anonDropswap, anonGet } from './anon.ts';
 import type { UvmHist } from './hist.ts';
+import { loanProt, uvmLoanBreakObject, uvmLoanFaultAnon } from './loan.ts';
 import {
   type MapLookup,
   VM_FAULT_BURST,
@@ -41,6 +44,7 @@ import {
   VM_FAULT_NORMAL,
   VM_FAULT_UNSWAP,
   VM_FAULT_WIRE_MASK,
+  VM_MAPTYPE_VPAGETABLE,
   type VmMap,
   type VmMapEntry,
   vmMapLookup,
@@ -75,6 +79,7 @@ import {
 } from './param.ts';
 import { PMAP_WIRED, PTE_R, PTE_W, PTE_WIRED, PTE_X, pteFrame } from './pmap.ts';
 import type { Uvm } from './uvm.ts';
+import { vpagetableWalk } from './vpagetable.ts';
 
 /** What a fault reports: 0, or why it failed. */
 export type FaultResult = 0 | 'EFAULT' | 'EACCES' | 'ENOMEM' | 'EIO' | 'SIGBUS' | 'EAGAIN';
@@ -167,7 +172,9 @@ export function uvmFault(
     if (r !== 0) return uvm.hist === null ? r : faultDone(uvm.hist, flt.va, r);
     const amap = flt.lk.entry.aref.amap;
     const shadowed = amap !== null && flt.anons[flt.centeridx] !== 0;
-    const res = shadowed ? faultUpper(uvm, flt) : faultLower(uvm, flt);
+    let res: FaultResult | typeof RESTART;
+    if (flt.lk.entry.maptype === VM_MAPTYPE_VPAGETABLE) res = faultVpagetable(uvm, flt);
+    else res = shadowed ? faultUpper(uvm, flt) : faultLower(uvm, flt);
     if (res !== RESTART) return uvm.hist === null ? res : faultDone(uvm.hist, flt.va, res);
   }
 }
@@ -305,7 +312,8 @@ function upperNeighbours(uvm: Uvm, flt: FaultCtx): void {
     if (pg === NOPAGE || uvm.pages.flags[pg] & PG_BUSY) continue;
     const va = flt.startva + i * ps;
     if (pmap.lookup(va) !== 0) continue;
-    pmap.enter(va, pg, pool.ref[an] > 1 ? flt.enterProt & ~PROT_WRITE : flt.enterProt, 0);
+    const prot = pool.ref[an] > 1 ? flt.enterProt & ~PROT_WRITE : flt.enterProt;
+    pmap.enter(va, pg, loanProt(uvm, pg, prot), 0);
     uvm.exp.fltnamap++;
   }
 }
@@ -328,7 +336,8 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
     return 'EIO';
   }
   if (wasOut) uvm.exp.fltanget++;
-  let pg = pool.page[an];
+  let pg = uvmLoanFaultAnon(uvm, an, flt.cowNow && pool.ref[an] === 1);
+  if (pg === NOPAGE) return outOfMemory(uvm, flt, pool.page[an]);
   const pm = uvm.pages;
   if (pm.uanon[pg] !== an && pm.loanCount[pg] === 0)
     kpanic(`uvm_fault_upper: anon ${an}'s page ${pg} is not its own`);
@@ -350,6 +359,7 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
       return 'EAGAIN';
     }
     if (pool.ref[an] > 1) flt.enterProt &= ~PROT_WRITE;
+    flt.enterProt = loanProt(uvm, pg, flt.enterProt);
     uvm.exp.flt_anon++;
     uvm.hist?.emit({ type: 'fault-path', va: flt.va, path: 'upper', anon: an, frame: pg });
   }
@@ -377,7 +387,7 @@ function lowerNeighbours(uvm: Uvm, flt: FaultCtx): void {
     if (pg === undefined || uvm.pages.flags[pg] & PG_BUSY) continue;
     const va = flt.startva + i * ps;
     if (pmap.lookup(va) !== 0) continue;
-    pmap.enter(va, pg, prot, 0);
+    pmap.enter(va, pg, loanProt(uvm, pg, prot), 0);
     uvm.exp.fltnomap++;
   }
 }
@@ -400,19 +410,50 @@ function faultLower(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
     }
     src = got;
   }
+  if (!promote && flt.cowNow && uvm.pages.loanCount[src] > 0) {
+    const idx = (entry.offset + (flt.va - entry.start)) / uvm.pageSize;
+    src = uvmLoanBreakObject(uvm, obj!, idx);
+    if (src === NOPAGE) return outOfMemory(uvm, flt);
+  }
   if (!promote) {
     if (wireFull(uvm, flt, src)) {
       unlockAll(flt);
       return 'EAGAIN';
     }
     const prot = entry.eflags & MAP_ENTRY_COW ? flt.enterProt & ~PROT_WRITE : flt.enterProt;
-    enterPage(uvm, flt, src, prot);
+    enterPage(uvm, flt, src, loanProt(uvm, src, prot));
     uvm.exp.flt_obj++;
     uvm.hist?.emit({ type: 'fault-path', va: flt.va, path: 'lower', anon: 0, frame: src });
     unlockAll(flt);
     return 0;
   }
   return lowerPromote(uvm, flt, src);
+}
+
+/**
+ * faultVpagetable: a VPAGETABLE entry: the walk of its virtual page table
+ * names the backing object's page, mapped with what the walk allows
+ * (DragonFly's vm_fault_vpagetable, then vm_fault_object); a wiring
+ * fault walks for no access, as DragonFly's vm_fault_wire.
+ */
+function faultVpagetable(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
+  const wiring = (flt.flags & VM_FAULT_WIRE_MASK) !== 0;
+  const walk = vpagetableWalk(uvm, flt.lk.entry, flt.va, wiring ? PROT_NONE : flt.accessType);
+  if (walk === 'ENOMEM') return outOfMemory(uvm, flt);
+  if (typeof walk === 'string' || wireFull(uvm, flt, walk.pg)) {
+    unlockAll(flt);
+    return typeof walk === 'string' ? walk : 'EAGAIN';
+  }
+  let pg = walk.pg;
+  if (flt.cowNow && uvm.pages.loanCount[pg] > 0) {
+    pg = uvmLoanBreakObject(uvm, flt.lk.entry.object!, uvm.pages.offset[pg]);
+    if (pg === NOPAGE) return outOfMemory(uvm, flt);
+  }
+  enterPage(uvm, flt, pg, loanProt(uvm, pg, flt.enterProt & walk.prot));
+  uvm.exp.flt_obj++;
+  uvm.hist?.emit({ type: 'fault-path', va: flt.va, path: 'lower', anon: 0, frame: pg });
+  unlockAll(flt);
+  return 0;
 }
 
 /**

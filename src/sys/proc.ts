@@ -11,7 +11,8 @@
  *     vfork     shares this space until the child execs or exits
  *     exec      a fresh space from /proc/PID/maps rows (or a resident
  *               executable's snapshot)
- *     exit      drops the space (the last user frees it)
+ *     exit      drops the space (the last user frees it), closes its fds
+ *     fds       its descriptor table: pipes (pipe.ts), inherited by fork
  *     mmap ...  the system calls of mmap.ts on its space
  *     upcRegister, upcControl   upcalls (upcall.ts), delivered by userret
  *               at the end of each system call and memory access
@@ -72,6 +73,7 @@ import {
   sysMunmap,
 } from './mmap.ts';
 import { Mmu } from './mmu.ts';
+import { FdTable, pipeOpen, pipeRead, pipeWrite } from './pipe.ts';
 import { formatMapsRow, isFileName, type MapsRow, mapsRows, parseMapsRow } from './procmaps.ts';
 import type { VmSystem } from './system.ts';
 
@@ -81,6 +83,8 @@ export const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 /** A process. */
 export class Process implements UpcallLwp {
   alive = true;
+  /** the descriptor table (pipes) */
+  fds = new FdTable();
   private fast: Mmu | null = null;
   /** lwp_upcall: the address of its struct upcall (0: none registered) */
   upcall = 0;
@@ -308,9 +312,9 @@ export class Process implements UpcallLwp {
   /**
    * precheck: every page of [start, end) is mapped, or is stack that can
    * grow there, with the right, so that a bad access changes nothing; then
-   * the stack grows where it must.
+   * the stack grows where it must (the pipes check their buffers so too).
    */
-  private precheck(start: number, end: number, write: boolean, syscall: string): void {
+  precheck(start: number, end: number, write: boolean, syscall: string): void {
     const map = this.vm.map;
     const need = write ? PROT_WRITE : PROT_READ;
     const grow: number[] = [];
@@ -371,8 +375,9 @@ export class Process implements UpcallLwp {
   minherit(addr: Num, len: Num, inherit: number): void {
     this.syscall(() => sysMinherit(this.vm, addr, len, inherit));
   }
-  madvise(addr: Num, len: Num, advice: number): void {
-    this.syscall(() => sysMadvise(this.vm, addr, len, advice));
+  /** madvise: see sysMadvise; `value` goes with MADV_SETMAP only. */
+  madvise(addr: Num, len: Num, advice: number, value?: number): void {
+    this.syscall(() => sysMadvise(this.vm, addr, len, advice, value));
   }
   mlock(addr: Num, len: Num): void {
     this.syscall(() => sysMlock(this.vm, addr, len));
@@ -417,6 +422,43 @@ export class Process implements UpcallLwp {
     this.syscall(() => this.sys.shm.shmdt(this.vm, addr));
   }
 
+  /* ---- pipes ------------------------------------------------------------ */
+
+  /** pipe: a new pipe => [readFd, writeFd] (pipe(2); pipe.ts). */
+  pipe(): [number, number] {
+    return this.syscall(() => pipeOpen(this));
+  }
+
+  /**
+   * writeFd: write [addr, addr+len) to pipe descriptor fd => the bytes
+   * moved; whole, page-aligned pages are lent to the pipe, not copied.
+   * => EBADF for fd, EFAULT for the buffer, EPIPE with no reader; nothing moved.
+   */
+  writeFd(fd: number, addr: number, len: number): number {
+    return this.syscall(() => {
+      checkAccess('writeFd', addr, len);
+      return pipeWrite(this, fd, addr, len);
+    });
+  }
+
+  /**
+   * readFd: read up to len bytes of pipe descriptor fd into [addr,
+   * addr+len) => the bytes moved (0: the pipe is empty); lent pages meeting
+   * whole, page-aligned pages are handed over, not copied.
+   * => EBADF for fd, EFAULT for the buffer; nothing moved.
+   */
+  readFd(fd: number, addr: number, len: number): number {
+    return this.syscall(() => {
+      checkAccess('readFd', addr, len);
+      return pipeRead(this, fd, addr, len);
+    });
+  }
+
+  /** closeFd: close descriptor fd; a pipe's last descriptor ends its loans. => EBADF. */
+  closeFd(fd: number): void {
+    this.syscall(() => this.fds.close(this.sys.uvm, fd));
+  }
+
   /* ---- process life ----------------------------------------------------- */
 
   /**
@@ -427,7 +469,9 @@ export class Process implements UpcallLwp {
   fork(): Process {
     const vm = this.syscall(() => vmspaceFork(this.vm));
     this.sys.uvm.exp.forks++;
-    return this.sys.adopt(vm, this.pid);
+    const child = this.sys.adopt(vm, this.pid);
+    child.fds = this.fds.fork();
+    return child;
   }
 
   /**
@@ -437,7 +481,9 @@ export class Process implements UpcallLwp {
   vfork(): Process {
     this.syscall(() => vmspaceRef(this.vm));
     this.sys.uvm.exp.forks_sharevm++;
-    return this.sys.adopt(this.vm, this.pid);
+    const child = this.sys.adopt(this.vm, this.pid);
+    child.fds = this.fds.fork();
+    return child;
   }
 
   /**
@@ -479,6 +525,7 @@ export class Process implements UpcallLwp {
     this.syscall(() => {
       this.alive = false;
       this.sys.processes.delete(this.pid);
+      this.fds.closeAll(this.sys.uvm);
       upcRelease(this.vm, this);
       vmspaceFree(this.vm);
       this.sys.shm.sweep();

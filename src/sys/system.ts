@@ -21,10 +21,12 @@ import { amapSwapOff, auditAmaps } from '../kernel/amap.ts';
 import { Aobj, auditAobjs } from '../kernel/aobj.ts';
 import { uvmFaultUnwire, uvmFaultWire, uvmHoldMapped, uvmVsunlock } from '../kernel/fault.ts';
 import { type Host, MemoryHost } from '../kernel/host.ts';
+import { auditLoans } from '../kernel/loan.ts';
 import {
   auditAmapRefs,
   auditMap,
   type MapHooks,
+  VM_MAPTYPE_VPAGETABLE,
   type StackGrowth,
   type VmMapEntry,
   vmMapLookupEntry,
@@ -65,6 +67,7 @@ import {
   vmspaceFree,
 } from '../kernel/vmspace.ts';
 import { FileHandle, VnodeCache } from '../kernel/vnode.ts';
+import { pipeLoans } from './pipe.ts';
 import { INSPECT, Process } from './proc.ts';
 import { buildSpaceFromRows, isFileName, type MapsRow } from './procmaps.ts';
 import { ShmRegistry } from './shm.ts';
@@ -374,6 +377,7 @@ export class VmSystem {
     auditPmaps(uvm.pv, uvm.pages.npages);
     for (const map of uvm.maps) auditMap(map);
     auditAmapRefs(uvm, true);
+    auditLoans(uvm, pipeLoans(uvm.pages.npages, this.processes.values()));
     const wired = new Int32Array(uvm.pages.npages);
     for (const vm of uvm.vmspaces) auditTranslations(this, vm, wired);
     for (let pg = 0; pg < wired.length; pg++)
@@ -444,9 +448,11 @@ function auditTranslations(sys: VmSystem, vm: Vmspace, wired: Int32Array): void 
       wired[pg]++;
       if (e.wiredCount === 0) panic(`translation at ${hex(va)} is wired, its entry is not`);
     }
-    const held = pageAt(uvm, e, va);
+    const held = e.maptype === VM_MAPTYPE_VPAGETABLE ? tablePage(uvm, e, pg) : pageAt(uvm, e, va);
     if (held.pg !== pg)
       panic(`translation at ${hex(va)} maps frame ${pg}, the entry holds ${held.pg}`);
+    if (pte & PTE_W && uvm.pages.loanCount[pg] > 0)
+      panic(`translation at ${hex(va)} maps loaned page ${pg} writable`);
     if (pte & PTE_W && !held.writable)
       panic(`translation at ${hex(va)} is writable but its page is shared (copy-on-write broken)`);
   });
@@ -467,6 +473,15 @@ function pageAt(uvm: Uvm, e: VmMapEntry, va: number): { pg: number; writable: bo
   if (e.object === null) return { pg: NOPAGE, writable: false };
   const pg = e.object.pages.get((e.offset + va - e.start) / ps) ?? NOPAGE;
   return { pg, writable: !cow };
+}
+
+/**
+ * tablePage: a translation in a VPAGETABLE entry may map any page of its
+ * backing object (the walk chose it); it is held if the object owns pg.
+ */
+function tablePage(uvm: Uvm, e: VmMapEntry, pg: number): { pg: number; writable: boolean } {
+  const owned = e.object !== null && uvm.pages.uobject[pg] === e.object.id;
+  return { pg: owned ? pg : NOPAGE, writable: true };
 }
 
 /** auditSwapUse: every slot in use is held by exactly one anon or aobj page; swpgonly agrees. */

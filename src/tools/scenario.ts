@@ -806,6 +806,21 @@ const COMMANDS: Record<string, Command> = {
     }
     return [show(got)];
   },
+  pipe(r, a) {
+    r.need(a, 3, 'pipe PROC READNAME WRITENAME');
+    const [rfd, wfd] = r.proc(a[0]).pipe();
+    r.setVar(a[1], rfd);
+    r.setVar(a[2], wfd);
+    return [`${a[1]} is fd ${rfd}, ${a[2]} is fd ${wfd}`];
+  },
+  writefd(r, a) {
+    r.need(a, 4, 'writefd PROC FD ADDR LEN');
+    return [`${r.proc(a[0]).writeFd(r.addr(a[1]), r.addr(a[2]), r.num(a[3]))} bytes`];
+  },
+  readfd(r, a) {
+    r.need(a, 4, 'readfd PROC FD ADDR LEN');
+    return [`${r.proc(a[0]).readFd(r.addr(a[1]), r.addr(a[2]), r.num(a[3]))} bytes`];
+  },
   file(r, a) {
     r.need(a, 3, 'file NAME PATH SIZE [DATA] [ro]');
     const [name, path, size, ...rest] = a;

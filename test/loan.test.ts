@@ -1,0 +1,385 @@
+/*
+ * Page loanout (issue 15, kernel/loan.ts) and the pipes that use it
+ * (sys/pipe.ts): loans to the kernel, to anons, each way a loan breaks,
+ * and the page-copy counts of a zero-copy pipe.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemoryHost } from '../src/kernel/host.ts';
+import { uvmLoanPage, uvmLoanuobjpages, uvmUnloan } from '../src/kernel/loan.ts';
+import { objectDetach } from '../src/kernel/object.ts';
+import {
+  type Frame,
+  MADV_SETMAP,
+  MAP_ANON,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MAP_VPAGETABLE,
+  PROT_READ,
+  PROT_WRITE,
+  VPTE_RW,
+  VPTE_V,
+} from '../src/kernel/param.ts';
+import { PTE_W, pteFrame } from '../src/kernel/pmap.ts';
+import type { Process } from '../src/sys/proc.ts';
+import { VmSystem } from '../src/sys/system.ts';
+import { ScenarioRunner } from '../src/tools/scenario.ts';
+import { throwsVm } from './helpers.ts';
+
+const PS = 4096;
+const RW = PROT_READ | PROT_WRITE;
+const ANON = MAP_PRIVATE | MAP_ANON;
+
+function system(physPages = 512, swapPages = 1024): VmSystem {
+  return new VmSystem({ physPages, swapPages, poisonFreed: true });
+}
+
+/** fill: page i of [a, a+n pages) holds byte (seed + i) throughout. */
+function fill(p: Process, a: number, n: number, seed: number): void {
+  for (let i = 0; i < n; i++) p.write(a + i * PS, new Uint8Array(PS).fill((seed + i) & 0xff));
+}
+
+/** holds: page i of [a, a+n pages) holds byte (seed + i) throughout. */
+function holds(p: Process, a: number, n: number, seed: number): void {
+  const got = p.read(a, n * PS);
+  for (let i = 0; i < n; i++)
+    assert.deepEqual(
+      got.subarray(i * PS, (i + 1) * PS),
+      new Uint8Array(PS).fill((seed + i) & 0xff),
+      `page ${i}`,
+    );
+}
+
+/** frame: the frame p's page at va maps. */
+function frame(p: Process, va: number): Frame {
+  return pteFrame(p.vm.pmap.lookup(va));
+}
+
+describe('pipes: zero-copy through loans', () => {
+  it('16 aligned pages writer -> pipe -> reader copy no page', () => {
+    const sys = system();
+    const w = sys.spawn();
+    const [rfd, wfd] = w.pipe();
+    const r = w.fork();
+    const src = w.mmap(0, 16 * PS, RW, ANON);
+    fill(w, src, 16, 1);
+    const dst = r.mmap(0, 16 * PS, RW, ANON);
+    sys.audit();
+    const copies = sys.counters.pagecopies;
+    assert.equal(w.writeFd(wfd, src, 16 * PS), 16 * PS);
+    sys.audit();
+    for (let i = 0; i < 16; i++) {
+      assert.equal(sys.uvm.pages.loanCount[frame(w, src + i * PS)], 1, `page ${i} lent`);
+      assert.equal(w.vm.pmap.lookup(src + i * PS) & PTE_W, 0, `page ${i} read-only`);
+    }
+    assert.equal(r.readFd(rfd, dst, 16 * PS), 16 * PS);
+    sys.audit();
+    holds(r, dst, 16, 1);
+    for (let i = 0; i < 16; i++) assert.equal(frame(r, dst + i * PS), frame(w, src + i * PS));
+    assert.equal(sys.counters.pagecopies - copies, 0);
+    assert.equal(r.readFd(rfd, dst, PS), 0, 'the pipe is empty');
+    sys.audit();
+  });
+
+  it('a write by the writer before the read breaks one loan: 1 copy, the reader gets the old bytes', () => {
+    const sys = system();
+    const w = sys.spawn();
+    const [rfd, wfd] = w.pipe();
+    const r = w.fork();
+    const src = w.mmap(0, 16 * PS, RW, ANON);
+    fill(w, src, 16, 1);
+    const dst = r.mmap(0, 16 * PS, RW, ANON);
+    const copies = sys.counters.pagecopies;
+    w.writeFd(wfd, src, 16 * PS);
+    const lent = frame(w, src + 5 * PS);
+    w.write(src + 5 * PS, new Uint8Array([0xee]));
+    sys.audit();
+    assert.notEqual(frame(w, src + 5 * PS), lent, 'the writer has a new page');
+    assert.equal(sys.uvm.pages.uanon[lent], 0, 'the old page is the pipe’s alone');
+    assert.equal(sys.counters.pagecopies - copies, 1);
+    r.readFd(rfd, dst, 16 * PS);
+    sys.audit();
+    holds(r, dst, 16, 1);
+    assert.equal(w.read(src + 5 * PS, 2)[0], 0xee);
+    assert.equal(w.read(src + 5 * PS, 2)[1], 6);
+    assert.equal(sys.counters.pagecopies - copies, 1);
+    sys.audit();
+  });
+
+  it('the reader writing a handed-over page copies it; the writer keeps its bytes', () => {
+    const sys = system();
+    const w = sys.spawn();
+    const [rfd, wfd] = w.pipe();
+    const src = w.mmap(0, 2 * PS, RW, ANON);
+    fill(w, src, 2, 7);
+    const dst = w.mmap(0, 2 * PS, RW, ANON);
+    w.writeFd(wfd, src, 2 * PS);
+    w.readFd(rfd, dst, 2 * PS);
+    const copies = sys.counters.pagecopies;
+    w.write(dst, new Uint8Array([1, 2, 3]));
+    sys.audit();
+    assert.equal(sys.counters.pagecopies - copies, 1);
+    holds(w, src, 2, 7);
+    assert.deepEqual(w.read(dst, 4), new Uint8Array([1, 2, 3, 7]));
+    w.write(src + PS, new Uint8Array([9]));
+    sys.audit();
+    assert.equal(w.read(dst + PS, 1)[0], 8, 'the reader keeps the bytes it read');
+    sys.audit();
+  });
+
+  it('unaligned parts are copied, aligned pages lent', () => {
+    const sys = system();
+    const w = sys.spawn();
+    const [rfd, wfd] = w.pipe();
+    const src = w.mmap(0, 4 * PS, RW, ANON);
+    fill(w, src, 4, 20);
+    const dst = w.mmap(0, 4 * PS, RW, ANON);
+    const n = 2 * PS + 200;
+    assert.equal(w.writeFd(wfd, src + 100, n), n);
+    sys.audit();
+    assert.equal(sys.uvm.pages.loanCount[frame(w, src + PS)], 1, 'the whole page is lent');
+    assert.equal(sys.uvm.pages.loanCount[frame(w, src)], 0, 'the head is copied');
+    assert.equal(w.readFd(rfd, dst + 1, 50), 50);
+    assert.equal(w.readFd(rfd, dst + 51, n), n - 50);
+    sys.audit();
+    assert.deepEqual(w.read(dst + 1, n), w.read(src + 100, n));
+    assert.equal(sys.uvm.pages.loanCount[frame(w, src + PS)], 0, 'copied out: loan ended');
+    sys.audit();
+  });
+
+  it('bad descriptors are EBADF, bad buffers EFAULT, nothing changed', () => {
+    const sys = system();
+    const p = sys.spawn();
+    const [rfd, wfd] = p.pipe();
+    const a = p.mmap(0, 2 * PS, RW, ANON);
+    fill(p, a, 2, 3);
+    const ro = p.mmap(0, PS, PROT_READ, ANON);
+    p.writeFd(wfd, a, PS);
+    const before = JSON.stringify(sys.counters);
+    const free = sys.uvm.pages.freeCount;
+    throwsVm(() => p.writeFd(rfd, a, PS), 'EBADF', 'fd');
+    throwsVm(() => p.readFd(wfd, a, PS), 'EBADF', 'fd');
+    throwsVm(() => p.readFd(99, a, PS), 'EBADF', 'fd');
+    throwsVm(() => p.writeFd(-1, a, PS), 'EBADF', 'fd');
+    throwsVm(() => p.writeFd(wfd, a + PS, 2 * PS), 'EFAULT');
+    throwsVm(() => p.readFd(rfd, ro, PS), 'EFAULT');
+    throwsVm(() => p.readFd(rfd, a + 2 * PS, PS), 'EFAULT');
+    assert.equal(sys.uvm.pages.freeCount, free);
+    assert.equal(JSON.stringify(sys.counters), before.replace(/"ticks":\d+/, ''), 'counters');
+    sys.audit();
+    assert.equal(p.readFd(rfd, a + PS, PS), PS, 'the pipe kept its page');
+    holds(p, a + PS, 1, 3);
+    sys.audit();
+  });
+
+  it('fork inherits the descriptors; the last exit ends the loans, no frame leaked', () => {
+    const sys = system();
+    const free = sys.uvm.pages.freeCount;
+    const p = sys.spawn();
+    const [rfd, wfd] = p.pipe();
+    const a = p.mmap(0, 8 * PS, RW, ANON);
+    fill(p, a, 8, 40);
+    const c = p.fork();
+    assert.equal(c.writeFd(wfd, a, 8 * PS), 8 * PS, "the child writes the parent's pipe");
+    sys.audit();
+    const b = p.mmap(0, 4 * PS, RW, ANON);
+    assert.equal(p.readFd(rfd, b, 4 * PS), 4 * PS);
+    holds(p, b, 4, 40);
+    sys.audit();
+    c.exit();
+    sys.audit();
+    throwsVm(() => c.readFd(rfd, a, PS), 'ESRCH');
+    p.munmap(a, 8 * PS);
+    sys.audit();
+    holds(p, b, 4, 40);
+    p.exit();
+    sys.audit();
+    assert.equal(sys.uvm.pages.freeCount, free, 'every frame free again');
+    assert.equal(
+      sys.uvm.pages.loanCount.reduce((s, x) => s + x, 0),
+      0,
+    );
+  });
+
+  it('closeFd: a write with no read end open is EPIPE; the last close ends the loans', () => {
+    const sys = system();
+    const free = sys.uvm.pages.freeCount;
+    const p = sys.spawn();
+    const [rfd, wfd] = p.pipe();
+    const c = p.fork();
+    const a = c.mmap(0, 2 * PS, RW, ANON);
+    fill(c, a, 2, 9);
+    c.closeFd(rfd);
+    throwsVm(() => c.closeFd(rfd), 'EBADF', 'fd');
+    throwsVm(() => c.readFd(rfd, a, PS), 'EBADF', 'fd');
+    assert.equal(c.writeFd(wfd, a, 2 * PS), 2 * PS, "the parent's read end is open");
+    p.closeFd(rfd);
+    throwsVm(() => c.writeFd(wfd, a, PS), 'EPIPE', 'fd');
+    sys.audit();
+    c.munmap(a, 2 * PS);
+    sys.audit();
+    assert.equal(sys.uvm.pages.freeCount, free - 2, 'the pipe holds 2');
+    p.closeFd(wfd);
+    c.closeFd(wfd);
+    sys.audit();
+    assert.equal(
+      sys.uvm.pages.loanCount.reduce((s, x) => s + x, 0),
+      0,
+    );
+    p.exit();
+    c.exit();
+    sys.audit();
+    assert.equal(sys.uvm.pages.freeCount, free);
+  });
+
+  it('pageout under pressure passes over loaned pages: the borrower keeps its bytes', () => {
+    const sys = system(128, 1024);
+    const w = sys.spawn();
+    const [rfd, wfd] = w.pipe();
+    const src = w.mmap(0, 16 * PS, RW, ANON);
+    fill(w, src, 16, 60);
+    w.writeFd(wfd, src, 16 * PS);
+    const lent = Array.from({ length: 16 }, (_, i) => frame(w, src + i * PS));
+    w.munmap(src + 8 * PS, 8 * PS); /* the owner frees half: they stay for the pipe */
+    sys.audit();
+    const hog = w.mmap(0, 300 * PS, RW, ANON);
+    fill(w, hog, 300, 0);
+    sys.audit();
+    assert.ok(sys.counters.pageouts > 0, 'memory pressure paged out');
+    for (const pg of lent) assert.equal(sys.uvm.pages.loanCount[pg], 1, `frame ${pg} still lent`);
+    const dst = w.mmap(0, 16 * PS, RW, ANON);
+    assert.equal(w.readFd(rfd, dst, 16 * PS), 16 * PS);
+    sys.audit();
+    holds(w, dst, 16, 60);
+    sys.audit();
+  });
+
+  it('object pages: a shared file page is lent, a write through the mapping breaks the loan', () => {
+    const host = new MemoryHost();
+    host.put('/f', new Uint8Array(2 * PS).fill(0x41));
+    const sys = new VmSystem({ physPages: 256, swapPages: 256, host });
+    const p = sys.spawn();
+    const fh = sys.open('/f', 'r+');
+    const [rfd, wfd] = p.pipe();
+    const m = p.mmap(0, 2 * PS, RW, MAP_SHARED, fh);
+    p.write(m, new Uint8Array([0x42]));
+    p.writeFd(wfd, m, 2 * PS);
+    sys.audit();
+    const copies = sys.counters.pagecopies;
+    p.write(m, new Uint8Array([0x43]));
+    sys.audit();
+    assert.equal(sys.counters.pagecopies - copies, 1, 'the file got a copy');
+    const dst = p.mmap(0, 2 * PS, RW, ANON);
+    p.readFd(rfd, dst, 2 * PS);
+    sys.audit();
+    assert.deepEqual(p.read(dst, 2), new Uint8Array([0x42, 0x41]), 'the old bytes');
+    assert.equal(p.read(m, 1)[0], 0x43);
+    p.write(dst + PS, new Uint8Array([0x44]));
+    sys.audit();
+    assert.equal(p.read(m + PS, 1)[0], 0x41, "the reader's write stays private (O->A loan broken)");
+    p.exit();
+    sys.audit();
+  });
+
+  it('a write through a virtual page table breaks the loan of the page it names', () => {
+    /* /vm: pages 0..3 tables (each level's entry 0 -> the next), level 4 entry 0 -> page 8 */
+    const img = new Uint8Array(9 * PS).fill(0x58, 8 * PS);
+    const dv = new DataView(img.buffer);
+    for (let level = 0; level < 4; level++) {
+      const next = level === 3 ? 8 : level + 1;
+      dv.setBigUint64(level * PS, BigInt(next * PS + VPTE_V + VPTE_RW), true);
+    }
+    const host = new MemoryHost();
+    host.put('/vm', img);
+    const sys = new VmSystem({ physPages: 64, swapPages: 64, host });
+    const p = sys.spawn();
+    const f = sys.open('/vm', 'r+');
+    const VA = 0x200000000;
+    const plain = p.mmap(0, 9 * PS, RW, MAP_SHARED, f);
+    p.mmap(VA, PS, RW, MAP_SHARED | MAP_VPAGETABLE | MAP_FIXED, f);
+    p.madvise(VA, PS, MADV_SETMAP, VPTE_V | VPTE_RW);
+    assert.equal(p.read(VA, 1)[0], 0x58);
+    const [rfd, wfd] = p.pipe();
+    p.writeFd(wfd, plain + 8 * PS, PS);
+    sys.audit();
+    const copies = sys.counters.pagecopies;
+    p.write(VA, new Uint8Array([0x59]));
+    sys.audit();
+    assert.equal(sys.counters.pagecopies - copies, 1);
+    assert.equal(p.read(plain + 8 * PS, 1)[0], 0x59, 'the file has the new byte');
+    const dst = p.mmap(0, PS, RW, ANON);
+    p.readFd(rfd, dst, PS);
+    assert.equal(p.read(dst, 1)[0], 0x58, 'the pipe kept the old one');
+    sys.audit();
+  });
+});
+
+describe('loans to the kernel', () => {
+  it('an anon page lent read-only; freed by its owner it stays until the last unloan', () => {
+    const sys = system();
+    const p = sys.spawn();
+    const a = p.mmap(0, PS, RW, ANON);
+    p.write(a, new Uint8Array([5]));
+    const pg = frame(p, a);
+    uvmLoanPage(sys.uvm, pg);
+    uvmLoanPage(sys.uvm, pg);
+    assert.equal(sys.uvm.pages.loanCount[pg], 2);
+    assert.equal(p.vm.pmap.lookup(a) & PTE_W, 0);
+    const free = sys.uvm.pages.freeCount;
+    p.munmap(a, PS);
+    assert.equal(sys.uvm.pages.freeCount, free, 'the lent frame stays');
+    assert.equal(sys.uvm.pages.bytes[pg * PS], 5);
+    uvmUnloan(sys.uvm, [pg]);
+    assert.equal(sys.uvm.pages.freeCount, free);
+    uvmUnloan(sys.uvm, [pg]);
+    assert.equal(sys.uvm.pages.freeCount, free + 1, 'the last unloan frees it');
+    sys.audit();
+  });
+
+  it('uvmLoanuobjpages lends object pages; an unloan leaves the object its pages', () => {
+    const host = new MemoryHost();
+    host.put('/g', new Uint8Array(3 * PS).fill(7));
+    const sys = new VmSystem({ physPages: 256, swapPages: 256, host });
+    const obj = sys.fileObject('/g', 3 * PS);
+    const pgs = uvmLoanuobjpages(sys.uvm, obj, 0, 3);
+    assert.ok(Array.isArray(pgs));
+    for (const pg of pgs) assert.equal(sys.uvm.pages.loanCount[pg], 1);
+    assert.equal(uvmLoanuobjpages(sys.uvm, obj, 2, 2), 'SIGBUS', 'beyond the end: nothing lent');
+    assert.equal(sys.uvm.pages.loanCount[pgs[2]], 1);
+    uvmUnloan(sys.uvm, pgs);
+    for (const pg of pgs) assert.equal(sys.uvm.pages.uobject[pg], obj.id);
+    sys.audit();
+    objectDetach(sys.uvm, obj);
+    sys.audit();
+  });
+});
+
+describe('scenario commands pipe, writefd, readfd', () => {
+  it('runs a zero-copy pipe', () => {
+    const r = new ScenarioRunner('pipe.uvm');
+    const steps = r.run(`
+spawn w
+pipe w r0 w0
+fork w r
+mmap w src 4p rw private,anon
+write w src "hello"
+mmap r dst 4p rw private,anon
+writefd w w0 src 4p
+expect EBADF writefd w r0 src 1p
+readfd r r0 dst 4p
+read r dst 5 expect "hello"
+check pagecopies = 0
+readfd r r0 dst 1p
+`);
+    const out = steps.map((s) => s.output.join(' '));
+    assert.deepEqual(out.slice(-6), [
+      '16384 bytes',
+      'writefd failed as expected: writeFd: EBADF: 0 is not open for writing',
+      '16384 bytes',
+      '"hello"',
+      'pagecopies = 0 (= 0)',
+      '0 bytes',
+    ]);
+  });
+});
