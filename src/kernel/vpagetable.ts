@@ -23,6 +23,8 @@
  * the first write faults and sets M, as in DragonFly); a change of the
  * tables reaches it only through MADV_INVAL or MADV_SETMAP (pmap remove).
  */
+
+import { uvmLoanBreakObject } from './loan.ts';
 import {
   checkNoHoles,
   VM_MAPTYPE_VPAGETABLE,
@@ -34,7 +36,7 @@ import {
   vmMapUnlock,
 } from './map/index.ts';
 import type { PagerError, UvmObject } from './object.ts';
-import { PG_CLEAN } from './page.ts';
+import { NOPAGE, PG_CLEAN } from './page.ts';
 import {
   type Frame,
   hex,
@@ -125,10 +127,13 @@ export function vpagetableWalk(
     shift -= LEVEL_BITS;
     const table = obj.pgoGet(vpteFrame(vpte));
     if (typeof table === 'string') return table;
-    const at = table * VPTE_PAGE_SIZE + (Math.floor(n / 2 ** shift) % 512) * 8;
-    vpte = readVpte(uvm.pages.bytes, at);
+    const off = (Math.floor(n / 2 ** shift) % 512) * 8;
+    vpte = readVpte(uvm.pages.bytes, table * VPTE_PAGE_SIZE + off);
     const last = shift === 0 || (vpte & VPTE_PS) !== 0;
-    if (access !== PROT_NONE && !forbids(vpte, write)) markUsed(uvm, table, at, write && last);
+    if (access !== PROT_NONE && !forbids(vpte, write)) {
+      const r = markUsed(uvm, obj, table, off, write && last);
+      if (r !== 0) return r;
+    }
   }
   const pg = obj.pgoGet(vpteFrame(vpte) + (n % 2 ** shift));
   if (typeof pg === 'string') return pg;
@@ -137,13 +142,27 @@ export function vpagetableWalk(
   return walkResult;
 }
 
-/** markUsed: set VPTE_A (and VPTE_M when `modified`) in the entry at byte `at` of table page pg. */
-function markUsed(uvm: Uvm, pg: Frame, at: number, modified: boolean): void {
+/**
+ * markUsed: set VPTE_A (and VPTE_M when `modified`) in the entry at byte
+ * `off` of obj's table page pg; the page is dirty then. A page lent out
+ * (a pipe's) is copied for obj first (the borrowers keep the old bytes).
+ * => 0, or ENOMEM (nothing changed) when the copy finds no frame.
+ */
+function markUsed(
+  uvm: Uvm,
+  obj: UvmObject,
+  pg: Frame,
+  off: number,
+  modified: boolean,
+): 0 | 'ENOMEM' {
   const bits = VPTE_A | (modified ? VPTE_M : 0);
-  const bytes = uvm.pages.bytes;
-  if ((bytes[at] & bits) === bits) return;
-  bytes[at] |= bits;
-  uvm.pages.flags[pg] &= ~PG_CLEAN;
+  const pm = uvm.pages;
+  if ((pm.bytes[pg * VPTE_PAGE_SIZE + off] & bits) === bits) return 0;
+  if (pm.loanCount[pg] > 0) pg = uvmLoanBreakObject(uvm, obj, pm.offset[pg]);
+  if (pg === NOPAGE) return 'ENOMEM';
+  pm.bytes[pg * VPTE_PAGE_SIZE + off] |= bits;
+  pm.flags[pg] &= ~PG_CLEAN;
+  return 0;
 }
 
 /**

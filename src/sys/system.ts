@@ -26,8 +26,8 @@ import {
   auditAmapRefs,
   auditMap,
   type MapHooks,
-  VM_MAPTYPE_VPAGETABLE,
   type StackGrowth,
+  VM_MAPTYPE_VPAGETABLE,
   type VmMapEntry,
   vmMapLookupEntry,
 } from '../kernel/map/index.ts';
