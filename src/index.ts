@@ -36,6 +36,7 @@ export * as upcall from './kernel/upcall.ts';
 export { type PmapPageOps, Uvm, type UvmConfig, Uvmexp } from './kernel/uvm.ts';
 export * as vmspace from './kernel/vmspace.ts';
 export * as vnode from './kernel/vnode.ts';
+export * as vpagetable from './kernel/vpagetable.ts';
 export * as pdsim from './lab/pdsim.ts';
 export { type RefTrace, TraceDecoder } from './lab/trace.ts';
 export * as mmap from './sys/mmap.ts';

@@ -11,6 +11,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  MADV_DOFORK,
+  MADV_DONTFORK,
   MADV_INVAL,
   MADV_NORMAL,
   MADV_SETMAP,
@@ -31,6 +33,7 @@ import {
   VPTE_PS,
   VPTE_RW,
   VPTE_V,
+  vpagetable,
 } from '../src/index.ts';
 import { MemoryHost } from '../src/kernel/host.ts';
 import { vmMapLookupEntry } from '../src/kernel/map/index.ts';
@@ -114,6 +117,9 @@ describe('virtual page tables: the format', () => {
     assert.equal(VPTE_FRAME, 2 ** 52 - PS);
     assert.deepEqual([VPTE_V, VPTE_RW, VPTE_A, VPTE_M, VPTE_PS], [1, 2, 0x20, 0x40, 0x80]);
     assert.notEqual(MADV_SETMAP, MADV_INVAL);
+    const linux = [MADV_DONTFORK, MADV_DOFORK];
+    assert.ok(!linux.includes(MADV_SETMAP) && !linux.includes(MADV_INVAL));
+    assert.equal(typeof vpagetable.vpagetableWalk, 'function');
   });
 });
 
