@@ -128,6 +128,25 @@ describe('pipes: zero-copy through loans', () => {
     sys.audit();
   });
 
+  it('the MMU fast path honours a loan: its write copies the page', () => {
+    const sys = system();
+    const p = sys.spawn();
+    const a = p.mmap(0, PS, RW, ANON);
+    p.mmu.writeU8(a, 7);
+    assert.equal(p.mmu.readU8(a), 7, 'the TLB holds a writable entry');
+    const [rfd, wfd] = p.pipe();
+    p.writeFd(wfd, a, PS);
+    const copies = sys.counters.pagecopies;
+    p.mmu.writeU8(a, 9);
+    sys.audit();
+    assert.equal(sys.counters.pagecopies - copies, 1);
+    const b = p.mmap(0, PS, RW, ANON);
+    p.readFd(rfd, b, PS);
+    assert.equal(p.mmu.readU8(b), 7);
+    assert.equal(p.mmu.readU8(a), 9);
+    sys.audit();
+  });
+
   it('unaligned parts are copied, aligned pages lent', () => {
     const sys = system();
     const w = sys.spawn();

@@ -225,7 +225,10 @@ export function uvmLoanBreakObject(uvm: Uvm, obj: UvmObject, idx: number): Frame
   return npg;
 }
 
-/** loanProt: the protection a fault may map frame pg with: no write while it is on loan. */
+/**
+ * loanProt: the protection a fault may map frame pg with.
+ * => `prot` without PROT_WRITE while pg is on loan.
+ */
 export function loanProt(uvm: Uvm, pg: Frame, prot: number): number {
   return uvm.pages.loanCount[pg] > 0 ? prot & ~PROT_WRITE : prot;
 }

@@ -54,7 +54,10 @@ interface FileDesc {
 export class FdTable {
   private readonly fds: (FileDesc | null)[] = [];
 
-  /** open: the lowest free descriptor for `d` (raising its end's count). */
+  /**
+   * open: a descriptor for `d`, raising its end's count.
+   * => the lowest free descriptor number.
+   */
   open(d: FileDesc): number {
     let fd = this.fds.indexOf(null);
     if (fd < 0) fd = this.fds.length;
@@ -88,20 +91,20 @@ export class FdTable {
     return Number.isInteger(fd) ? this.fds[fd] : undefined;
   }
 
-  /** fork: a copy for a child (fork's fdcopy): the same pipes, one more descriptor each. */
+  /** fork: a copy for a child (fdcopy). => the same pipes, one more descriptor each. */
   fork(): FdTable {
     const t = new FdTable();
     for (const d of this.fds) if (d) t.fds[t.open(d)] = d;
     return t;
   }
 
-  /** closeAll: close every descriptor (exit); a pipe's last one ends its loans. */
+  /** closeAll: close every descriptor (exit). => a pipe's last one ends its loans. */
   closeAll(uvm: Uvm): void {
     for (const d of this.fds) if (d) pipeClose(uvm, d);
     this.fds.length = 0;
   }
 
-  /** pipes: the pipes open here. */
+  /** pipes: => the pipes open here (once per descriptor). */
   pipes(): Pipe[] {
     return this.fds.filter((d) => d !== null).map((d) => d.pipe);
   }
@@ -231,8 +234,9 @@ function copyOut(p: Process, pc: Piece, va: number, max: number): number {
 }
 
 /**
- * pipeLoans: the kernel's loans, per frame, held by the pipes open in
- * `procs` (each pipe counted once), for auditLoans.
+ * pipeLoans: the kernel's loans held by the pipes open in `procs`, for
+ * auditLoans.
+ * => per frame, the loans (each pipe counted once).
  */
 export function pipeLoans(npages: number, procs: Iterable<Process>): Int32Array {
   const held = new Int32Array(npages);
