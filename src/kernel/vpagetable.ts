@@ -103,7 +103,9 @@ function forbids(vpte: number, write: boolean): boolean {
  *    PROT_ALL; no PROT_WRITE unless every entry has RW and the last is
  *    modified or this is a write); the result is reused by the next walk.
  * => EFAULT for an invalid entry or a write through one without RW;
- *    the pager's ENOMEM, EIO or SIGBUS (a table or page beyond the object).
+ *    the pager's ENOMEM, EIO or SIGBUS (a table or page beyond the object);
+ *    ENOMEM too when a table page lent out (a pipe's) finds no frame to be
+ *    copied into before the walk marks it.
  * => sets VPTE_A in each table entry used, VPTE_M in the last on a write
  *    (each as it goes, as an MMU does: a walk failing further down keeps
  *    them); the table pages written are dirty.
