@@ -22,6 +22,7 @@ import {
   VPTE_V,
 } from '../src/kernel/param.ts';
 import { PTE_W, pteFrame } from '../src/kernel/pmap.ts';
+import { PIPE_SIZE } from '../src/sys/pipe.ts';
 import type { Process } from '../src/sys/proc.ts';
 import { VmSystem } from '../src/sys/system.ts';
 import { ScenarioRunner } from '../src/tools/scenario.ts';
@@ -221,6 +222,25 @@ describe('pipes: zero-copy through loans', () => {
     );
   });
 
+  it('a pipe holds PIPE_SIZE bytes: a write takes what fits, a full pipe is EAGAIN', () => {
+    const sys = system();
+    const p = sys.spawn();
+    const [rfd, wfd] = p.pipe();
+    const a = p.mmap(0, 20 * PS, RW, ANON);
+    fill(p, a, 20, 30);
+    assert.equal(p.writeFd(wfd, a, 100), 100);
+    assert.equal(p.writeFd(wfd, a + PS, 20 * PS - PS), PIPE_SIZE - 100);
+    const free = sys.uvm.pages.freeCount;
+    throwsVm(() => p.writeFd(wfd, a, PS), 'EAGAIN', 'fd');
+    assert.equal(p.writeFd(wfd, a, 0), 0);
+    assert.equal(sys.uvm.pages.freeCount, free);
+    sys.audit();
+    const b = p.mmap(0, 20 * PS, RW, ANON);
+    assert.equal(p.readFd(rfd, b, 20 * PS), PIPE_SIZE);
+    assert.deepEqual(p.read(b + 100, PIPE_SIZE - 100), p.read(a + PS, PIPE_SIZE - 100));
+    sys.audit();
+  });
+
   it('closeFd: a write with no read end open is EPIPE; the last close ends the loans', () => {
     const sys = system();
     const free = sys.uvm.pages.freeCount;
@@ -372,6 +392,102 @@ describe('loans to the kernel', () => {
     objectDetach(sys.uvm, obj);
     sys.audit();
   });
+});
+
+describe('pipes against a model', () => {
+  /** a small deterministic generator (mulberry32) */
+  function rng(seed: number): (n: number) => number {
+    let t = seed;
+    return (n) => {
+      t = (t + 0x6d2b79f5) | 0;
+      let x = Math.imul(t ^ (t >>> 15), 1 | t);
+      x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+      return (((x ^ (x >>> 14)) >>> 0) % n) as number;
+    };
+  }
+  const VA = 0x100000000;
+  const LEN = 8 * PS;
+
+  /** one random operation on the processes and their pipe; the model follows */
+  function step(
+    sys: VmSystem,
+    procs: Process[],
+    mem: Map<Process, Uint8Array>,
+    pipe: number[],
+    r: (n: number) => number,
+  ) {
+    const p = procs[r(procs.length)];
+    const m = mem.get(p)!;
+    const pages = r(3) === 0;
+    const off = pages ? r(8) * PS : r(LEN);
+    const len = pages ? (1 + r(8 - off / PS)) * PS : r(LEN - off + 1);
+    switch (r(7)) {
+      case 0: {
+        const bytes = Uint8Array.from({ length: 1 + r(64) }, () => r(256));
+        const at = r(LEN - bytes.length + 1);
+        p.write(VA + at, bytes);
+        m.set(bytes, at);
+        return;
+      }
+      case 1: {
+        const room = PIPE_SIZE - pipe.length;
+        if (len > 0 && room === 0) return throwsVm(() => p.writeFd(1, VA + off, len), 'EAGAIN');
+        const n = p.writeFd(1, VA + off, len);
+        assert.equal(n, Math.min(len, room));
+        pipe.push(...m.subarray(off, off + n));
+        return;
+      }
+      case 2: {
+        const n = p.readFd(0, VA + off, len);
+        assert.equal(n, Math.min(len, pipe.length));
+        m.set(pipe.splice(0, n), off);
+        return;
+      }
+      case 3:
+        if (procs.length < 4) {
+          const c = p.fork();
+          procs.push(c);
+          mem.set(c, m.slice());
+        }
+        return;
+      case 4:
+        if (procs.length > 1) {
+          p.exit();
+          procs.splice(procs.indexOf(p), 1);
+        }
+        return;
+      case 5:
+        p.munmap(VA, LEN);
+        p.mmap(VA, LEN, RW, ANON | MAP_FIXED);
+        m.fill(0);
+        return;
+      default:
+        sys.pagedaemon();
+    }
+  }
+
+  for (const seed of [1, 2, 3, 4]) {
+    it(`seed ${seed}: 300 random writes, pipe writes and reads, forks, exits, unmaps, pageouts`, () => {
+      const sys = system(64, 1024);
+      const free = sys.uvm.pages.freeCount;
+      const p0 = sys.spawn();
+      assert.deepEqual(p0.pipe(), [0, 1]);
+      p0.mmap(VA, LEN, RW, ANON | MAP_FIXED);
+      const procs = [p0];
+      const mem = new Map([[p0, new Uint8Array(LEN)]]);
+      const pipe: number[] = [];
+      const r = rng(seed);
+      for (let i = 0; i < 300; i++) {
+        step(sys, procs, mem, pipe, r);
+        sys.audit();
+        const q = procs[r(procs.length)];
+        assert.deepEqual(q.read(VA, LEN), mem.get(q), `step ${i}: memory`);
+      }
+      for (const p of procs) p.exit();
+      sys.audit();
+      assert.equal(sys.uvm.pages.freeCount, free, 'no frame leaked');
+    });
+  }
 });
 
 describe('scenario commands pipe, writefd, readfd', () => {

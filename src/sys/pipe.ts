@@ -5,7 +5,8 @@
  *   FdTable     a process's descriptors: fd -> (pipe, which end); fork
  *               copies it, close closes one, exit all
  *   Pipe        its buffer: pieces in order, each copied bytes or a whole
- *               frame on loan to the pipe (the kernel)
+ *               frame on loan to the pipe (the kernel); at most PIPE_SIZE
+ *               bytes (a full pipe takes what fits, as a non-blocking write)
  *
  *   write   whole, page-aligned pages of the buffer are lent (uvmLoanPage:
  *           the writer's pages become read-only, its next write to one
@@ -34,6 +35,9 @@ interface Piece {
   off: number;
   end: number;
 }
+
+/** the most bytes a pipe buffers (NetBSD's BIG_PIPE_SIZE): lent pages are pinned */
+export const PIPE_SIZE = 65536;
 
 /** A pipe: its buffer and the descriptors open on each end. */
 export class Pipe {
@@ -135,14 +139,18 @@ export function pipeOpen(p: Process): [number, number] {
 
 /**
  * pipeWrite: append [addr, addr+len) of p's memory to the pipe at fd
- * (write(2)); whole, page-aligned pages are lent, not copied.
- * => the bytes moved (len). EBADF for fd; EPIPE with no read end open;
- *    EFAULT (nothing moved) for a buffer not all readable; ENOMEM or EIO
- *    from a fault, nothing moved. addr and len are checked by the caller.
+ * (write(2)), as much as fits in PIPE_SIZE; whole, page-aligned pages are
+ * lent, not copied.
+ * => the bytes moved. EBADF for fd; EPIPE with no read end open; EAGAIN
+ *    when the pipe is full (a non-blocking write); EFAULT (nothing moved)
+ *    for a buffer not all readable; ENOMEM or EIO from a fault, nothing
+ *    moved. addr and len are checked by the caller.
  */
-export function pipeWrite(p: Process, fd: number, addr: number, len: number): number {
+export function pipeWrite(p: Process, fd: number, addr: number, want: number): number {
   const pipe = p.fds.get(fd, true, 'writeFd').pipe;
   if (pipe.readers === 0) throw vmerr('EPIPE', 'writeFd', 'fd', `no reader on pipe ${fd}`);
+  const len = Math.min(want, PIPE_SIZE - pipe.size);
+  if (want > 0 && len === 0) throw vmerr('EAGAIN', 'writeFd', 'fd', `pipe ${fd} is full`);
   if (len === 0) return 0;
   const uvm = p.sys.uvm;
   const ps = uvm.pageSize;

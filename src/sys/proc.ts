@@ -431,8 +431,10 @@ export class Process implements UpcallLwp {
 
   /**
    * writeFd: write [addr, addr+len) to pipe descriptor fd => the bytes
-   * moved; whole, page-aligned pages are lent to the pipe, not copied.
-   * => EBADF for fd, EFAULT for the buffer, EPIPE with no reader; nothing moved.
+   * moved (what fits in the pipe); whole, page-aligned pages are lent to
+   * the pipe, not copied.
+   * => EBADF for fd, EFAULT for the buffer, EPIPE with no reader, EAGAIN
+   *    for a full pipe; nothing moved.
    */
   writeFd(fd: number, addr: number, len: number): number {
     return this.syscall(() => {
