@@ -10,6 +10,7 @@ import { uvmLoanPage, uvmLoanuobjpages, uvmUnloan } from '../src/kernel/loan.ts'
 import { objectDetach } from '../src/kernel/object.ts';
 import {
   type Frame,
+  KernelPanic,
   MADV_SETMAP,
   MAP_ANON,
   MAP_FIXED,
@@ -388,6 +389,13 @@ describe('loans to the kernel', () => {
     assert.equal(sys.uvm.pages.loanCount[pgs[2]], 1);
     uvmUnloan(sys.uvm, pgs);
     for (const pg of pgs) assert.equal(sys.uvm.pages.uobject[pg], obj.id);
+    const p = sys.spawn();
+    const m = p.mmap(0, 3 * PS, PROT_READ, MAP_SHARED, sys.open('/g', 'r'));
+    p.mlock(m + PS, PS);
+    assert.equal(uvmLoanuobjpages(sys.uvm, obj, 0, 3), 'EBUSY', 'a wired page is not lent');
+    assert.throws(() => uvmLoanPage(sys.uvm, pgs[1]), KernelPanic);
+    for (const pg of pgs) assert.equal(sys.uvm.pages.loanCount[pg], 0);
+    p.exit();
     sys.audit();
     objectDetach(sys.uvm, obj);
     sys.audit();
@@ -408,20 +416,26 @@ describe('pipes against a model', () => {
   const VA = 0x100000000;
   const LEN = 8 * PS;
 
+  /** the system, its processes, the model of each one's region and of the pipe */
+  interface World {
+    sys: VmSystem;
+    procs: Process[];
+    mem: Map<Process, Uint8Array>;
+    pipe: number[];
+    r: (n: number) => number;
+    /** the region's mmap flags: private, or shared (forks share the model's bytes too) */
+    flags: number;
+  }
+
   /** one random operation on the processes and their pipe; the model follows */
-  function step(
-    sys: VmSystem,
-    procs: Process[],
-    mem: Map<Process, Uint8Array>,
-    pipe: number[],
-    r: (n: number) => number,
-  ) {
+  function step(w: World): void {
+    const { procs, mem, pipe, r } = w;
     const p = procs[r(procs.length)];
     const m = mem.get(p)!;
     const pages = r(3) === 0;
     const off = pages ? r(8) * PS : r(LEN);
     const len = pages ? (1 + r(8 - off / PS)) * PS : r(LEN - off + 1);
-    switch (r(7)) {
+    switch (r(9)) {
       case 0: {
         const bytes = Uint8Array.from({ length: 1 + r(64) }, () => r(256));
         const at = r(LEN - bytes.length + 1);
@@ -431,7 +445,10 @@ describe('pipes against a model', () => {
       }
       case 1: {
         const room = PIPE_SIZE - pipe.length;
-        if (len > 0 && room === 0) return throwsVm(() => p.writeFd(1, VA + off, len), 'EAGAIN');
+        if (len > 0 && room === 0) {
+          throwsVm(() => p.writeFd(1, VA + off, len), 'EAGAIN');
+          return;
+        }
         const n = p.writeFd(1, VA + off, len);
         assert.equal(n, Math.min(len, room));
         pipe.push(...m.subarray(off, off + n));
@@ -447,7 +464,7 @@ describe('pipes against a model', () => {
         if (procs.length < 4) {
           const c = p.fork();
           procs.push(c);
-          mem.set(c, m.slice());
+          mem.set(c, w.flags & MAP_SHARED ? m : m.slice());
         }
         return;
       case 4:
@@ -458,36 +475,49 @@ describe('pipes against a model', () => {
         return;
       case 5:
         p.munmap(VA, LEN);
-        p.mmap(VA, LEN, RW, ANON | MAP_FIXED);
-        m.fill(0);
+        p.mmap(VA, LEN, RW, w.flags | MAP_FIXED);
+        mem.set(p, new Uint8Array(LEN));
+        return;
+      case 6:
+        p.mlock(VA + off - (off % PS), PS);
+        return;
+      case 7:
+        p.munlock(VA, LEN);
         return;
       default:
-        sys.pagedaemon();
+        w.sys.pagedaemon();
     }
   }
 
-  for (const seed of [1, 2, 3, 4]) {
-    it(`seed ${seed}: 300 random writes, pipe writes and reads, forks, exits, unmaps, pageouts`, () => {
-      const sys = system(64, 1024);
-      const free = sys.uvm.pages.freeCount;
-      const p0 = sys.spawn();
-      assert.deepEqual(p0.pipe(), [0, 1]);
-      p0.mmap(VA, LEN, RW, ANON | MAP_FIXED);
-      const procs = [p0];
-      const mem = new Map([[p0, new Uint8Array(LEN)]]);
-      const pipe: number[] = [];
-      const r = rng(seed);
-      for (let i = 0; i < 300; i++) {
-        step(sys, procs, mem, pipe, r);
+  for (const [kind, flags] of [
+    ['private', ANON],
+    ['shared', MAP_SHARED | MAP_ANON],
+  ] as const)
+    for (const seed of [1, 2, 3, 4])
+      it(`${kind} memory, seed ${seed}: 300 random writes, pipe writes and reads, forks, exits, unmaps, mlocks, pageouts`, () => {
+        const sys = system(64, 1024);
+        const free = sys.uvm.pages.freeCount;
+        const p0 = sys.spawn();
+        assert.deepEqual(p0.pipe(), [0, 1]);
+        p0.mmap(VA, LEN, RW, flags | MAP_FIXED);
+        const w: World = {
+          sys,
+          procs: [p0],
+          mem: new Map([[p0, new Uint8Array(LEN)]]),
+          pipe: [],
+          r: rng(seed),
+          flags,
+        };
+        for (let i = 0; i < 300; i++) {
+          step(w);
+          sys.audit();
+          const q = w.procs[w.r(w.procs.length)];
+          assert.deepEqual(q.read(VA, LEN), w.mem.get(q), `step ${i}: memory`);
+        }
+        for (const p of w.procs) p.exit();
         sys.audit();
-        const q = procs[r(procs.length)];
-        assert.deepEqual(q.read(VA, LEN), mem.get(q), `step ${i}: memory`);
-      }
-      for (const p of procs) p.exit();
-      sys.audit();
-      assert.equal(sys.uvm.pages.freeCount, free, 'no frame leaked');
-    });
-  }
+        assert.equal(sys.uvm.pages.freeCount, free, 'no frame leaked');
+      });
 });
 
 describe('scenario commands pipe, writefd, readfd', () => {

@@ -336,6 +336,8 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
     return 'EIO';
   }
   if (wasOut) uvm.exp.fltanget++;
+  /* a loaned page is never wired (a loan break would leave the wiring behind): wiring copies it */
+  if (flt.wirePaging && uvm.pages.loanCount[pool.page[an]] > 0) flt.cowNow = true;
   let pg = uvmLoanFaultAnon(uvm, an, flt.cowNow && pool.ref[an] === 1);
   if (pg === NOPAGE) return outOfMemory(uvm, flt, pool.page[an]);
   const pm = uvm.pages;
@@ -410,7 +412,7 @@ function faultLower(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
     }
     src = got;
   }
-  if (!promote && flt.cowNow && uvm.pages.loanCount[src] > 0) {
+  if (!promote && (flt.cowNow || flt.wirePaging) && uvm.pages.loanCount[src] > 0) {
     const idx = (entry.offset + (flt.va - entry.start)) / uvm.pageSize;
     src = uvmLoanBreakObject(uvm, obj!, idx);
     if (src === NOPAGE) return outOfMemory(uvm, flt);
@@ -445,7 +447,7 @@ function faultVpagetable(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART 
     return typeof walk === 'string' ? walk : 'EAGAIN';
   }
   let pg = walk.pg;
-  if (flt.cowNow && uvm.pages.loanCount[pg] > 0) {
+  if ((flt.cowNow || flt.wirePaging) && uvm.pages.loanCount[pg] > 0) {
     pg = uvmLoanBreakObject(uvm, flt.lk.entry.object!, uvm.pages.offset[pg]);
     if (pg === NOPAGE) return outOfMemory(uvm, flt);
   }

@@ -29,7 +29,7 @@
  *     translations checks it)
  *   - a frame with no owner is loaned (or free)
  */
-import { amapAdd, amapLock, amapLookup, amapUnlock } from './amap.ts';
+import { AMAP_SHARED, amapAdd, amapLock, amapLookup, amapUnlock } from './amap.ts';
 import { anonAlloc, anonFreelst, anonLockLoanPage } from './anon.ts';
 import type { VmMutex } from './lock.ts';
 import {
@@ -65,9 +65,13 @@ import type { Uvm } from './uvm.ts';
 
 /**
  * uvmLoanPage: lend resident frame pg to the kernel (uvm_loanpage).
+ * => pg is not wired: a loaned page never is (breaking the loan removes
+ *    its translations, which would leave a wiring behind); the fault
+ *    copies a loaned page it would wire.
  * => every mapping of pg loses write (pmap_page_protect), loan_count++.
  */
 export function uvmLoanPage(uvm: Uvm, pg: Frame): void {
+  if (uvm.pages.wireCount[pg] > 0) throw new KernelPanic(`uvm_loanpage: page ${pg} is wired`);
   uvm.pmap.pageProtect(pg, PROT_READ);
   uvm.pages.loanCount[pg]++;
 }
@@ -75,23 +79,25 @@ export function uvmLoanPage(uvm: Uvm, pg: Frame): void {
 /**
  * uvmLoanuobjpages: lend pages [idx, idx+n) of object `obj` to the kernel
  * (uvm_loanuobjpages, O->K), bringing them in.
- * => the frames, or the pager's error with nothing lent.
+ * => the frames, or the pager's error (EBUSY for a wired page) with
+ *    nothing lent.
  */
 export function uvmLoanuobjpages(
   uvm: Uvm,
   obj: UvmObject,
   idx: number,
   n: number,
-): Frame[] | 'ENOMEM' | 'EIO' | 'SIGBUS' {
+): Frame[] | 'ENOMEM' | 'EIO' | 'SIGBUS' | 'EBUSY' {
   const out: Frame[] = [];
   for (let i = 0; i < n; i++) {
     const got = obj.pgoGet(idx + i);
-    if (typeof got === 'string') {
+    const pg = typeof got === 'number' && uvm.pages.wireCount[got] > 0 ? 'EBUSY' : got;
+    if (typeof pg === 'string') {
       uvmUnloan(uvm, out);
-      return got;
+      return pg;
     }
-    uvmLoanPage(uvm, got);
-    out.push(got);
+    uvmLoanPage(uvm, pg);
+    out.push(pg);
   }
   return out;
 }
@@ -132,8 +138,9 @@ export function uvmLoanToAnon(uvm: Uvm, lock: VmMutex, pg: Frame): AnonId {
  * pg takes va's amap slot (an anon there before loses that reference), and
  * va's translation goes; the next access maps pg read-only, a write copies.
  * => false, changing nothing, where the page must be copied into instead:
- *    a shared object mapping (the bytes belong to the object), a wired or
- *    unwritable entry, or one with no amap.
+ *    a shared object mapping (the bytes belong to the object), a shared
+ *    amap (other spaces map the slot, perhaps wired: only a copy keeps
+ *    their translations), a wired or unwritable entry, or one with no amap.
  */
 export function uvmLoanToMap(uvm: Uvm, map: VmMap, va: number, pg: Frame): boolean {
   const lk = lookup;
@@ -141,7 +148,7 @@ export function uvmLoanToMap(uvm: Uvm, map: VmMap, va: number, pg: Frame): boole
   const entry = lk.entry;
   const amap = entry.aref.amap;
   const objectShared = entry.object !== null && (entry.eflags & MAP_ENTRY_COW) === 0;
-  if (amap === null || objectShared || lk.wired || lk.needsCopy) {
+  if (amap === null || amap.flags & AMAP_SHARED || objectShared || lk.wired || lk.needsCopy) {
     vmMapLookupDone(lk.map);
     return false;
   }
