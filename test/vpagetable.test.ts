@@ -40,6 +40,7 @@ import { vmMapLookupEntry } from '../src/kernel/map/index.ts';
 import { PTE_W } from '../src/kernel/pmap.ts';
 import type { Process } from '../src/sys/proc.ts';
 import { VmSystem } from '../src/sys/system.ts';
+import { ScenarioRunner } from '../src/tools/scenario.ts';
 import { throwsVm } from './helpers.ts';
 
 const PS = 4096;
@@ -337,5 +338,34 @@ describe('virtual page tables: MADV_INVAL, MADV_SETMAP and fork', () => {
     sys.audit();
     assert.deepEqual([...p.read(VA + PS, 1)], [0x33]);
     sys.audit();
+  });
+});
+
+describe('virtual page tables: the scenario language', () => {
+  it('mmap ... shared,vpagetable and madvise ... setmap VALUE / inval', () => {
+    const r = new ScenarioRunner('vpt.uvm');
+    const steps = r.run(`
+spawn p
+file img /vm 16p zeros 8p fill 0xa8 1p fill 0xa9 7p
+mmap p t 16p rw shared file img
+write p t bytes 0x03 0x10
+write p t+1p bytes 0x03 0x20
+write p t+2p bytes 0x03 0x30
+write p t+3p bytes 0x03 0x80
+mmap p v 4p rw shared,vpagetable file img
+madvise p v 4p setmap 0x3
+read p v 1 expect bytes 0xa8
+write p v+5 "hi"
+msync p v 4p sync
+filecheck /vm 0x8005 "hi"
+read p t+3p 1 expect bytes 0x63
+write p t+3p bytes 0x03 0x90
+read p v 1 expect bytes 0xa8
+madvise p v 1p inval
+read p v 1 expect bytes 0xa9
+expect EINVAL madvise p t 1p setmap 0x3
+`);
+    assert.equal(steps.length, 19);
+    assert.match(steps.at(-1)!.output.join(' '), /failed as expected: madvise: EINVAL/);
   });
 });

@@ -35,9 +35,11 @@ import {
   MADV_DONTFORK,
   MADV_DONTNEED,
   MADV_FREE,
+  MADV_INVAL,
   MADV_NORMAL,
   MADV_RANDOM,
   MADV_SEQUENTIAL,
+  MADV_SETMAP,
   MADV_WILLNEED,
   MAP_ANON,
   MAP_FIXED,
@@ -51,6 +53,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MAP_STACK,
+  MAP_VPAGETABLE,
   MCL_CURRENT,
   MCL_FUTURE,
   MREMAP_DONTUNMAP,
@@ -189,6 +192,7 @@ const FLAGS: Record<string, number> = {
   stack: MAP_STACK,
   growsdown: MAP_GROWSDOWN,
   noreserve: MAP_NORESERVE,
+  vpagetable: MAP_VPAGETABLE,
 };
 const INHERIT: Record<string, number> = {
   share: MAP_INHERIT_SHARE,
@@ -204,6 +208,8 @@ const ADVICE: Record<string, number> = {
   free: MADV_FREE,
   dontfork: MADV_DONTFORK,
   dofork: MADV_DOFORK,
+  inval: MADV_INVAL,
+  setmap: MADV_SETMAP,
 };
 const SYNC: Record<string, number> = { sync: MS_SYNC, async: MS_ASYNC, invalidate: MS_INVALIDATE };
 const REMAP: Record<string, number> = {
@@ -736,8 +742,9 @@ const COMMANDS: Record<string, Command> = {
     return [];
   },
   madvise(r, a) {
-    r.need(a, 4, 'madvise PROC ADDR LEN ADVICE');
-    r.proc(a[0]).madvise(r.addr(a[1]), r.big(a[2]), r.one(a[3], ADVICE, 'the advice'));
+    r.need(a, 4, 'madvise PROC ADDR LEN ADVICE [VALUE]');
+    const value = a[4] === undefined ? undefined : r.num(a[4]);
+    r.proc(a[0]).madvise(r.addr(a[1]), r.big(a[2]), r.one(a[3], ADVICE, 'the advice'), value);
     return [];
   },
   mlock(r, a) {
