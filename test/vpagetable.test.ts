@@ -354,6 +354,7 @@ write p t+2p bytes 0x03 0x30
 write p t+3p bytes 0x03 0x80
 mmap p v 4p rw shared,vpagetable file img
 madvise p v 4p setmap 0x3
+show entry p v
 read p v 1 expect bytes 0xa8
 write p v+5 "hi"
 msync p v 4p sync
@@ -365,7 +366,8 @@ madvise p v 1p inval
 read p v 1 expect bytes 0xa9
 expect EINVAL madvise p t 1p setmap 0x3
 `);
-    assert.equal(steps.length, 19);
+    assert.equal(steps.length, 20);
+    assert.match(steps[9].output.join('\n'), /rw-\/rw. vpt\(0x3\) inh=share/);
     assert.match(steps.at(-1)!.output.join(' '), /failed as expected: madvise: EINVAL/);
   });
 });

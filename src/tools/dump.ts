@@ -11,6 +11,7 @@
 import { AMAP_SHARED, AMAP_SWAPOFF, type Amap, ppGetreflen } from '../kernel/amap.ts';
 import {
   entryContains,
+  VM_MAPTYPE_VPAGETABLE,
   type VmMap,
   type VmMapEntry,
   vmMapLookupEntry,
@@ -190,7 +191,7 @@ export interface EntryView {
   end: number;
   protection: string;
   maxProtection: string;
-  /** cow, nc, stack(+N), uwired, nofault, nosync, nocore, kstack */
+  /** cow, nc, stack(+N), uwired, nofault, nosync, nocore, kstack, vpt(PDE) */
   flags: string[];
   inheritance: string;
   advice: string;
@@ -210,6 +211,7 @@ export function entryView(e: VmMapEntry): EntryView {
   if (e.eflags & MAP_ENTRY_NOSYNC) flags.push('nosync');
   if (e.eflags & MAP_ENTRY_NOCOREDUMP) flags.push('nocore');
   if (e.eflags & MAP_ENTRY_KSTACK) flags.push('kstack');
+  if (e.maptype === VM_MAPTYPE_VPAGETABLE) flags.push(`vpt(${hex(e.masterPde)})`);
   const backing = [];
   if (e.aref.amap) backing.push(`amap#${e.aref.amap.id}@${e.aref.pageoff}`);
   if (e.object) backing.push(`obj#${e.object.id}+${hex(e.offset)}`);

@@ -31,6 +31,10 @@ export const LEGEND: LegendSection[] = [
       ['stack(+N)', 'a growable stack that may still grow down by N bytes'],
       ['uwired', 'locked by mlock (MAP_ENTRY_USER_WIRED)'],
       ['nofault, nosync, nocore, kstack', "the seed's other entry flags"],
+      [
+        'vpt(PDE)',
+        'governed by a virtual page table (MAP_VPAGETABLE) whose root entry (master_pde) is PDE',
+      ],
       ['inh=copy|share|none', 'what fork does with it (minherit): copy-on-write, share, leave out'],
       [
         'adv=normal|sequential|random',
