@@ -149,6 +149,31 @@ describe('pipes: zero-copy through loans', () => {
     sys.audit();
   });
 
+  it('mlock of a lent page copies it: a loaned page is never wired', () => {
+    const sys = system();
+    const p = sys.spawn();
+    const [rfd, wfd] = p.pipe();
+    const a = p.mmap(0, 2 * PS, RW, ANON);
+    fill(p, a, 2, 50);
+    p.writeFd(wfd, a, 2 * PS);
+    const c = p.fork(); /* page 1 shared copy-on-write (an_ref 2) */
+    p.mprotect(a, PS, PROT_READ);
+    const copies = sys.counters.pagecopies;
+    p.mlock(a, 2 * PS);
+    sys.audit();
+    assert.equal(sys.counters.pagecopies - copies, 2, 'both pages copied, one read-only');
+    for (const va of [a, a + PS]) assert.equal(sys.uvm.pages.loanCount[frame(p, va)], 0);
+    p.munlock(a, 2 * PS);
+    p.mprotect(a, PS, RW);
+    p.write(a + PS, new Uint8Array([1]));
+    const b = p.mmap(0, 2 * PS, RW, ANON);
+    p.readFd(rfd, b, 2 * PS);
+    sys.audit();
+    holds(p, b, 2, 50);
+    holds(c, a, 2, 50);
+    sys.audit();
+  });
+
   it('unaligned parts are copied, aligned pages lent', () => {
     const sys = system();
     const w = sys.spawn();

@@ -336,9 +336,11 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
     return 'EIO';
   }
   if (wasOut) uvm.exp.fltanget++;
-  /* a loaned page is never wired (a loan break would leave the wiring behind): wiring copies it */
-  if (flt.wirePaging && uvm.pages.loanCount[pool.page[an]] > 0) flt.cowNow = true;
-  let pg = uvmLoanFaultAnon(uvm, an, flt.cowNow && pool.ref[an] === 1);
+  /* a loaned page is never wired (a loan break would leave the wiring behind): wiring copies
+     it; a shared anon's by promotion, never into a needs-copy amap (others still share it) */
+  const wireLoaned = flt.wirePaging && uvm.pages.loanCount[pool.page[an]] > 0;
+  if (wireLoaned && !flt.lk.needsCopy) flt.cowNow = true;
+  let pg = uvmLoanFaultAnon(uvm, an, (flt.cowNow || wireLoaned) && pool.ref[an] === 1);
   if (pg === NOPAGE) return outOfMemory(uvm, flt, pool.page[an]);
   const pm = uvm.pages;
   if (pm.uanon[pg] !== an && pm.loanCount[pg] === 0)
