@@ -220,17 +220,6 @@ describe('vm_map_lookup_entry', () => {
     assert.equal(vmMapLookupEntry(map, BASE - PS), map.header);
     assert.equal(vmMapLookupEntry(map, at(100)), b);
   });
-
-  it('keeps firstFree exact', () => {
-    const map = newMap();
-    assert.equal(map.firstFree, map.header);
-    const a = vmMapInsert(map, null, 0, 0x10000, 0x12000, RW, PROT_ALL, 0);
-    assert.equal(map.firstFree, a);
-    vmMapInsert(map, null, 0, 0x13000, 0x14000, PROT_READ, PROT_ALL, 0);
-    assert.equal(map.firstFree, a);
-    const c = vmMapInsert(map, null, 0, 0x12000, 0x13000, PROT_NONE, PROT_ALL, 0);
-    assert.equal(map.firstFree, c.next);
-  });
 });
 
 describe('clipping', () => {

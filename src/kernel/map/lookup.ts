@@ -100,13 +100,6 @@ function lastFit(map: VmMap, max: number, length: number, align: number): number
   return r;
 }
 
-export function computeFirstFree(map: VmMap): VmMapEntry {
-  const hole = firstFit(map, map.minOffset, map.uvm.pageSize, map.uvm.pageSize);
-  if (hole < 0) return map.header.prev;
-  if (hole === map.minOffset) return map.header;
-  return vmMapLookupEntry(map, hole - 1);
-}
-
 /*
  * ---- linking -----------------------------------------------------------
  */

@@ -13,7 +13,8 @@
  *                 aref {amap, pageoff}            object, offset
  *
  *   hint        the last entry found or made: sequential lookups hit it
- *   firstFree   the entry before the first hole (kept exact, lazily)
+ *   (no first_free: the gap tree finds the first hole in O(log n), the
+ *   search first_free shortcuts in a list)
  *   timestamp   bumped by every exclusive lock: a caller that drops the
  *               lock sees from it whether the map changed meanwhile
  *
@@ -64,7 +65,6 @@ import {
 } from './entry.ts';
 import {
   cloneEntry,
-  computeFirstFree,
   entryContains,
   link,
   rekey,
@@ -109,7 +109,6 @@ export class VmMap implements AmapCopyMap<VmMapEntry>, PmapOwner {
   hooks: MapHooks = NO_HOOKS;
   /** entries of other maps that use this one as their submap */
   submapRefs = 0;
-  private firstFreeCache: VmMapEntry | null = null;
 
   constructor(
     readonly uvm: Uvm,
@@ -128,15 +127,8 @@ export class VmMap implements AmapCopyMap<VmMapEntry>, PmapOwner {
     return this.header.end;
   }
 
-  /** firstFree: the entry before the first hole from the map's bottom (first_free). */
-  get firstFree(): VmMapEntry {
-    if (this.firstFreeCache === null) this.firstFreeCache = computeFirstFree(this);
-    return this.firstFreeCache;
-  }
-
   /** changed: the entries changed; derived hints must be recomputed. */
   changed(): void {
-    this.firstFreeCache = null;
     this.hintStart = 0;
     this.hintEnd = 0;
   }
