@@ -131,7 +131,7 @@ class World {
         return;
       case 'touch': {
         const out = {} as MapLookup;
-        if (vmMapLookup(map, start, PROT_WRITE, out) === 0) vmMapLookupDone(out.map);
+        if (vmMapLookup(map, start, PROT_WRITE, out) === 0) vmMapLookupDone(out);
         return;
       }
     }

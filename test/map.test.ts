@@ -297,7 +297,7 @@ describe('merging (vm_map_simplify_entry, uvm_mapent_trymerge)', () => {
     const va = at(37);
     const out = lookupOut();
     assert.equal(vmMapLookup(map, va, PROT_WRITE, out), 0);
-    vmMapLookupDone(map);
+    vmMapLookupDone(out);
     const chunk = UVM_AMAP_CHUNK * PS;
     assert.equal(out.entry.start, Math.floor(va / chunk) * chunk);
     assert.equal(out.entry.end, out.entry.start + chunk);
@@ -317,12 +317,22 @@ describe('merging (vm_map_simplify_entry, uvm_mapent_trymerge)', () => {
     check(map);
   });
 
+  it('vm_map_lookup_done compares the timestamp the lookup saw: a change under the read lock is a panic', () => {
+    const map = newMap();
+    vmMapInsert(map, null, 0, at(0), at(4), RW, PROT_ALL, 0);
+    const out = lookupOut();
+    assert.equal(vmMapLookup(map, at(1), PROT_READ, out), 0);
+    assert.equal(out.timestamp, map.timestamp);
+    map.timestamp++;
+    assert.throws(() => vmMapLookupDone(out), /the map changed under its read lock/);
+  });
+
   it('amap_copy does not chunk an entry smaller than UVM_AMAP_LARGE pages', () => {
     const map = newMap();
     vmMapInsert(map, null, 0, at(0), at(UVM_AMAP_LARGE - 1), RW, PROT_ALL, MAP_COPY_ON_WRITE);
     const out = lookupOut();
     assert.equal(vmMapLookup(map, at(100), PROT_WRITE, out), 0);
-    vmMapLookupDone(map);
+    vmMapLookupDone(out);
     assert.equal(map.nentries, 1);
     assert.equal(out.entry.aref.amap?.nslot, UVM_AMAP_LARGE - 1);
     check(map);
@@ -333,11 +343,11 @@ describe('merging (vm_map_simplify_entry, uvm_mapent_trymerge)', () => {
     vmMapInsert(map, null, 0, at(0), at(4 * UVM_AMAP_LARGE), RW, PROT_ALL, MAP_COPY_ON_WRITE);
     const out = lookupOut();
     vmMapLookup(map, at(1), PROT_WRITE, out);
-    vmMapLookupDone(map);
+    vmMapLookupDone(out);
     const firstAmap = out.entry.aref.amap;
     assert.equal(out.entry.end, at(16));
     vmMapLookup(map, at(17), PROT_WRITE, out);
-    vmMapLookupDone(map);
+    vmMapLookupDone(out);
     assert.equal(
       out.entry.aref.amap,
       firstAmap,
@@ -519,7 +529,7 @@ describe('submaps and stacks', () => {
     const out = lookupOut();
     assert.equal(vmMapLookup(map, at(2), PROT_READ, out), 0);
     assert.equal(out.map, sub);
-    vmMapLookupDone(sub);
+    vmMapLookupDone(out);
     assert.equal(vmMapLookup(map, at(2), PROT_WRITE, out), 'EACCES');
     assert.equal(vmMapLookup(map, at(5), PROT_READ, out), 'EFAULT');
     vmMapInsert(map, null, 0, at(20), at(21), RW, PROT_ALL, MAP_OVERLAY);

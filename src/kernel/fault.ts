@@ -205,7 +205,7 @@ function faultCheck(uvm: Uvm, map: VmMap, flt: FaultCtx): FaultResult | typeof R
   flt.cowNow = (flt.accessType & PROT_WRITE) !== 0;
   const amap = entry.aref.amap;
   if (amap === null && entry.object === null) {
-    vmMapLookupDone(lk.map);
+    vmMapLookupDone(lk);
     return 'EFAULT';
   }
   const ps = uvm.pageSize;
@@ -228,7 +228,7 @@ function faultCheck(uvm: Uvm, map: VmMap, flt: FaultCtx): FaultResult | typeof R
 function unlockAll(flt: FaultCtx): void {
   const amap = flt.lk.entry.aref.amap;
   if (amap?.lock.owned) amapUnlock(amap);
-  vmMapLookupDone(flt.lk.map);
+  vmMapLookupDone(flt.lk);
 }
 
 /**

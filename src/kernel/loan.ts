@@ -149,7 +149,7 @@ export function uvmLoanToMap(uvm: Uvm, map: VmMap, va: number, pg: Frame): boole
   const amap = entry.aref.amap;
   const objectShared = entry.object !== null && (entry.eflags & MAP_ENTRY_COW) === 0;
   if (amap === null || amap.flags & AMAP_SHARED || objectShared || lk.wired || lk.needsCopy) {
-    vmMapLookupDone(lk.map);
+    vmMapLookupDone(lk);
     return false;
   }
   const off = va - entry.start;
@@ -159,7 +159,7 @@ export function uvmLoanToMap(uvm: Uvm, map: VmMap, va: number, pg: Frame): boole
   amapAdd(uvm, entry.aref, off, uvmLoanToAnon(uvm, amap.lock, pg), old !== NOANON);
   if (old !== NOANON && --uvm.anons.ref[old] === 0) anonFreelst(uvm, amap, old);
   else amapUnlock(amap);
-  vmMapLookupDone(lk.map);
+  vmMapLookupDone(lk);
   return true;
 }
 

@@ -27,6 +27,7 @@ import { objectDetach, objectReference, type UvmObject } from '../object.ts';
 import {
   hex,
   kassert,
+  kpanic,
   MAP_ENTRY_BEHAV_MASK,
   MAP_ENTRY_COW,
   MAP_ENTRY_IN_TRANSITION,
@@ -321,9 +322,18 @@ export function allows(prot: number, faultType: number): boolean {
   return (prot & faultType) === faultType;
 }
 
-/** vmMapLookupDone: end a vmMapLookup (vm_map_lookup_done). */
-export function vmMapLookupDone(map: VmMap): void {
-  vmMapUnlockRead(map);
+/**
+ * vmMapLookupDone: end a vmMapLookup (vm_map_lookup_done).
+ * => the map's timestamp is the one the lookup saw: nothing can take the
+ *    exclusive lock while the lookup holds the read lock, so a change is
+ *    a KernelPanic (where UVM relocks, it compares the same two numbers).
+ */
+export function vmMapLookupDone(lk: MapLookup): void {
+  if (lk.map.timestamp !== lk.timestamp)
+    kpanic(
+      `vm_map_lookup_done: the map changed under its read lock (${lk.timestamp} -> ${lk.map.timestamp})`,
+    );
+  vmMapUnlockRead(lk.map);
 }
 
 /*
