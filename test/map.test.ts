@@ -14,11 +14,10 @@ import {
   MAP_OVERLAY,
   MAP_PREFAULT,
   MAP_PREFAULT_PARTIAL,
-  type MapLookup,
+  newMapLookup,
   VM_FAULT_USER_WIRE,
   VM_MAPTYPE_SUBMAP,
   type VmMap,
-  type VmMapEntry,
   vmMapCheckProtection,
   vmMapClipEnd,
   vmMapClipRange,
@@ -97,16 +96,7 @@ function check(map: VmMap): void {
   auditAmapRefs(map.uvm, true);
 }
 
-function lookupOut(): MapLookup {
-  return {
-    map: null as unknown as VmMap,
-    entry: null as unknown as VmMapEntry,
-    prot: 0,
-    wired: false,
-    needsCopy: false,
-    timestamp: 0,
-  };
-}
+const lookupOut = newMapLookup;
 
 describe('vm_map_insert and friends', () => {
   it("turns the seed's insert flags into entry flags", () => {

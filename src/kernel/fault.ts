@@ -38,6 +38,7 @@ import type { UvmHist } from './hist.ts';
 import { loanProt, uvmLoanBreakObject, uvmLoanFaultAnon } from './loan.ts';
 import {
   type MapLookup,
+  newMapLookup,
   VM_FAULT_BURST,
   VM_FAULT_CHANGE_WIRING,
   VM_FAULT_DIRTY,
@@ -105,14 +106,7 @@ function advice(uvm: Uvm, entry: VmMapEntry): readonly [number, number] {
 
 /** The state of one fault (struct uvm_faultctx + uvm_faultinfo). */
 class FaultCtx {
-  readonly lk: MapLookup = {
-    map: null as unknown as VmMap,
-    entry: null as unknown as VmMapEntry,
-    prot: 0,
-    wired: false,
-    needsCopy: false,
-    timestamp: 0,
-  };
+  readonly lk: MapLookup = newMapLookup();
   va = 0;
   accessType = 0;
   enterProt = 0;

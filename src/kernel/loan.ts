@@ -34,8 +34,8 @@ import { anonAlloc, anonFreelst, anonLockLoanPage } from './anon.ts';
 import type { VmMutex } from './lock.ts';
 import {
   type MapLookup,
+  newMapLookup,
   type VmMap,
-  type VmMapEntry,
   vmMapLookup,
   vmMapLookupDone,
 } from './map/index.ts';
@@ -164,14 +164,7 @@ export function uvmLoanToMap(uvm: Uvm, map: VmMap, va: number, pg: Frame): boole
 }
 
 /** the lookup uvmLoanToMap fills (one thread: reused) */
-const lookup: MapLookup = {
-  map: null as unknown as VmMap,
-  entry: null as unknown as VmMapEntry,
-  prot: 0,
-  wired: false,
-  needsCopy: false,
-  timestamp: 0,
-};
+const lookup: MapLookup = newMapLookup();
 
 /**
  * uvmLoanFaultAnon: the anon layer of a fault meets anon `an`'s page

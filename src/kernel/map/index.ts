@@ -30,6 +30,7 @@ export {
   allows,
   checkNoHoles,
   type MapLookup,
+  newMapLookup,
   VmMap,
   vmMapClipEnd,
   vmMapClipRange,

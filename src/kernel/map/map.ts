@@ -245,6 +245,18 @@ export interface MapLookup {
   timestamp: number;
 }
 
+/** newMapLookup: a lookup for vmMapLookup to fill (no map yet). */
+export function newMapLookup(): MapLookup {
+  return {
+    map: null as unknown as VmMap,
+    entry: null as unknown as VmMapEntry,
+    prot: 0,
+    wired: false,
+    needsCopy: false,
+    timestamp: 0,
+  };
+}
+
 /**
  * vmMapLookup: the fault's way into the map (vm_map_lookup).
  * => finds the entry for va (descending into submaps), checks that the
