@@ -12,7 +12,6 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
-import { SingleBar } from 'cli-progress';
 import Tinypool from 'tinypool';
 import { VmError } from '../kernel/param.ts';
 import { PD_POLICIES } from '../kernel/pdpolicy/index.ts';
@@ -22,6 +21,7 @@ import type { RefTrace } from '../lab/trace.ts';
 import { table } from '../tools/dump.ts';
 import type { Io } from './main.ts';
 import { readTrace } from './memtrace.ts';
+import { progressBar } from './progress.ts';
 import { UsageError } from './usage.ts';
 
 /** The command's flags, as commander gives them. */
@@ -69,7 +69,7 @@ export async function pdsimCommand(file: string, o: PdsimFlags, io: Io): Promise
   const opts = { seed: o.seed, vm: o.vm === true };
   usage(() => pdsimTasks(policies, frames ?? [1], opts));
   if (opts.vm) checkVm(policies, frames ?? [], o.pageSize);
-  const bar = o.progress && io.tty ? progressBar() : null;
+  const bar = o.progress && io.tty ? progressBar('pdsim [{bar}] {percentage}% {phase}') : null;
   bar?.start(1, 0, { phase: 'of the trace read' });
   const trace = await readTrace(file, {
     pageSize: o.pageSize,
@@ -175,13 +175,4 @@ function usage<T>(f: () => T): T {
     if (e instanceof VmError) throw new UsageError(e.message.replace(': EINVAL', ''));
     throw e;
   }
-}
-
-function progressBar(): SingleBar {
-  return new SingleBar({
-    format: 'pdsim [{bar}] {percentage}% {phase}',
-    stream: process.stderr,
-    noTTYOutput: false,
-    clearOnComplete: true,
-  });
 }

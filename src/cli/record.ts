@@ -45,10 +45,10 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
-import { SingleBar } from 'cli-progress';
 import { plural } from '../tools/dump.ts';
 import { type Followed, type FollowOptions, LogFollower, type RecordProgress } from './follower.ts';
 import type { Io } from './main.ts';
+import { progressBar } from './progress.ts';
 import { CheckFailed, UsageError } from './usage.ts';
 
 const LAUNCH_SOURCE = fileURLToPath(new URL('../../native/launch.c', import.meta.url));
@@ -251,7 +251,9 @@ export async function recordCommand(
     io.err(`recorded the memory accesses of ${program} (exit status ${m.status}): ${m.trace}\n`);
     return;
   }
-  const bar = io.tty ? progressBar() : null;
+  const bar = io.tty
+    ? progressBar('record: {lines} lines, {processes} processes, {snapshots} maps taken')
+    : null;
   bar?.start(0, 0, { lines: 0, processes: 0, snapshots: 0 });
   const r = await record({ ...opts, mark: o.mark, progress: (p) => bar?.update(0, { ...p }) });
   bar?.stop();
@@ -271,13 +273,4 @@ function recordSummary(program: string, out: string, r: RecordResult): string[] 
     ...(missed.length > 0 ? [`could not record: ${r.missed.length}`, ...missed] : []),
     `replay it with: uvm replay ${r.trace} --check-maps`,
   ];
-}
-
-function progressBar(): SingleBar {
-  return new SingleBar({
-    format: 'record: {lines} lines, {processes} processes, {snapshots} maps taken',
-    stream: process.stderr,
-    noTTYOutput: false,
-    clearOnComplete: true,
-  });
 }

@@ -16,12 +16,12 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { SingleBar } from 'cli-progress';
 import { diffMaps, type MapsDiff } from '../sys/procmaps.ts';
 import { VmSystem } from '../sys/system.ts';
 import { countersDump, plural, table } from '../tools/dump.ts';
 import { Replay, type ReplayReport, type Snapshot } from '../tools/replay.ts';
 import type { StraceEvent } from '../tools/strace.ts';
+import { progressBar } from './progress.ts';
 import { readMapsFile, straceEvents } from './tracefile.ts';
 import { UsageError } from './usage.ts';
 
@@ -75,7 +75,7 @@ export function replayTrace(trace: string, opts: ReplayCommandOptions): ReplayRe
       `${explicit}: not a maps file (${real === null ? 'no such file' : 'empty'})`,
     );
   const sys = new VmSystem({ physPages: opts.memory, swapPages: opts.memory, policy: opts.policy });
-  const bar = opts.progress ? progressBar() : null;
+  const bar = opts.progress ? progressBar('replay [{bar}] {percentage}% of the log') : null;
   bar?.start(statSync(trace).size, 0);
   const replay = new Replay(sys, {
     snapshot: (pid, exec) => files.snapshot(pid, exec),
@@ -286,13 +286,4 @@ export class Recording {
       );
     return out;
   }
-}
-
-function progressBar(): SingleBar {
-  return new SingleBar({
-    format: 'replay [{bar}] {percentage}% of the log',
-    stream: process.stderr,
-    noTTYOutput: false,
-    clearOnComplete: true,
-  });
 }
