@@ -53,6 +53,21 @@ function recorded(name: string, argv: string[], extra: string[] = []): string {
   return join(dir, 'rec', `${name}.strace`);
 }
 
+/** successfulExecs: execves of PATH that returned 0 in a log, split ones (unfinished ... resumed) too. */
+function successfulExecs(log: string, path: string): number {
+  const pending = new Set<string>();
+  let count = 0;
+  for (const line of log.split('\n')) {
+    const [pid, , ...rest] = line.split(/ +/);
+    const call = rest.join(' ');
+    if (call.startsWith(`execve("${path}"`) && call.endsWith('<unfinished ...>')) pending.add(pid);
+    else if (call.startsWith(`execve("${path}"`) && call.endsWith(' = 0')) count++;
+    else if (call.startsWith('<... execve resumed>') && pending.delete(pid) && call.endsWith(' = 0'))
+      count++;
+  }
+  return count;
+}
+
 function files(sub: string, name: string): string[] {
   return readdirSync(join(dir, 'rec', sub)).filter((f) => f.startsWith(`${name}.`));
 }
@@ -181,10 +196,30 @@ describe('record and replay: real programs', () => {
     const j = JSON.parse(r.stdout);
     assert.deepEqual(j.mismatches, []);
     assert.equal(j.processes.length, 7);
-    const execs = (readFileSync(trace, 'utf8').match(/execve\("\/bin\/sleep".*= 0$/gm) ?? [])
-      .length;
+    const execs = successfulExecs(readFileSync(trace, 'utf8'), '/bin/sleep');
     const snapshots = files('init', 'killer').length - 1;
     assert.equal(j.snapshots.length, execs - snapshots, 'each missing snapshot is reported');
+  });
+
+  it("the program's stderr reaches the user untouched; strace's own messages are listed apart", () => {
+    const prog = program('talker', [
+      '#include <stdio.h>',
+      '#include <unistd.h>',
+      'int main(void) {',
+      '  fprintf(stderr, "strace: not strace but the program\\n");',
+      '  fprintf(stderr, "the program speaks\\n");',
+      '  return isatty(2) ? 3 : 0;',
+      '}',
+    ]);
+    const r = uvm(['record', '--out', join(dir, 'rec'), '--name', 'talker', '--', prog]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(
+      r.stderr.split('\nrecorded ')[0],
+      'strace: not strace but the program\nthe program speaks',
+      'the program wrote first, straight to our stderr',
+    );
+    assert.match(r.stderr, /\(exit status 0\)/);
+    assert.doesNotMatch(r.stderr, /strace said:/);
   });
 
   it('a name recorded twice: the second recording is whole and alone', () => {

@@ -68,6 +68,8 @@ export interface RecordResult extends Followed {
   trace: string;
   /** the program's exit status (128+N when killed by signal N) */
   status: number;
+  /** what strace itself wrote to its stderr (e.g. a ptrace race with a kill) */
+  straceSaid: string[];
 }
 
 /**
@@ -85,11 +87,11 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
   try {
     const launch = buildLaunch(work);
     const follower = new LogFollower(trace, opts);
-    const status = await runStrace(trace, [launch, program, ...opts.args], follower, opts).finally(
+    const ran = await runStrace(trace, [launch, program, ...opts.args], follower, opts).finally(
       () => follower.close(),
     );
     if (follower.lines === 0) throw new UsageError(`strace wrote nothing to ${trace}`);
-    return { trace, status, ...follower.result() };
+    return { trace, ...ran, ...follower.result() };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -192,26 +194,35 @@ function clearOld(out: string, name: string): void {
       if (f.startsWith(`${name}.`) && f.endsWith('.maps')) rmSync(join(dir, f));
 }
 
-/** runStrace: run the program under strace, following the log; resolves to its status. */
-function runStrace(
+/**
+ * runStrace: run the program under strace, following the log.
+ * => the program's status and strace's own messages; the program's stderr
+ *    is ours (descriptor 3, which the launcher moves onto 2).
+ */
+async function runStrace(
   trace: string,
   command: string[],
   follower: LogFollower,
   opts: RecordOptions,
-): Promise<number> {
+): Promise<{ status: number; straceSaid: string[] }> {
   const calls = '%memory,%process,unlink,unlinkat,rename,renameat,renameat2,memfd_create';
   const args = ['-f', '-tt', '-y', '-s', '0', '-e', `trace=${calls}`];
   args.push('-e', `inject=execve${opts.mark ? ',kill' : ''}:signal=SIGSTOP`);
   args.push('-e', `inject=exit_group:delay_enter=${EXIT_DELAY_US}`, '-o', trace, ...command);
-  const child = spawn('strace', args, { stdio: 'inherit' });
+  const child = spawn('strace', args, { stdio: ['inherit', 'inherit', 'pipe', 2] });
+  let said = '';
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => (said += text));
+  const saidAll = new Promise((done) => child.stderr!.on('close', done));
   const timer = setInterval(() => follower.poll(), 5);
   const shown = opts.progress
     ? setInterval(() => opts.progress!(follower.progress()), 250)
     : undefined;
-  return exitStatus(child).finally(() => {
+  const status = await exitStatus(child).finally(() => {
     clearInterval(timer);
     clearInterval(shown);
   });
+  await saidAll;
+  return { status, straceSaid: said.split('\n').filter((line) => line !== '') };
 }
 
 /** exitStatus: a child's exit status (128+N when killed by signal N). */
@@ -271,6 +282,7 @@ function recordSummary(program: string, out: string, r: RecordResult): string[] 
       `${plural(r.exits, 'exit map')} in ${join(out, 'exit')}` +
       (r.finalMaps === null ? '' : `; marked maps: ${r.finalMaps}`),
     ...(missed.length > 0 ? [`could not record: ${r.missed.length}`, ...missed] : []),
+    ...(r.straceSaid.length > 0 ? ['strace said:', ...r.straceSaid.map((l) => `  ${l}`)] : []),
     `replay it with: uvm replay ${r.trace} --check-maps`,
   ];
 }
