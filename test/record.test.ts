@@ -62,7 +62,11 @@ function successfulExecs(log: string, path: string): number {
     const call = rest.join(' ');
     if (call.startsWith(`execve("${path}"`) && call.endsWith('<unfinished ...>')) pending.add(pid);
     else if (call.startsWith(`execve("${path}"`) && call.endsWith(' = 0')) count++;
-    else if (call.startsWith('<... execve resumed>') && pending.delete(pid) && call.endsWith(' = 0'))
+    else if (
+      call.startsWith('<... execve resumed>') &&
+      pending.delete(pid) &&
+      call.endsWith(' = 0')
+    )
       count++;
   }
   return count;
