@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { amapLock, amapLookup, amapUnlock } from '../src/kernel/amap.ts';
 import {
   uvmFault,
@@ -1035,5 +1037,20 @@ describe('holds: uvmVslock, uvmVsunlock, uvmHold, uvmHoldMapped, uvmReserve', ()
     assert.equal(uvmReserve(uvm, 4), false, 'the reclaimer ran dry at 3');
     assert.equal(uvm.pages.freeCount, 3);
     check(vm);
+  });
+  it('a finished fault keeps nothing of its kernel alive (the fault context is reused)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const gone = (() => {
+      const vm = space({ physPages: 16 });
+      anonEntry(vm, 0, 1);
+      assert.equal(uvmFault(vm.uvm, vm.map, at(0), PROT_WRITE), 0);
+      return new WeakRef(vm.uvm);
+    })();
+    for (let i = 0; i < 10 && gone.deref() !== undefined; i++) {
+      await new Promise((done) => setImmediate(done));
+      gc();
+    }
+    assert.equal(gone.deref(), undefined, 'the kernel was collected');
   });
 });

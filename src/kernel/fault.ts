@@ -145,6 +145,21 @@ export function uvmFault(
   accessType: number,
   flags = VM_FAULT_NORMAL,
 ): FaultResult {
+  const r = faultRun(uvm, map, va, accessType, flags);
+  /* the context outlives the fault: it must not keep this kernel alive */
+  faultCtx.lk.map = null as unknown as VmMap;
+  faultCtx.lk.entry = null as unknown as VmMapEntry;
+  return r;
+}
+
+/** faultRun: uvmFault's body, in the shared fault context. */
+function faultRun(
+  uvm: Uvm,
+  map: VmMap,
+  va: number,
+  accessType: number,
+  flags: number,
+): FaultResult {
   const flt = faultCtx;
   uvm.exp.faults++;
   if (uvm.reclaim !== null && uvm.pages.freeCount < uvm.freemin) uvm.reclaim();

@@ -32,13 +32,7 @@
 import { AMAP_SHARED, amapAdd, amapLock, amapLookup, amapUnlock } from './amap.ts';
 import { anonAlloc, anonFreelst, anonLockLoanPage } from './anon.ts';
 import type { VmMutex } from './lock.ts';
-import {
-  type MapLookup,
-  newMapLookup,
-  type VmMap,
-  vmMapLookup,
-  vmMapLookupDone,
-} from './map/index.ts';
+import { newMapLookup, type VmMap, vmMapLookup, vmMapLookupDone } from './map/index.ts';
 import type { UvmObject } from './object.ts';
 import {
   NOPAGE,
@@ -143,7 +137,7 @@ export function uvmLoanToAnon(uvm: Uvm, lock: VmMutex, pg: Frame): AnonId {
  *    their translations), a wired or unwritable entry, or one with no amap.
  */
 export function uvmLoanToMap(uvm: Uvm, map: VmMap, va: number, pg: Frame): boolean {
-  const lk = lookup;
+  const lk = newMapLookup();
   if (vmMapLookup(map, va, PROT_WRITE, lk) !== 0) return false;
   const entry = lk.entry;
   const amap = entry.aref.amap;
@@ -162,9 +156,6 @@ export function uvmLoanToMap(uvm: Uvm, map: VmMap, va: number, pg: Frame): boole
   vmMapLookupDone(lk);
   return true;
 }
-
-/** the lookup uvmLoanToMap fills (one thread: reused) */
-const lookup: MapLookup = newMapLookup();
 
 /**
  * uvmLoanFaultAnon: the anon layer of a fault meets anon `an`'s page
