@@ -27,7 +27,7 @@ function filledAmap(uvm: Uvm, slots: number, every: number): Amap {
   amapLock(amap);
   for (let s = 0; s < slots; s += every) {
     const an = anonAlloc(uvm);
-    uvm.anons.lock[an] = amap.lock;
+    uvm.anons.setLock(an, amap.lock);
     const pg = pageAlloc(uvm, 0, 0, an, 0);
     uvm.anons.page[an] = pg;
     uvm.pages.flags[pg] &= ~PG_BUSY;

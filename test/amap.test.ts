@@ -437,7 +437,7 @@ describe('amap_cow_now', () => {
     const whole = { amap: parent, pageoff: 0 };
     const anons = [0, 1, 2].map((p) => put(uvm, whole, p, 0x70 + p));
     for (const an of anons) pageWire(uvm, uvm.anons.page[an]);
-    uvm.pages.loanCount[uvm.anons.page[anons[2]]] = 1;
+    uvm.pages.setLoanCount(uvm.anons.page[anons[2]], 1);
     amapRef(uvm, parent, 0, 3, 0);
     const child = entryOf({ amap: parent, pageoff: 0 }, 3, MAP_ENTRY_NEEDS_COPY);
     amapCopy(uvm, null, child, 0, child.start, child.end);
@@ -449,7 +449,7 @@ describe('amap_cow_now', () => {
     assert.deepEqual(contents(uvm, camap), [0x70, 0x71, 0x72]);
     assert.equal(uvm.anons.ref[anons[0]], 1);
     assert.equal(uvm.anons.ref[anons[2]], 2);
-    uvm.pages.loanCount[uvm.anons.page[anons[2]]] = 0;
+    uvm.pages.setLoanCount(uvm.anons.page[anons[2]], 0);
     for (const an of anons) pageUnwire(uvm, uvm.anons.page[an]);
     auditAll(uvm);
   });

@@ -45,7 +45,7 @@ describe('anon', () => {
     assert.equal(uvm.anons.ref[an], 1);
     assert.equal(uvm.anons.page[an], NOPAGE);
     assert.equal(uvm.anons.swslot[an], 0);
-    assert.equal(uvm.anons.lock[an], null);
+    assert.equal(uvm.anons.lockOf(an), null);
     assert.throws(() => anonFree(uvm, an), KernelPanic, 'a referenced anon cannot be freed');
     uvm.anons.ref[an] = 0;
     anonFree(uvm, an);
@@ -147,7 +147,7 @@ describe('anon', () => {
     amapLock(amap);
     anonRelease(uvm, an);
     assert.equal(uvm.anons.nlive, 0);
-    assert.equal(uvm.pages.uanon[pg], 0);
+    assert.equal(uvm.pages.uanon(pg), 0);
     assert.equal(amap.lock.refs, 1);
   });
 
@@ -156,20 +156,20 @@ describe('anon', () => {
     const obj = new UvmObject(uvm, 4 * 4096, 'lender');
     const amap = amapAlloc(uvm, 4096);
     const an = anonAlloc(uvm);
-    uvm.anons.lock[an] = amap.lock;
+    uvm.anons.setLock(an, amap.lock);
     const pg = pageAlloc(uvm, obj.id, 3, NOANON, 0);
-    uvm.pages.loanCount[pg] = 1; /* the object lent its page to the anon */
+    uvm.pages.setLoanCount(pg, 1); /* the object lent its page to the anon */
     uvm.anons.page[an] = pg;
     amapLock(amap);
     assert.equal(anonLockLoanPage(uvm, an), pg);
     assert.equal(obj.vmobjlock.owned, true, 'the owner (object) is now locked');
     obj.vmobjlock.owned = false;
     /* the object lets go of the page: ownerless, still on loan to the anon */
-    uvm.pages.uobject[pg] = 0;
+    uvm.pages.owner[pg] = 0;
     assert.equal(anonLockLoanPage(uvm, an), pg);
     assert.equal(uvm.pages.pqflags[pg] & PQ_ANON, PQ_ANON, 'the anon owns it now');
-    assert.equal(uvm.pages.uanon[pg], an);
-    assert.equal(uvm.pages.loanCount[pg], 0);
+    assert.equal(uvm.pages.uanon(pg), an);
+    assert.equal(uvm.pages.loanCount(pg), 0);
     amapUnlock(amap);
   });
 });

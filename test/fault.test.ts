@@ -194,7 +194,9 @@ function state(vm: Vmspace): string {
     free: uvm.pages.freeCount,
     wired: uvm.exp.wired,
     swpginuse: uvm.exp.swpginuse,
-    wireCounts: Array.from(uvm.pages.wireCount),
+    wireCounts: Array.from({ length: uvm.pages.npages }, (_, pg) =>
+      uvm.pages.wireCount(pg as Frame),
+    ),
   });
 }
 
@@ -218,7 +220,7 @@ describe('uvmFault: zero fill and the anon layer', () => {
     const an = anonAt(vm, 1);
     assert.notEqual(an, 0);
     assert.equal(uvm.anons.page[an], pg);
-    assert.equal(uvm.pages.uanon[pg], an);
+    assert.equal(uvm.pages.uanon(pg), an);
     assert.ok(uvm.pages.pqflags[pg] & PQ_ACTIVE, 'the new page is active');
     assert.deepEqual(mappedPages(vm, 0, 4), [1], 'no neighbour had a page');
     assert.equal(vmMapLookupEntry(vm.map, at(1)).eflags & MAP_ENTRY_NEEDS_COPY, 0);
@@ -707,7 +709,7 @@ describe('wiring', () => {
       const t = pte(vm, p);
       assert.ok(t & PTE_WIRED, `page ${p} wired`);
       assert.equal(pteProt(t), RW);
-      assert.equal(uvm.pages.wireCount[pteFrame(t)], 1, 'one wiring (the hold was dropped)');
+      assert.equal(uvm.pages.wireCount(pteFrame(t)), 1, 'one wiring (the hold was dropped)');
       assert.equal(uvm.pages.pqflags[pteFrame(t)] & PQ_ACTIVE, 0, 'off the queues');
     }
     assert.equal(uvm.exp.wired, 4);
@@ -734,7 +736,7 @@ describe('wiring', () => {
       assert.notEqual(frameAt(vm, p), vn.pages.get(p));
       assert.equal(byteAt(vm, p), 0x40 + p);
       assert.equal(pteProt(pte(vm, p)), RW);
-      assert.equal(uvm.pages.wireCount[vn.pages.get(p)!], 0, 'the file page is not held');
+      assert.equal(uvm.pages.wireCount(vn.pages.get(p)!), 0, 'the file page is not held');
     }
     assert.equal(uvm.exp.wired, 2);
     uvmFaultUnwire(uvm, vm.map, at(0), at(2));
@@ -763,10 +765,7 @@ describe('wiring', () => {
     assert.equal(r, 'SIGBUS');
     assert.equal(uvm.exp.wired, 0);
     assert.equal(vm.pmap.wiredCount, 0);
-    assert.ok(
-      uvm.pages.wireCount.every((c) => c === 0),
-      'no hold left',
-    );
+    assert.ok(uvm.pages.wires.frames === 0, 'no hold left');
     check(vm);
   });
 
@@ -797,10 +796,7 @@ describe('wiring', () => {
     assert.equal(uvm.exp.wired, 0);
     assert.equal(vm.pmap.wiredCount, 0);
     assert.equal(uvm.anons.nlive, 0, 'no private copy was made');
-    assert.ok(
-      uvm.pages.wireCount.every((c) => c === 0),
-      'no frame wired',
-    );
+    assert.ok(uvm.pages.wires.frames === 0, 'no frame wired');
     check(vm);
   });
 
@@ -825,8 +821,8 @@ describe('wiring', () => {
     for (let p = 0; p < 2; p++) {
       assert.ok(pte(vm, p) & PTE_WIRED, `page ${p} wired`);
       assert.notEqual(anonAt(vm, p), 0, 'a private copy');
-      assert.equal(uvm.pages.wireCount[frameAt(vm, p)], 1);
-      assert.equal(uvm.pages.wireCount[vn.pages.get(p)!], 0, 'the file page is not wired');
+      assert.equal(uvm.pages.wireCount(frameAt(vm, p)), 1);
+      assert.equal(uvm.pages.wireCount(vn.pages.get(p)!), 0, 'the file page is not wired');
     }
     check(vm);
     vmMapUserUnwire(vm.map, at(0), at(2));
@@ -840,10 +836,7 @@ describe('wiring', () => {
     assert.equal(vmMapLookupEntry(vm.map, at(10)).wiredCount, 0);
     assert.equal(uvm.exp.wired, 0);
     assert.equal(vm.pmap.wiredCount, 0);
-    assert.ok(
-      uvm.pages.wireCount.every((c) => c === 0),
-      'no frame wired',
-    );
+    assert.ok(uvm.pages.wires.frames === 0, 'no frame wired');
     check(vm);
   });
 
@@ -856,14 +849,14 @@ describe('wiring', () => {
     fault(vm, 0, R);
     const opg = frameAt(vm, 0);
     assert.ok(pte(vm, 0) & PTE_WIRED, 'wired');
-    assert.equal(uvm.pages.wireCount[opg], 1);
+    assert.equal(uvm.pages.wireCount(opg), 1);
     assert.deepEqual(mappedPages(vm, 0, 2), [0], 'no fault-ahead in a wired entry');
     fault(vm, 0, W);
     const npg = frameAt(vm, 0);
     assert.notEqual(npg, opg);
     assert.ok(pte(vm, 0) & PTE_WIRED, 'wired');
-    assert.equal(uvm.pages.wireCount[npg], 1);
-    assert.equal(uvm.pages.wireCount[opg], 0, 'the replaced page gave up its wiring');
+    assert.equal(uvm.pages.wireCount(npg), 1);
+    assert.equal(uvm.pages.wireCount(opg), 0, 'the replaced page gave up its wiring');
     assert.equal(uvm.exp.wired, 1);
     assert.equal(vm.pmap.wiredCount, 1);
     check(vm);
@@ -893,10 +886,10 @@ describe('wiring', () => {
     fault(vm, 0, R, 0, VM_FAULT_CHANGE_WIRING);
     const pg = frameAt(vm, 0);
     fault(vm, 0, R, 0, VM_FAULT_CHANGE_WIRING);
-    assert.equal(uvm.pages.wireCount[pg], 1);
+    assert.equal(uvm.pages.wireCount(pg), 1);
     assert.equal(vm.pmap.wiredCount, 1);
     uvmFaultUnwire(uvm, vm.map, at(0), at(1));
-    assert.equal(uvm.pages.wireCount[pg], 0);
+    assert.equal(uvm.pages.wireCount(pg), 0);
     check(vm);
   });
 
@@ -926,7 +919,7 @@ describe('holds: uvmVslock, uvmVsunlock, uvmHold, uvmHoldMapped, uvmReserve', ()
       held,
       [0, 1, 2].map((i) => vn.pages.get(i)),
     );
-    for (const pg of held) assert.equal(uvm.pages.wireCount[pg], 1);
+    for (const pg of held) assert.equal(uvm.pages.wireCount(pg), 1);
     assert.equal(uvm.anons.nlive, 0);
     assert.equal(vm.pmap.wiredCount, 0, 'a hold is not a wired translation');
     uvmVsunlock(uvm, held);
@@ -958,13 +951,13 @@ describe('holds: uvmVslock, uvmVsunlock, uvmHold, uvmHoldMapped, uvmReserve', ()
     const pg = frameAt(vm, 0);
     for (let i = 0; i < WIRE_MAX - 2; i++) pageWire(uvm, pg);
     assert.equal(uvmHold(uvm, pg), true, 'room for the hold and one wiring');
-    assert.equal(uvm.pages.wireCount[pg], WIRE_MAX - 1);
+    assert.equal(uvm.pages.wireCount(pg), WIRE_MAX - 1);
     assert.equal(uvmHold(uvm, pg), false);
-    assert.equal(uvm.pages.wireCount[pg], WIRE_MAX - 1, 'nothing taken');
+    assert.equal(uvm.pages.wireCount(pg), WIRE_MAX - 1, 'nothing taken');
     const held: Frame[] = [];
     assert.equal(uvmVslock(uvm, vm.map, at(0), at(1), held), 'EAGAIN');
     assert.equal(held.length, 0);
-    assert.equal(uvm.pages.wireCount[pg], WIRE_MAX - 1);
+    assert.equal(uvm.pages.wireCount(pg), WIRE_MAX - 1);
     for (let i = 0; i < WIRE_MAX - 1; i++) pageUnwire(uvm, pg);
     check(vm);
   });
@@ -996,7 +989,7 @@ describe('holds: uvmVslock, uvmVsunlock, uvmHold, uvmHoldMapped, uvmReserve', ()
     const pg = frameAt(vm, 0);
     for (let i = 1; i < WIRE_MAX; i++) pageWire(uvm, pg);
     fault(vm, 0, R, 0, VM_FAULT_CHANGE_WIRING);
-    assert.equal(uvm.pages.wireCount[pg], WIRE_MAX);
+    assert.equal(uvm.pages.wireCount(pg), WIRE_MAX);
     for (let i = 1; i < WIRE_MAX; i++) pageUnwire(uvm, pg);
     uvmFaultUnwire(uvm, vm.map, at(0), at(1));
     check(vm);

@@ -425,12 +425,12 @@ describe('wiring limits and panics (repro 10)', () => {
     const pg = sys.uvm.anons.page[p.vm.map.header.next.amap!.anon[0]];
     const pm = sys.uvm.pages;
     /* as if WIRE_MAX - 1 more processes had locked the page too */
-    pm.wireCount[pg] = WIRE_MAX;
+    pm.setWireCount(pg, WIRE_MAX);
     throwsVm(() => c.mlock(a, PS), 'EAGAIN', 'addr');
-    pm.wireCount[pg] = 1;
+    pm.setWireCount(pg, 1);
     sys.audit();
     c.mlock(a, PS);
-    assert.equal(pm.wireCount[pg], 2);
+    assert.equal(pm.wireCount(pg), 2);
     sys.audit();
   });
 

@@ -52,7 +52,7 @@ export function auditAll(uvm: Uvm): void {
  */
 export function newAnon(uvm: Uvm, amap: Amap, fill: number): AnonId {
   const an = anonAlloc(uvm);
-  uvm.anons.lock[an] = amap.lock;
+  uvm.anons.setLock(an, amap.lock);
   const pg = pageAlloc(uvm, 0, 0, an, 0);
   assert.notEqual(pg, NOPAGE, 'out of frames in a test');
   uvm.anons.page[an] = pg;

@@ -72,7 +72,7 @@ describe('pipes: zero-copy through loans', () => {
     assert.equal(w.writeFd(wfd, src, 16 * PS), 16 * PS);
     sys.audit();
     for (let i = 0; i < 16; i++) {
-      assert.equal(sys.uvm.pages.loanCount[frame(w, src + i * PS)], 1, `page ${i} lent`);
+      assert.equal(sys.uvm.pages.loanCount(frame(w, src + i * PS)), 1, `page ${i} lent`);
       assert.equal(w.vm.pmap.lookup(src + i * PS) & PTE_W, 0, `page ${i} read-only`);
     }
     assert.equal(r.readFd(rfd, dst, 16 * PS), 16 * PS);
@@ -98,7 +98,7 @@ describe('pipes: zero-copy through loans', () => {
     w.write(src + 5 * PS, new Uint8Array([0xee]));
     sys.audit();
     assert.notEqual(frame(w, src + 5 * PS), lent, 'the writer has a new page');
-    assert.equal(sys.uvm.pages.uanon[lent], 0, 'the old page is the pipe’s alone');
+    assert.equal(sys.uvm.pages.uanon(lent), 0, 'the old page is the pipe’s alone');
     assert.equal(sys.counters.pagecopies - copies, 1);
     r.readFd(rfd, dst, 16 * PS);
     sys.audit();
@@ -162,7 +162,7 @@ describe('pipes: zero-copy through loans', () => {
     p.mlock(a, 2 * PS);
     sys.audit();
     assert.equal(sys.counters.pagecopies - copies, 2, 'both pages copied, one read-only');
-    for (const va of [a, a + PS]) assert.equal(sys.uvm.pages.loanCount[frame(p, va)], 0);
+    for (const va of [a, a + PS]) assert.equal(sys.uvm.pages.loanCount(frame(p, va)), 0);
     p.munlock(a, 2 * PS);
     p.mprotect(a, PS, RW);
     p.write(a + PS, new Uint8Array([1]));
@@ -184,13 +184,13 @@ describe('pipes: zero-copy through loans', () => {
     const n = 2 * PS + 200;
     assert.equal(w.writeFd(wfd, src + 100, n), n);
     sys.audit();
-    assert.equal(sys.uvm.pages.loanCount[frame(w, src + PS)], 1, 'the whole page is lent');
-    assert.equal(sys.uvm.pages.loanCount[frame(w, src)], 0, 'the head is copied');
+    assert.equal(sys.uvm.pages.loanCount(frame(w, src + PS)), 1, 'the whole page is lent');
+    assert.equal(sys.uvm.pages.loanCount(frame(w, src)), 0, 'the head is copied');
     assert.equal(w.readFd(rfd, dst + 1, 50), 50);
     assert.equal(w.readFd(rfd, dst + 51, n), n - 50);
     sys.audit();
     assert.deepEqual(w.read(dst + 1, n), w.read(src + 100, n));
-    assert.equal(sys.uvm.pages.loanCount[frame(w, src + PS)], 0, 'copied out: loan ended');
+    assert.equal(sys.uvm.pages.loanCount(frame(w, src + PS)), 0, 'copied out: loan ended');
     sys.audit();
   });
 
@@ -242,10 +242,7 @@ describe('pipes: zero-copy through loans', () => {
     p.exit();
     sys.audit();
     assert.equal(sys.uvm.pages.freeCount, free, 'every frame free again');
-    assert.equal(
-      sys.uvm.pages.loanCount.reduce((s, x) => s + x, 0),
-      0,
-    );
+    assert.equal(sys.uvm.pages.loans.total(), 0);
   });
 
   it('a pipe holds PIPE_SIZE bytes: a write takes what fits, a full pipe is EAGAIN', () => {
@@ -288,10 +285,7 @@ describe('pipes: zero-copy through loans', () => {
     p.closeFd(wfd);
     c.closeFd(wfd);
     sys.audit();
-    assert.equal(
-      sys.uvm.pages.loanCount.reduce((s, x) => s + x, 0),
-      0,
-    );
+    assert.equal(sys.uvm.pages.loans.total(), 0);
     p.exit();
     c.exit();
     sys.audit();
@@ -312,7 +306,7 @@ describe('pipes: zero-copy through loans', () => {
     fill(w, hog, 300, 0);
     sys.audit();
     assert.ok(sys.counters.pageouts > 0, 'memory pressure paged out');
-    for (const pg of lent) assert.equal(sys.uvm.pages.loanCount[pg], 1, `frame ${pg} still lent`);
+    for (const pg of lent) assert.equal(sys.uvm.pages.loanCount(pg), 1, `frame ${pg} still lent`);
     const dst = w.mmap(0, 16 * PS, RW, ANON);
     assert.equal(w.readFd(rfd, dst, 16 * PS), 16 * PS);
     sys.audit();
@@ -389,7 +383,7 @@ describe('loans to the kernel', () => {
     const pg = frame(p, a);
     uvmLoanPage(sys.uvm, pg);
     uvmLoanPage(sys.uvm, pg);
-    assert.equal(sys.uvm.pages.loanCount[pg], 2);
+    assert.equal(sys.uvm.pages.loanCount(pg), 2);
     assert.equal(p.vm.pmap.lookup(a) & PTE_W, 0);
     const free = sys.uvm.pages.freeCount;
     p.munmap(a, PS);
@@ -409,17 +403,17 @@ describe('loans to the kernel', () => {
     const obj = sys.fileObject('/g', 3 * PS);
     const pgs = uvmLoanuobjpages(sys.uvm, obj, 0, 3);
     assert.ok(Array.isArray(pgs));
-    for (const pg of pgs) assert.equal(sys.uvm.pages.loanCount[pg], 1);
+    for (const pg of pgs) assert.equal(sys.uvm.pages.loanCount(pg), 1);
     assert.equal(uvmLoanuobjpages(sys.uvm, obj, 2, 2), 'SIGBUS', 'beyond the end: nothing lent');
-    assert.equal(sys.uvm.pages.loanCount[pgs[2]], 1);
+    assert.equal(sys.uvm.pages.loanCount(pgs[2]), 1);
     uvmUnloan(sys.uvm, pgs);
-    for (const pg of pgs) assert.equal(sys.uvm.pages.uobject[pg], obj.id);
+    for (const pg of pgs) assert.equal(sys.uvm.pages.uobject(pg), obj.id);
     const p = sys.spawn();
     const m = p.mmap(0, 3 * PS, PROT_READ, MAP_SHARED, sys.open('/g', 'r'));
     p.mlock(m + PS, PS);
     assert.equal(uvmLoanuobjpages(sys.uvm, obj, 0, 3), 'EBUSY', 'a wired page is not lent');
     assert.throws(() => uvmLoanPage(sys.uvm, pgs[1]), KernelPanic);
-    for (const pg of pgs) assert.equal(sys.uvm.pages.loanCount[pg], 0);
+    for (const pg of pgs) assert.equal(sys.uvm.pages.loanCount(pg), 0);
     p.exit();
     sys.audit();
     objectDetach(sys.uvm, obj);

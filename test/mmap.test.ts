@@ -455,9 +455,9 @@ describe('madvise', () => {
     fails(p, () => p.madvise(A, 3 * PS, MADV_FREE), 'EINVAL', 'addr', w);
     fails(p, () => p.madvise(s, PS, MADV_FREE), 'EINVAL', 'addr');
     const an = entry(p, A).amap!.anon[entry(p, A).pageoff];
-    assert.equal(sys.uvm.anons.flags[an], 0, 'the anonymous part was not made lazy');
+    assert.equal(sys.uvm.anons.lazyfree.has(an), false, 'the anonymous part was not made lazy');
     p.madvise(A, PS, MADV_FREE);
-    assert.notEqual(sys.uvm.anons.flags[an], 0);
+    assert.equal(sys.uvm.anons.lazyfree.has(an), true);
     sys.audit();
   });
 

@@ -72,7 +72,7 @@ function poison(uvm: Uvm): void {
     taken.push(pg);
   }
   for (const pg of taken) {
-    const an = uvm.pages.uanon[pg];
+    const an = uvm.pages.uanon(pg);
     pageFree(uvm, pg);
     uvm.anons.ref[an] = 0;
     anonFree(uvm, an);
@@ -176,7 +176,7 @@ describe('the base object', () => {
     assert.equal(pm.flags[pg] & (PG_BUSY | PG_FAKE), 0);
     assert.equal(pm.flags[pg] & PG_CLEAN, PG_CLEAN, 'nothing to save');
     assert.equal(pm.pqflags[pg] & (PQ_FREE | PQ_PRIVATE), PQ_ACTIVE);
-    assert.deepEqual([pm.uobject[pg], pm.offset[pg], pm.uanon[pg]], [obj.id, 2, NOANON]);
+    assert.deepEqual([pm.uobject(pg), pm.offset[pg], pm.uanon(pg)], [obj.id, 2, NOANON]);
     assert.equal(obj.pages.get(2), pg);
     const allocs = uvm.exp.pageallocs;
     assert.equal(obj.pgoGet(2), pg);

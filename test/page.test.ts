@@ -14,7 +14,7 @@ import {
   pageWire,
   UVM_PGA_ZERO,
 } from '../src/kernel/page.ts';
-import { type AnonId, KernelPanic, NOANON } from '../src/kernel/param.ts';
+import { type AnonId, KernelPanic } from '../src/kernel/param.ts';
 import { PQ_ACTIVE, PQ_INACTIVE } from '../src/kernel/pdpolicy/clock.ts';
 import { Uvm } from '../src/kernel/uvm.ts';
 import { throwsVm } from './helpers.ts';
@@ -99,11 +99,11 @@ describe('page', () => {
     const uvm = new Uvm({ physPages: 16, swapPages: 0 });
     const pg = pageAlloc(uvm, 0, 0, OWNER, 0);
     pageFree(uvm, pg);
-    uvm.pages.uanon[pg] = 3 as AnonId;
+    uvm.pages.owner[pg] = 3;
     assert.throws(() => auditPages(uvm), KernelPanic);
-    uvm.pages.uanon[pg] = NOANON;
+    uvm.pages.owner[pg] = 0;
     const leak = pageAlloc(uvm, 0, 0, OWNER, 0);
-    uvm.pages.uanon[leak] = NOANON;
+    uvm.pages.owner[leak] = 0;
     assert.throws(() => auditPages(uvm), /neither free nor owned/);
   });
 

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Amap, amapAlloc, type VmAref } from '../src/kernel/amap.ts';
-import { AN_LAZYFREE, anonGet } from '../src/kernel/anon.ts';
+import { anonGet } from '../src/kernel/anon.ts';
 import { Aobj } from '../src/kernel/aobj.ts';
 import { MemoryHost } from '../src/kernel/host.ts';
 import { auditObjects, UvmObject } from '../src/kernel/object.ts';
@@ -333,9 +333,9 @@ describe('what the pagedaemon does with each kind of page', () => {
   it("a MADV_FREE'd clean anon is discarded and reads as zeros; written again, it is kept", () => {
     const b = bed(16, 64);
     const lazy = anon(b, 0x77, { inactive: true });
-    b.uvm.anons.flags[lazy.an] |= AN_LAZYFREE;
+    b.uvm.anons.lazyfree.add(lazy.an);
     const rewritten = anon(b, 0x78, { inactive: true });
-    b.uvm.anons.flags[rewritten.an] |= AN_LAZYFREE;
+    b.uvm.anons.lazyfree.add(rewritten.an);
     b.uvm.pages.attrs[rewritten.pg] |= PMAP_MODIFIED;
     pressure(b, 4);
     const inuse = b.uvm.exp.swpginuse;
@@ -345,7 +345,7 @@ describe('what the pagedaemon does with each kind of page', () => {
     assert.equal(b.uvm.anons.page[lazy.an], NOPAGE);
     assert.equal(b.uvm.anons.swslot[lazy.an], 0, 'no swap copy');
     assert.equal(b.uvm.exp.swpginuse, inuse + 1, 'only the rewritten page took a slot');
-    assert.equal(b.uvm.anons.flags[rewritten.an] & AN_LAZYFREE, 0, 'no longer lazy');
+    assert.equal(b.uvm.anons.lazyfree.has(rewritten.an), false, 'no longer lazy');
     assert.equal(anonByte(b.uvm, rewritten.an), 0x78);
     check(b.uvm);
     assert.equal(anonGet(b.uvm, lazy.an), 0);
@@ -354,7 +354,7 @@ describe('what the pagedaemon does with each kind of page', () => {
       b.uvm.pages.view(pg).every((x) => x === 0),
       'the discarded page reads as zeros',
     );
-    assert.equal(b.uvm.anons.flags[lazy.an] & AN_LAZYFREE, 0);
+    assert.equal(b.uvm.anons.lazyfree.has(lazy.an), false);
     check(b.uvm);
   });
 
@@ -544,7 +544,7 @@ describe('what the pagedaemon does with each kind of page', () => {
     assert.equal(b.uvm.anons.page[free.an], NOPAGE);
     for (const pg of wired) {
       assert.equal(queue(b.uvm, pg), 'none');
-      assert.equal(b.uvm.pages.uanon[pg] !== 0, true, 'still owned');
+      assert.equal(b.uvm.pages.uanon(pg) !== 0, true, 'still owned');
       assert.equal(b.uvm.pages.bytes[pg * PS], 0xee);
     }
     assert.equal(b.uvm.exp.swpginuse, 1);
@@ -556,7 +556,7 @@ describe('what the pagedaemon does with each kind of page', () => {
     const busy = anon(b, 0x0b, { inactive: true, dirty: true });
     b.uvm.pages.flags[busy.pg] |= PG_BUSY;
     const loaned = anon(b, 0x0c, { inactive: true, dirty: true });
-    b.uvm.pages.loanCount[loaned.pg] = 1;
+    b.uvm.pages.setLoanCount(loaned.pg, 1);
     const idle = anon(b, 0x0d, { inactive: true, dirty: true });
     pressure(b, 2);
     const r = uvmPageout(b.uvm);
@@ -568,7 +568,7 @@ describe('what the pagedaemon does with each kind of page', () => {
     assert.equal(b.uvm.anons.swslot[loaned.an], 0);
     assert.equal(r.noSwap + r.ioErrors, 0, 'skipped, not tried');
     b.uvm.pages.flags[busy.pg] &= ~PG_BUSY;
-    b.uvm.pages.loanCount[loaned.pg] = 0;
+    b.uvm.pages.setLoanCount(loaned.pg, 0);
     check(b.uvm);
   });
 });

@@ -48,7 +48,7 @@ function pvTable(pageSize = PS, frames = 64): PvTable {
 }
 
 function audit(pv: PvTable): void {
-  auditPmaps(pv, pv.first.length);
+  auditPmaps(pv, pv.pvh.length);
 }
 
 /** mappings: every translation of a pmap as [va, frame, prot, wired]. */
@@ -255,14 +255,15 @@ describe('PvTable: the reverse map', () => {
     const a = new Pmap(pv, PS);
     const b = new Pmap(pv, PS);
     const pg = f(7);
-    assert.equal(pv.first[pg], 0);
+    assert.equal(pv.pvh[pg], 0);
     assert.deepEqual(pv.keys(pg), []);
     a.enter(at(0), pg, R, 0);
-    assert.notEqual(pv.first[pg], 0, 'the first mapping is embedded');
-    assert.equal(pv.head[pg], -1, 'no list entry for it');
+    assert.ok(pv.pvh[pg] > 0, 'the first mapping is embedded');
+    assert.equal(pv.listed, 0, 'no list entry for it');
     b.enter(at(1), pg, R, 0);
     a.enter(at(2), pg, R, 0);
-    assert.notEqual(pv.head[pg], -1, 'further mappings take list entries');
+    assert.ok(pv.pvh[pg] < 0, 'a shared frame names a list');
+    assert.equal(pv.listed, 3, 'which holds every mapping');
     assert.equal(pv.pageMappings(pg), 3);
     assert.deepEqual(where(pv, pg), [
       [a.id, at(0)],
@@ -270,17 +271,17 @@ describe('PvTable: the reverse map', () => {
       [b.id, at(1)],
     ]);
     assert.equal(pv.spacesMapping(pg), 2, 'two of them in one space');
-    /* removing the embedded one moves a listed one into its place */
     a.removeOne(at(0));
-    assert.notEqual(pv.first[pg], 0);
     assert.deepEqual(where(pv, pg), [
       [a.id, at(2)],
       [b.id, at(1)],
     ]);
     b.removeOne(at(1));
+    assert.ok(pv.pvh[pg] > 0, 'the last mapping folds back into the frame');
+    assert.equal(pv.listed, 0);
+    assert.deepEqual(where(pv, pg), [[a.id, at(2)]]);
     a.removeOne(at(2));
-    assert.equal(pv.first[pg], 0);
-    assert.equal(pv.head[pg], -1);
+    assert.equal(pv.pvh[pg], 0);
     assert.equal(pv.pageMappings(pg), 0);
     assert.equal(pv.spacesMapping(pg), 0);
     audit(pv);

@@ -39,7 +39,7 @@ export interface FrameView {
 export function frameState(uvm: Uvm, pg: Frame): FrameState {
   const pm = uvm.pages;
   if (pm.pqflags[pg] & PQ_FREE) return 'free';
-  if (pm.wireCount[pg] > 0) return 'wired';
+  if (pm.wireCount(pg) > 0) return 'wired';
   if (pm.flags[pg] & PG_BUSY) return 'busy';
   const pol = uvm.pdpol;
   return pol.isQueued(pg) ? pol.pageState(pg) : 'held';
@@ -48,8 +48,8 @@ export function frameState(uvm: Uvm, pg: Frame): FrameState {
 /** frameOwner: who owns frame pg, in words. */
 function frameOwner(uvm: Uvm, pg: Frame): string {
   const pm = uvm.pages;
-  if (pm.uanon[pg] !== 0) return `anon ${pm.uanon[pg]}`;
-  if (pm.uobject[pg] !== 0) return `object ${pm.uobject[pg]} page ${pm.offset[pg]}`;
+  if (pm.uanon(pg) !== 0) return `anon ${pm.uanon(pg)}`;
+  if (pm.uobject(pg) !== 0) return `object ${pm.uobject(pg)} page ${pm.offset[pg]}`;
   return '';
 }
 

@@ -33,7 +33,7 @@
  *     was discarded after MADV_FREE)
  *   - every live anon is held by some amap (no leaks); no lock left held
  */
-import { AN_LAZYFREE, type AnonOwner, anonAllocPage, anonFreelst, anonPagein } from './anon.ts';
+import { type AnonOwner, anonAllocPage, anonFreelst, anonPagein } from './anon.ts';
 import {
   mutexEnter,
   mutexExit,
@@ -89,6 +89,18 @@ const SIZEOF_INT = 4;
 export const PPREF_NONE = 'none';
 export type Ppref = Int32Array | null | typeof PPREF_NONE;
 
+/**
+ * am_slots and am_bckptr hold slot numbers below am_maxslot: 16 bits wide
+ * while an amap has at most 2^16 slots (nearly all do: chunking keeps
+ * private amaps at UVM_AMAP_LARGE), 32 bits beyond. The seed's are ints.
+ */
+export type SlotArray = Uint16Array | Int32Array;
+
+/** slotArray: room for n slot numbers, as narrow as they allow. */
+function slotArray(n: number): SlotArray {
+  return n <= 0x10000 ? new Uint16Array(n) : new Int32Array(n);
+}
+
 /** An anonymous memory map (struct vm_amap). */
 export class Amap implements AnonOwner {
   /** am_lock: null only between amap_alloc1 and the caller setting it */
@@ -97,8 +109,8 @@ export class Amap implements AnonOwner {
   flags = 0;
   nused = 0;
   ppref: Ppref = null;
-  slots: Int32Array;
-  bckptr: Int32Array;
+  slots: SlotArray;
+  bckptr: SlotArray;
   anon: Int32ArrayOf<AnonId>;
 
   constructor(
@@ -106,8 +118,8 @@ export class Amap implements AnonOwner {
     public maxslot: number,
     public nslot: number,
   ) {
-    this.slots = new Int32Array(maxslot);
-    this.bckptr = new Int32Array(maxslot);
+    this.slots = slotArray(maxslot);
+    this.bckptr = slotArray(maxslot);
     this.anon = int32ArrayOf<AnonId>(maxslot);
     this.lock = null as unknown as VmMutex;
   }
@@ -406,8 +418,8 @@ function extendCase3(
   const slotoff = entry.aref.pageoff;
   const slotalloc = Math.max(roundupSlots(slotneed), Math.min(uvm.tun.amapLarge, 2 * amap.maxslot));
   const slotspace = forwards ? 0 : slotalloc - slotmapped;
-  const newsl = new Int32Array(slotalloc);
-  const newbck = new Int32Array(slotalloc);
+  const newsl = slotArray(slotalloc);
+  const newbck = slotArray(slotalloc);
   const newover = int32ArrayOf<AnonId>(slotalloc);
   if (forwards) {
     newsl.set(amap.slots.subarray(0, amap.nused));
@@ -588,7 +600,7 @@ function copyReal(uvm: Uvm, entry: AmapEntry): void {
   for (let lcv = 0; lcv < slots; lcv++) {
     const an = srcamap.anon[off + lcv];
     if (an === 0) continue;
-    kassert(uvm.anons.lock[an] === srcamap.lock, 'amap_copy: anon lock is not the amap lock');
+    kassert(uvm.anons.lockOf(an) === srcamap.lock, 'amap_copy: anon lock is not the amap lock');
     ref[an]++;
     insertSlot(amap, lcv, an);
   }
@@ -629,13 +641,13 @@ export function amapCowNow(uvm: Uvm, entry: AmapEntry): 0 | 'ENOMEM' {
   for (let lcv = 0; lcv < amap.nused; lcv++) {
     const slot = amap.slots[lcv];
     const an = amap.anon[slot];
-    kassert(pool.lock[an] === amap.lock, 'amap_cow_now: anon lock is not the amap lock');
+    kassert(pool.lockOf(an) === amap.lock, 'amap_cow_now: anon lock is not the amap lock');
     if (pool.ref[an] === 1) continue;
     const pg = pool.page[an];
     /* not wired (never faulted in: mlock of PROT_NONE memory): no translation
        maps it, so any later access faults and copies it then */
-    if (pg === NOPAGE || pm.wireCount[pg] === 0) continue;
-    if (pm.loanCount[pg] !== 0) continue;
+    if (pg === NOPAGE || pm.wireCount(pg) === 0) continue;
+    if (pm.loanCount(pg) !== 0) continue;
     kassert((pm.flags[pg] & PG_BUSY) === 0, 'amap_cow_now: busy page (nothing runs concurrently)');
     const nanon = anonAllocPage(uvm, amap.lock, 0);
     if (nanon === 0) {
@@ -802,7 +814,7 @@ export function amapWiperange(
   const ref = uvm.anons.ref;
   const drop = (slot: number) => {
     const an = amap.anon[slot];
-    kassert(uvm.anons.lock[an] === amap.lock, 'amap_wiperange: anon lock is not the amap lock');
+    kassert(uvm.anons.lockOf(an) === amap.lock, 'amap_wiperange: anon lock is not the amap lock');
     removeSlot(amap, slot);
     if (--ref[an] === 0) {
       ref[an] = tofree;
@@ -858,7 +870,7 @@ function swapOffOne(
   const pool = uvm.anons;
   for (let i = 0; i < am.nused; i++) {
     const an = am.anon[am.slots[i]];
-    kassert(pool.lock[an] === am.lock, 'amap_swap_off: anon lock is not the amap lock');
+    kassert(pool.lockOf(an) === am.lock, 'amap_swap_off: anon lock is not the amap lock');
     const swslot = pool.swslot[an];
     if (swslot < startslot || endslot <= swslot) continue;
     am.flags |= AMAP_SWAPOFF;
@@ -935,7 +947,7 @@ export function amapAdd(
   const slot = slotOf(uvm, aref, offset, 1, 'amap_add');
   const amap = aref.amap!;
   kassert(amap.lock.owned, 'amap_add: amap not locked');
-  if (uvm.anons.lock[anon] !== amap.lock)
+  if (uvm.anons.lockOf(anon) !== amap.lock)
     throw vmerr('EINVAL', 'amap_add', 'anon', `anon ${anon} does not carry the amap's lock`);
   const old = amap.anon[slot];
   if (replace && old === 0)
@@ -1097,7 +1109,7 @@ function auditOneAmap(uvm: Uvm, amap: Amap): void {
     const b = amap.bckptr[s];
     if (b < 0 || b >= amap.nused || amap.slots[b] !== s)
       fail(`${where}: slot ${s} has a bad back pointer`);
-    if (uvm.anons.lock[amap.anon[s]] !== amap.lock)
+    if (uvm.anons.lockOf(amap.anon[s]) !== amap.lock)
       fail(`${where}: anon ${amap.anon[s]} has another lock`);
   }
   if (used !== amap.nused) fail(`${where}: nused ${amap.nused} but ${used} slots hold anons`);
@@ -1126,17 +1138,19 @@ function auditAnons(uvm: Uvm, held: Map<number, number>): void {
     if (free[an]) fail(`anon ${an} is free but held by an amap`);
     if (pool.ref[an] !== n) fail(`anon ${an}: an_ref ${pool.ref[an]} but ${n} slots hold it`);
     const pg = pool.page[an];
-    if (pg === NOPAGE && pool.swslot[an] === 0 && !(pool.flags[an] & AN_LAZYFREE))
+    if (pg === NOPAGE && pool.swslot[an] === 0 && !pool.lazyfree.has(an as AnonId))
       fail(`anon ${an}: neither resident nor in swap`);
-    if (pg !== NOPAGE && pm.uanon[pg] !== an && pm.loanCount[pg] === 0)
+    if (pg !== NOPAGE && pm.uanon(pg) !== an && pm.loanCount(pg) === 0)
       fail(`anon ${an}: page ${pg} is not its own`);
   }
+  for (const an of pool.lazyfree)
+    if (free[an] || pool.swslot[an] !== 0) fail(`lazy-free anon ${an} is free or has a swap slot`);
   let releasing = 0;
   for (let an = 1; an < pool.capacity; an++) {
     const pg = pool.page[an];
     if (
       !free[an] &&
-      pool.lock[an] !== null &&
+      pool.lockIx[an] !== 0 &&
       !held.has(an) &&
       pg !== NOPAGE &&
       pm.flags[pg] & PG_RELEASED
@@ -1145,6 +1159,8 @@ function auditAnons(uvm: Uvm, held: Map<number, number>): void {
   }
   if (pool.nlive !== held.size + releasing)
     fail(`${pool.nlive} live anons but ${held.size} are held by amaps (leak)`);
+  const bad = pool.auditLocks();
+  if (bad !== null) fail(bad);
 }
 
 function fail(what: string): never {

@@ -7,7 +7,8 @@
  *   ref[an]     an_ref: references (one per amap slot that holds it).
  *               While the anon sits on a to-free list the same word is
  *               an_link, the next anon of that list (the seed's union).
- *   lock[an]    an_lock: the mutex of the amap(s) holding it (NULL when free)
+ *   lockIx[an]  an_lock: the mutex of the amap(s) holding it, as an index
+ *               into the pool's lock table (0: NULL, when free); lockOf(an)
  *   page[an]    an_page: the resident frame, or NOPAGE
  *   swslot[an]  an_swslot: the swap slot, or 0
  *
@@ -16,7 +17,7 @@
  *   [2] resident, backing store too    page != NOPAGE, swslot != 0
  *   [3] paged out                      page == NOPAGE, swslot != 0
  * and one of Linux's MADV_FREE: a page the pagedaemon discarded reads as
- * zeros: page == NOPAGE, swslot == 0, flags has AN_LAZYFREE.
+ * zeros: page == NOPAGE, swslot == 0, the anon in the pool's `lazyfree` set.
  * For pageout in [2], a page not modified since it was read can simply be
  * dropped; a modified one must be written first.
  *
@@ -63,9 +64,6 @@ import {
 import { swapFree, swapGet } from './swap.ts';
 import type { Uvm } from './uvm.ts';
 
-/** anon flag: MADV_FREE'd; discarded by the pagedaemon unless written again */
-export const AN_LAZYFREE = 0x01;
-
 /** The amap an anon lives in, as far as the anon layer needs to know. */
 export interface AnonOwner {
   lock: VmMutex;
@@ -76,9 +74,18 @@ export class AnonPool {
   ref: Int32Array;
   page: Int32ArrayOf<Frame>;
   swslot: Int32ArrayOf<SwapSlot>;
-  /** AN_LAZYFREE: MADV_FREE'd; with neither page nor slot it reads as zeros */
-  flags: Uint8Array;
-  lock: (VmMutex | null)[];
+  /**
+   * the anons MADV_FREE'd (AN_LAZYFREE), which the pagedaemon discards
+   * unless written again; one with neither page nor slot reads as zeros.
+   * A set: few anons are, and it is the only flag an anon has.
+   */
+  readonly lazyfree = new Set<AnonId>();
+  /** an_lock as an index into `locks` (0: NULL) */
+  lockIx: Int32Array;
+  /** the mutexes anons point at (by index; [0] is NULL) and how many anons point at each */
+  readonly locks: (VmMutex | null)[] = [null];
+  private readonly lockUsers: number[] = [0];
+  private readonly freeLockIx: number[] = [];
   /** head of the free list (chained through `ref`, as an_link) */
   private freeHead = NOANON;
   private nextUnused = 1;
@@ -89,8 +96,36 @@ export class AnonPool {
     this.ref = new Int32Array(capacity);
     this.page = int32ArrayOf<Frame>(capacity).fill(NOPAGE);
     this.swslot = int32ArrayOf<SwapSlot>(capacity);
-    this.flags = new Uint8Array(capacity);
-    this.lock = new Array<VmMutex | null>(capacity).fill(null);
+    this.lockIx = new Int32Array(capacity);
+  }
+
+  /** lockOf: an anon's an_lock (null when it has none). */
+  lockOf(an: AnonId): VmMutex | null {
+    return this.locks[this.lockIx[an]];
+  }
+
+  /**
+   * setLock: point an anon at mutex m (null: at none). A mutex takes an
+   * index when the first anon points at it and gives it back with the last.
+   */
+  setLock(an: AnonId, m: VmMutex | null): void {
+    const old = this.lockIx[an];
+    if (old !== 0 && --this.lockUsers[old] === 0) {
+      this.locks[old]!.ix = 0;
+      this.locks[old] = null;
+      this.freeLockIx.push(old);
+    }
+    if (m === null) {
+      this.lockIx[an] = 0;
+      return;
+    }
+    if (m.ix === 0) {
+      m.ix = this.freeLockIx.pop() ?? this.locks.length;
+      this.locks[m.ix] = m;
+      this.lockUsers[m.ix] = 0;
+    }
+    this.lockUsers[m.ix]++;
+    this.lockIx[an] = m.ix;
   }
 
   get capacity(): number {
@@ -120,6 +155,18 @@ export class AnonPool {
     this.freeHead = an;
   }
 
+  /** auditLocks: what is wrong with the lock table (each index's users and owner), or null. */
+  auditLocks(): string | null {
+    const users = new Array<number>(this.locks.length).fill(0);
+    for (let an = 1; an < this.capacity; an++) users[this.lockIx[an]]++;
+    for (let ix = 1; ix < this.locks.length; ix++) {
+      const m = this.locks[ix];
+      if (m === null ? users[ix] !== 0 : m.ix !== ix || users[ix] !== this.lockUsers[ix])
+        return `lock index ${ix}: ${users[ix]} anons point at it, ${this.lockUsers[ix]} counted`;
+    }
+    return null;
+  }
+
   /** freeMask: one byte per handle, 1 where the handle is not a live anon. */
   freeMask(): Uint8Array {
     const mask = new Uint8Array(this.capacity);
@@ -138,13 +185,12 @@ export class AnonPool {
     page.set(this.page);
     const swslot = int32ArrayOf<SwapSlot>(cap);
     swslot.set(this.swslot);
-    const flags = new Uint8Array(cap);
-    flags.set(this.flags);
+    const lockIx = new Int32Array(cap);
+    lockIx.set(this.lockIx);
     this.ref = ref;
     this.page = page;
     this.swslot = swslot;
-    this.flags = flags;
-    for (let i = this.lock.length; i < cap; i++) this.lock.push(null);
+    this.lockIx = lockIx;
   }
 }
 
@@ -156,7 +202,7 @@ export function anonAlloc(uvm: Uvm): AnonId {
   const pool = uvm.anons;
   const an = pool.take();
   kassert(
-    pool.lock[an] === null && pool.page[an] === NOPAGE && pool.swslot[an] === 0,
+    pool.lockIx[an] === 0 && pool.page[an] === NOPAGE && pool.swslot[an] === 0,
     'uvm_analloc: dirty anon',
   );
   pool.ref[an] = 1;
@@ -174,10 +220,10 @@ export function anonAlloc(uvm: Uvm): AnonId {
 export function anonAllocPage(uvm: Uvm, lock: VmMutex, flags: number): AnonId {
   const pool = uvm.anons;
   const an = anonAlloc(uvm);
-  pool.lock[an] = lock;
+  pool.setLock(an, lock);
   const pg = pageAlloc(uvm, 0, 0, an, flags);
   if (pg === NOPAGE) {
-    pool.lock[an] = null;
+    pool.setLock(an, null);
     pool.ref[an] = 0;
     anonFree(uvm, an);
     return NOANON;
@@ -193,10 +239,10 @@ export function anonAllocPage(uvm: Uvm, lock: VmMutex, flags: number): AnonId {
 export function anonFree(uvm: Uvm, an: AnonId): void {
   const pool = uvm.anons;
   if (pool.ref[an] !== 0) kpanic(`uvm_anon_free: anon ${an} still referenced`);
-  if (pool.lock[an] !== null) kpanic(`uvm_anon_free: anon ${an} still has a lock`);
+  if (pool.lockIx[an] !== 0) kpanic(`uvm_anon_free: anon ${an} still has a lock`);
   if (pool.page[an] !== NOPAGE) kpanic(`uvm_anon_free: anon ${an} still has a page`);
   if (pool.swslot[an] !== 0) kpanic(`uvm_anon_free: anon ${an} still has a swap slot`);
-  pool.flags[an] = 0;
+  pool.lazyfree.delete(an);
   uvm.pdpol.forget(an); /* its history goes (uvmpdpol_anfree): the id is reused */
   pool.give(an);
   pool.nlive--;
@@ -214,22 +260,22 @@ export function anonFree(uvm: Uvm, an: AnonId): void {
 function anonDispose(uvm: Uvm, an: AnonId): boolean {
   const pool = uvm.anons;
   const pm = uvm.pages;
-  if (pool.lock[an]?.owned !== true) kpanic(`uvm_anon_dispose: anon ${an} not locked`);
+  if (pool.lockOf(an)?.owned !== true) kpanic(`uvm_anon_dispose: anon ${an} not locked`);
   let pg = pool.page[an];
-  if (pg !== NOPAGE && pm.loanCount[pg] > 0) pg = anonLockLoanPage(uvm, an);
+  if (pg !== NOPAGE && pm.loanCount(pg) > 0) pg = anonLockLoanPage(uvm, an);
   if (pg !== NOPAGE) {
-    if (pm.uanon[pg] !== an) {
+    if (pm.uanon(pg) !== an) {
       /* the page is an object's or another anon's, on loan to us: end our loan */
-      kassert(pm.loanCount[pg] > 0, 'uvm_anon_dispose: borrowed page without a loan');
-      pm.loanCount[pg]--;
+      kassert(pm.loanCount(pg) > 0, 'uvm_anon_dispose: borrowed page without a loan');
+      pm.setLoanCount(pg, pm.loanCount(pg) - 1);
       pool.page[an] = NOPAGE;
-      if (pm.uobject[pg] !== 0) mutexExit(uvm.objectLock(pm.uobject[pg]));
+      if (pm.uobject(pg) !== 0) mutexExit(uvm.objectLock(pm.uobject(pg)));
     } else {
       kassert((pm.flags[pg] & PG_RELEASED) === 0, 'uvm_anon_dispose: page already released');
       uvm.pmap.pageProtect(pg, PROT_NONE);
       if (pm.flags[pg] & PG_BUSY) {
         pm.flags[pg] |= PG_RELEASED;
-        mutexObjHold(pool.lock[an]!);
+        mutexObjHold(pool.lockOf(an)!);
         return false;
       }
       pool.page[an] = NOPAGE;
@@ -258,7 +304,7 @@ export function anonFreelst(uvm: Uvm, amap: AnonOwner, head: AnonId): void {
   }
   mutexExit(amap.lock);
   for (const an of dead) {
-    pool.lock[an] = null; /* anons point at their amap's lock; they hold no reference */
+    pool.setLock(an, null); /* anons point at their amap's lock; they hold no reference */
     anonFree(uvm, an);
   }
 }
@@ -274,16 +320,16 @@ export function anonFreelst(uvm: Uvm, amap: AnonOwner, head: AnonId): void {
 export function anonLockLoanPage(uvm: Uvm, an: AnonId): Frame {
   const pool = uvm.anons;
   const pm = uvm.pages;
-  if (pool.lock[an]?.owned !== true) kpanic(`uvm_anon_lockloanpg: anon ${an} not locked`);
+  if (pool.lockOf(an)?.owned !== true) kpanic(`uvm_anon_lockloanpg: anon ${an} not locked`);
   const pg = pool.page[an];
-  if (pg === NOPAGE || pm.loanCount[pg] === 0) return pg;
-  if (pm.uobject[pg] !== 0) {
+  if (pg === NOPAGE || pm.loanCount(pg) === 0) return pg;
+  if (pm.uobject(pg) !== 0) {
     /* one thread: the try cannot lose a race, so a held lock is our bug */
-    kassert(mutexTryEnter(uvm.objectLock(pm.uobject[pg])), 'uvm_anon_lockloanpg: object lock held');
+    kassert(mutexTryEnter(uvm.objectLock(pm.uobject(pg))), 'uvm_anon_lockloanpg: object lock held');
   } else if ((pm.pqflags[pg] & PQ_ANON) === 0) {
     pm.pqflags[pg] |= PQ_ANON;
-    pm.uanon[pg] = an;
-    pm.loanCount[pg]--;
+    pm.owner[pg] = an;
+    pm.setLoanCount(pg, pm.loanCount(pg) - 1);
   }
   return pg;
 }
@@ -309,16 +355,16 @@ export function anonRelease(uvm: Uvm, an: AnonId): void {
   const pool = uvm.anons;
   const pm = uvm.pages;
   const pg = pool.page[an];
-  const lock = pool.lock[an];
+  const lock = pool.lockOf(an);
   kassert(lock?.owned === true, 'uvm_anon_release: anon not locked');
   kassert(pg !== NOPAGE, 'uvm_anon_release: no page');
   kassert(
     (pm.flags[pg] & (PG_RELEASED | PG_BUSY)) === (PG_RELEASED | PG_BUSY),
     'uvm_anon_release: page not busy+released',
   );
-  kassert(pm.uobject[pg] === 0 && pm.uanon[pg] === an, 'uvm_anon_release: page not ours');
+  kassert(pm.uobject(pg) === 0 && pm.uanon(pg) === an, 'uvm_anon_release: page not ours');
   kassert(
-    pm.loanCount[pg] === 0 && pool.ref[an] === 0,
+    pm.loanCount(pg) === 0 && pool.ref[an] === 0,
     'uvm_anon_release: loaned page or live anon',
   );
   pool.page[an] = NOPAGE;
@@ -327,7 +373,7 @@ export function anonRelease(uvm: Uvm, an: AnonId): void {
   kassert(disposed, 'uvm_anon_release: dispose failed');
   mutexExit(lock);
   mutexObjFree(lock); /* the extra reference dispose took for the PG_RELEASED case */
-  pool.lock[an] = null;
+  pool.setLock(an, null);
   anonFree(uvm, an);
 }
 
@@ -368,14 +414,11 @@ export function anonGet(uvm: Uvm, an: AnonId): AnonGetResult {
  */
 function anonZero(uvm: Uvm, an: AnonId): AnonGetResult {
   const pool = uvm.anons;
-  kassert(
-    (pool.flags[an] & AN_LAZYFREE) !== 0,
-    `uvmfault_anonget: anon ${an} has neither page nor slot`,
-  );
+  kassert(pool.lazyfree.has(an), `uvmfault_anonget: anon ${an} has neither page nor slot`);
   const pg = pageAlloc(uvm, 0, 0, an, UVM_PGA_ZERO);
   if (pg === NOPAGE) return 'ENOMEM';
   pool.page[an] = pg;
-  pool.flags[an] &= ~AN_LAZYFREE;
+  pool.lazyfree.delete(an);
   uvm.pages.flags[pg] &= ~(PG_BUSY | PG_FAKE);
   pageActivate(uvm, pg);
   return 0;
@@ -392,7 +435,7 @@ function anonZero(uvm: Uvm, an: AnonId): AnonGetResult {
 export function anonPagein(uvm: Uvm, amap: AnonOwner, an: AnonId): boolean {
   const pool = uvm.anons;
   const pm = uvm.pages;
-  const lock = pool.lock[an]!;
+  const lock = pool.lockOf(an)!;
   kassert(lock.owned, 'uvm_anon_pagein: anon not locked');
   kassert(lock === amap.lock, 'uvm_anon_pagein: anon lock is not the amap lock');
   const r = anonGet(uvm, an);
@@ -403,7 +446,7 @@ export function anonPagein(uvm: Uvm, amap: AnonOwner, an: AnonId): boolean {
   const pg = pool.page[an];
   anonDropswap(uvm, an);
   pm.flags[pg] &= ~PG_CLEAN;
-  if (pm.wireCount[pg] === 0) pageDeactivate(uvm, pg);
+  if (pm.wireCount(pg) === 0) pageDeactivate(uvm, pg);
   mutexExit(lock);
   return false;
 }
@@ -412,8 +455,8 @@ export function anonPagein(uvm: Uvm, amap: AnonOwner, an: AnonId): boolean {
  * anonLock / anonUnlock: take and drop an anon's lock (its amap's).
  */
 export function anonLock(uvm: Uvm, an: AnonId): void {
-  mutexEnter(uvm.anons.lock[an]!);
+  mutexEnter(uvm.anons.lockOf(an)!);
 }
 export function anonUnlock(uvm: Uvm, an: AnonId): void {
-  mutexExit(uvm.anons.lock[an]!);
+  mutexExit(uvm.anons.lockOf(an)!);
 }

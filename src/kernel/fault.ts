@@ -266,7 +266,7 @@ function outOfMemory(uvm: Uvm, flt: FaultCtx, hold = NOPAGE): 'ENOMEM' | 'EIO' |
  * entry) and pg already has WIRE_MAX wirings.
  */
 function wireFull(uvm: Uvm, flt: FaultCtx, pg: Frame): boolean {
-  if (!flt.wirePaging || uvm.pages.wireCount[pg] < WIRE_MAX) return false;
+  if (!flt.wirePaging || uvm.pages.wireCount(pg) < WIRE_MAX) return false;
   const old = flt.lk.map.pmap.lookup(flt.va);
   return !(old & PTE_WIRED && pteFrame(old) === pg);
 }
@@ -279,7 +279,7 @@ function wireFull(uvm: Uvm, flt: FaultCtx, pg: Frame): boolean {
  */
 function enterPage(uvm: Uvm, flt: FaultCtx, pg: Frame, prot: number): void {
   const pm = uvm.pages;
-  if (pm.uanon[pg] === 0 && pm.uobject[pg] === 0)
+  if (pm.uanon(pg) === 0 && pm.uobject(pg) === 0)
     kpanic(`uvm_fault: entering ownerless page ${pg}`);
   if (pm.flags[pg] & PG_BUSY) kpanic(`uvm_fault: entering busy page ${pg}`);
   const pmap = flt.lk.map.pmap;
@@ -299,8 +299,8 @@ function enterPage(uvm: Uvm, flt: FaultCtx, pg: Frame, prot: number): void {
 function dirtyPage(uvm: Uvm, flt: FaultCtx, pg: Frame): void {
   const pm = uvm.pages;
   if (flt.flags & VM_FAULT_DIRTY) pm.attrs[pg] |= PMAP_MODIFIED;
-  if (flt.flags & VM_FAULT_UNSWAP && pm.uanon[pg] !== 0 && uvm.anons.swslot[pm.uanon[pg]] !== 0) {
-    anonDropswap(uvm, pm.uanon[pg]);
+  if (flt.flags & VM_FAULT_UNSWAP && pm.uanon(pg) !== 0 && uvm.anons.swslot[pm.uanon(pg)] !== 0) {
+    anonDropswap(uvm, pm.uanon(pg));
     pm.flags[pg] &= ~PG_CLEAN;
   }
 }
@@ -336,7 +336,8 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
   const amap = entry.aref.amap!;
   upperNeighbours(uvm, flt);
   let an = flt.anons[flt.centeridx];
-  if (pool.lock[an] !== amap.lock) kpanic(`uvm_fault_upper: anon ${an} not under its amap's lock`);
+  if (pool.lockOf(an) !== amap.lock)
+    kpanic(`uvm_fault_upper: anon ${an} not under its amap's lock`);
   const wasOut = pool.page[an] === NOPAGE;
   const got = anonGet(uvm, an);
   if (got === 'ENOMEM') return outOfMemory(uvm, flt);
@@ -347,12 +348,12 @@ function faultUpper(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
   if (wasOut) uvm.exp.fltanget++;
   /* a loaned page is never wired (a loan break would leave the wiring behind): wiring copies
      it; a shared anon's by promotion, never into a needs-copy amap (others still share it) */
-  const wireLoaned = flt.wirePaging && uvm.pages.loanCount[pool.page[an]] > 0;
+  const wireLoaned = flt.wirePaging && uvm.pages.loanCount(pool.page[an]) > 0;
   if (wireLoaned && !flt.lk.needsCopy) flt.cowNow = true;
   let pg = uvmLoanFaultAnon(uvm, an, (flt.cowNow || wireLoaned) && pool.ref[an] === 1);
   if (pg === NOPAGE) return outOfMemory(uvm, flt, pool.page[an]);
   const pm = uvm.pages;
-  if (pm.uanon[pg] !== an && pm.loanCount[pg] === 0)
+  if (pm.uanon(pg) !== an && pm.loanCount(pg) === 0)
     kpanic(`uvm_fault_upper: anon ${an}'s page ${pg} is not its own`);
   if (flt.cowNow && pool.ref[an] > 1) {
     const nanon = anonAllocPage(uvm, amap.lock, 0);
@@ -423,7 +424,7 @@ function faultLower(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART {
     }
     src = got;
   }
-  if (!promote && (flt.cowNow || flt.wirePaging) && uvm.pages.loanCount[src] > 0) {
+  if (!promote && (flt.cowNow || flt.wirePaging) && uvm.pages.loanCount(src) > 0) {
     const idx = (entry.offset + (flt.va - entry.start)) / uvm.pageSize;
     src = uvmLoanBreakObject(uvm, obj!, idx);
     if (src === NOPAGE) return outOfMemory(uvm, flt);
@@ -458,7 +459,7 @@ function faultVpagetable(uvm: Uvm, flt: FaultCtx): FaultResult | typeof RESTART 
     return typeof walk === 'string' ? walk : 'EAGAIN';
   }
   let pg = walk.pg;
-  if ((flt.cowNow || flt.wirePaging) && uvm.pages.loanCount[pg] > 0) {
+  if ((flt.cowNow || flt.wirePaging) && uvm.pages.loanCount(pg) > 0) {
     pg = uvmLoanBreakObject(uvm, flt.lk.entry.object!, uvm.pages.offset[pg]);
     if (pg === NOPAGE) return outOfMemory(uvm, flt);
   }
@@ -592,7 +593,7 @@ export function uvmVslock(
  *    a wiring fault's own wiring would not both fit (WIRE_MAX).
  */
 export function uvmHold(uvm: Uvm, pg: Frame): boolean {
-  if (uvm.pages.wireCount[pg] >= WIRE_MAX - 1) return false;
+  if (uvm.pages.wireCount(pg) >= WIRE_MAX - 1) return false;
   pageWire(uvm, pg);
   return true;
 }

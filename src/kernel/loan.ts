@@ -65,9 +65,9 @@ import type { Uvm } from './uvm.ts';
  * => every mapping of pg loses write (pmap_page_protect), loan_count++.
  */
 export function uvmLoanPage(uvm: Uvm, pg: Frame): void {
-  if (uvm.pages.wireCount[pg] > 0) throw new KernelPanic(`uvm_loanpage: page ${pg} is wired`);
+  if (uvm.pages.wireCount(pg) > 0) throw new KernelPanic(`uvm_loanpage: page ${pg} is wired`);
   uvm.pmap.pageProtect(pg, PROT_READ);
-  uvm.pages.loanCount[pg]++;
+  uvm.pages.setLoanCount(pg, uvm.pages.loanCount(pg) + 1);
 }
 
 /**
@@ -85,7 +85,7 @@ export function uvmLoanuobjpages(
   const out: Frame[] = [];
   for (let i = 0; i < n; i++) {
     const got = obj.pgoGet(idx + i);
-    const pg = typeof got === 'number' && uvm.pages.wireCount[got] > 0 ? 'EBUSY' : got;
+    const pg = typeof got === 'number' && uvm.pages.wireCount(got) > 0 ? 'EBUSY' : got;
     if (typeof pg === 'string') {
       uvmUnloan(uvm, out);
       return pg;
@@ -103,9 +103,9 @@ export function uvmLoanuobjpages(
 export function uvmUnloan(uvm: Uvm, frames: readonly Frame[]): void {
   const pm = uvm.pages;
   for (const pg of frames) {
-    if (pm.loanCount[pg] === 0) throw new KernelPanic(`uvm_unloan: page ${pg} is not on loan`);
-    pm.loanCount[pg]--;
-    if (pm.loanCount[pg] === 0 && pm.uanon[pg] === 0 && pm.uobject[pg] === 0) pageFree(uvm, pg);
+    if (pm.loanCount(pg) === 0) throw new KernelPanic(`uvm_unloan: page ${pg} is not on loan`);
+    pm.setLoanCount(pg, pm.loanCount(pg) - 1);
+    if (pm.loanCount(pg) === 0 && pm.uanon(pg) === 0 && pm.uobject(pg) === 0) pageFree(uvm, pg);
   }
 }
 
@@ -117,9 +117,9 @@ export function uvmUnloan(uvm: Uvm, frames: readonly Frame[]): void {
  */
 export function uvmLoanToAnon(uvm: Uvm, lock: VmMutex, pg: Frame): AnonId {
   const an = anonAlloc(uvm);
-  uvm.anons.lock[an] = lock;
+  uvm.anons.setLock(an, lock);
   uvm.anons.page[an] = pg;
-  if (uvm.pages.uobject[pg] === 0 && uvm.pages.uanon[pg] === NOANON) {
+  if (uvm.pages.uobject(pg) === 0 && uvm.pages.uanon(pg) === NOANON) {
     anonLockLoanPage(uvm, an);
     pageActivate(uvm, pg);
   }
@@ -168,9 +168,9 @@ export function uvmLoanToMap(uvm: Uvm, map: VmMap, va: number, pg: Frame): boole
 export function uvmLoanFaultAnon(uvm: Uvm, an: AnonId, breakLoan: boolean): Frame {
   const pm = uvm.pages;
   let pg = uvm.anons.page[an];
-  if (pm.loanCount[pg] === 0) return pg;
-  if (pm.uobject[pg] === 0) pg = anonLockLoanPage(uvm, an);
-  if (!breakLoan || pm.loanCount[pg] === 0) return pg;
+  if (pm.loanCount(pg) === 0) return pg;
+  if (pm.uobject(pg) === 0) pg = anonLockLoanPage(uvm, an);
+  if (!breakLoan || pm.loanCount(pg) === 0) return pg;
   return uvmLoanBreakAnon(uvm, an);
 }
 
@@ -191,7 +191,7 @@ export function uvmLoanBreakAnon(uvm: Uvm, an: AnonId): Frame {
   pageCopy(uvm, old, npg);
   uvm.pmap.pageProtect(old, PROT_NONE);
   uvm.anons.page[an] = npg;
-  if (pm.uanon[old] === an) disown(uvm, old);
+  if (pm.uanon(old) === an) disown(uvm, old);
   else uvmUnloan(uvm, [old]);
   finishCopy(uvm, npg);
   return npg;
@@ -221,15 +221,14 @@ export function uvmLoanBreakObject(uvm: Uvm, obj: UvmObject, idx: number): Frame
  * => `prot` without PROT_WRITE while pg is on loan.
  */
 export function loanProt(uvm: Uvm, pg: Frame, prot: number): number {
-  return uvm.pages.loanCount[pg] > 0 ? prot & ~PROT_WRITE : prot;
+  return uvm.pages.loanCount(pg) > 0 ? prot & ~PROT_WRITE : prot;
 }
 
 /** disown: the owner lets go of loaned frame pg; its borrowers keep it. */
 function disown(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
   pageDequeue(uvm, pg);
-  pm.uanon[pg] = NOANON;
-  pm.uobject[pg] = 0;
+  pm.owner[pg] = 0;
   pm.pqflags[pg] &= ~PQ_SWAPBACKED;
 }
 
@@ -251,11 +250,11 @@ export function auditLoans(uvm: Uvm, kernel: Int32Array): void {
   const free = pool.freeMask();
   for (let an = 1; an < pool.capacity; an++) {
     const pg = pool.page[an];
-    if (!free[an] && pg !== NOPAGE && pm.uanon[pg] !== an) held[pg]++;
+    if (!free[an] && pg !== NOPAGE && pm.uanon(pg) !== an) held[pg]++;
   }
   for (let pg = 0 as Frame; pg < pm.npages; pg++) {
-    if (held[pg] !== pm.loanCount[pg])
-      fail(`page ${pg}: loan_count ${pm.loanCount[pg]}, ${held[pg]} loans held`);
+    if (held[pg] !== pm.loanCount(pg))
+      fail(`page ${pg}: loan_count ${pm.loanCount(pg)}, ${held[pg]} loans held`);
   }
 }
 

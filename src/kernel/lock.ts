@@ -16,11 +16,16 @@ import { kassert, kpanic } from './param.ts';
 
 let nextMutexId = 1;
 
-/** A mutex object: `owned` while entered, `refs` holders of the object. */
+/**
+ * A mutex object: `owned` while entered, `refs` holders of the object.
+ * `ix` is its index in the anon pool's lock table while anons point at it
+ * (0 when none does): an anon keeps its an_lock as that 4-byte index.
+ */
 export class VmMutex {
   readonly id = nextMutexId++;
   owned = false;
   refs = 1;
+  ix = 0;
 }
 
 /**

@@ -197,13 +197,13 @@ export function auditObjects(uvm: Uvm): void {
   for (const obj of uvm.objects.values()) {
     if (obj.refs <= 0) fail(`object ${obj.id} is known with ${obj.refs} references`);
     for (const [idx, pg] of obj.pages) {
-      if (pm.uobject[pg] !== obj.id || pm.offset[pg] !== idx)
+      if (pm.uobject(pg) !== obj.id || pm.offset[pg] !== idx)
         fail(`object ${obj.id}: page ${idx} (frame ${pg}) not owned by it`);
       owned++;
     }
   }
   let frames = 0;
-  for (let pg = 0; pg < pm.npages; pg++) if (pm.uobject[pg] !== 0) frames++;
+  for (let pg = 0; pg < pm.npages; pg++) if (pm.owner[pg] < 0) frames++;
   if (frames !== owned)
     fail(`${frames} frames are owned by objects, ${owned} are in their page lists`);
 }

@@ -8,9 +8,12 @@
  *     pqflags[f]    PQ_FREE, the owner kind PQ_ANON | PQ_AOBJ (swap-backed),
  *                   and PQ_PRIVATE1..4: the replacement policy's own bits
  *                   (which of its queues the frame is on)
- *     uanon[f]      owning anon (0: none)
- *     uobject[f]    owning object id (0: none), offset[f] its page index
- *     wireCount[f]  loanCount[f]
+ *     owner[f]      the owner: an anon (> 0), or an object as minus its id
+ *                   (< 0); 0: none. uanon(f) and uobject(f) read it as the
+ *                   seed's two pointers (a page has one owner at a time)
+ *     offset[f]     an object page's index in its object
+ *     wireCount(f)  wire_count and loan_count, kept sparse (FrameCounts:
+ *     loanCount(f)  the few frames wired or on loan)
  *     next/prev[f]  links of the one queue the frame is on (-1: end)
  *     attrs[f]      pmap's referenced/modified bits (PMAP_REFERENCED, PMAP_MODIFIED)
  *
@@ -23,8 +26,8 @@
  * Invariants (auditPages, with the policy's own audit):
  *   - every frame on the free queue has PQ_FREE, no owner, no wiring, no loan
  *   - the free queue's links are consistent and its count matches
- *   - a frame off the free queue has exactly one owner, or is a loaned
- *     page its owner let go (loanCount > 0)
+ *   - a frame off the free queue has an owner, or is a loaned page its
+ *     owner let go (loanCount > 0)
  *   - a wired page is not on the policy's queues
  *   - uvmexp.wired equals the number of frames with wireCount > 0
  *
@@ -148,20 +151,51 @@ export class PageQueue {
   }
 }
 
+/**
+ * A count per frame that is 0 for nearly all of them (wirings, loans),
+ * kept as a map of the frames where it is not.
+ */
+export class FrameCounts {
+  private readonly counts = new Map<number, number>();
+
+  /** get: frame pg's count. */
+  get(pg: Frame): number {
+    return this.counts.size === 0 ? 0 : (this.counts.get(pg) ?? 0);
+  }
+
+  /** set: frame pg's count becomes n. */
+  set(pg: Frame, n: number): void {
+    if (n === 0) this.counts.delete(pg);
+    else this.counts.set(pg, n);
+  }
+
+  /** frames: how many frames have a count. */
+  get frames(): number {
+    return this.counts.size;
+  }
+
+  /** total: the sum of all counts. */
+  total(): number {
+    let n = 0;
+    for (const count of this.counts.values()) n += count;
+    return n;
+  }
+}
+
 /** Physical memory: frames, their metadata and the free queue. */
 export class PhysMem implements PageLinks {
   readonly bytes: Uint8Array;
   readonly flags: Uint8Array;
   readonly pqflags: Uint8Array;
-  readonly uanon: Int32ArrayOf<AnonId>;
-  readonly uobject: Int32Array;
+  readonly owner: Int32Array;
   readonly offset: Uint32Array;
-  readonly wireCount: Uint16Array;
-  readonly loanCount: Uint16Array;
   readonly next: Int32ArrayOf<Frame>;
   readonly prev: Int32ArrayOf<Frame>;
   readonly attrs: Uint8Array;
   readonly free: PageQueue;
+  /** wire_count and loan_count, kept sparse: few frames are wired or lent */
+  readonly wires = new FrameCounts();
+  readonly loans = new FrameCounts();
 
   constructor(
     readonly npages: number,
@@ -170,11 +204,8 @@ export class PhysMem implements PageLinks {
     this.bytes = new Uint8Array(new ArrayBuffer(npages * pageSize));
     this.flags = new Uint8Array(npages);
     this.pqflags = new Uint8Array(npages);
-    this.uanon = int32ArrayOf<AnonId>(npages);
-    this.uobject = new Int32Array(npages);
+    this.owner = new Int32Array(npages);
     this.offset = new Uint32Array(npages);
-    this.wireCount = new Uint16Array(npages);
-    this.loanCount = new Uint16Array(npages);
     this.next = int32ArrayOf<Frame>(npages);
     this.prev = int32ArrayOf<Frame>(npages);
     this.attrs = new Uint8Array(npages);
@@ -185,6 +216,38 @@ export class PhysMem implements PageLinks {
       this.pqflags[pg] = PQ_FREE;
       this.free.append(pg as Frame);
     }
+  }
+
+  /** wireCount: the wirings of frame pg (wire_count). */
+  wireCount(pg: Frame): number {
+    return this.wires.get(pg);
+  }
+
+  /** setWireCount: frame pg has n wirings. */
+  setWireCount(pg: Frame, n: number): void {
+    this.wires.set(pg, n);
+  }
+
+  /** loanCount: the loans out on frame pg (loan_count). */
+  loanCount(pg: Frame): number {
+    return this.loans.get(pg);
+  }
+
+  /** setLoanCount: frame pg has n loans out. */
+  setLoanCount(pg: Frame, n: number): void {
+    this.loans.set(pg, n);
+  }
+
+  /** uanon: the anon owning frame pg (pg->uanon), or NOANON. */
+  uanon(pg: Frame): AnonId {
+    const o = this.owner[pg];
+    return (o > 0 ? o : NOANON) as AnonId;
+  }
+
+  /** uobject: the id of the object owning frame pg (pg->uobject), or 0. */
+  uobject(pg: Frame): number {
+    const o = this.owner[pg];
+    return o < 0 ? -o : 0;
   }
 
   get freeCount(): number {
@@ -202,9 +265,9 @@ export class PhysMem implements PageLinks {
  * pagein: its anon id, or (negative) a hash of its object and offset.
  */
 export function pageKey(pm: PhysMem, pg: Frame): number {
-  const an = pm.uanon[pg];
+  const an = pm.uanon(pg);
   if (an !== 0) return an;
-  return -1 - ((Math.imul(pm.uobject[pg], 0x9e3779b1) ^ pm.offset[pg]) >>> 0);
+  return -1 - ((Math.imul(pm.uobject(pg), 0x9e3779b1) ^ pm.offset[pg]) >>> 0);
 }
 
 /**
@@ -226,8 +289,7 @@ export function pageAlloc(uvm: Uvm, uobj: number, off: number, anon: AnonId, fla
   pm.free.remove(pg);
   const wasZero = (pm.flags[pg] & PG_ZERO) !== 0;
   pm.flags[pg] = PG_BUSY | PG_CLEAN | PG_FAKE;
-  pm.uanon[pg] = anon;
-  pm.uobject[pg] = uobj;
+  pm.owner[pg] = anon !== NOANON ? anon : -uobj;
   pm.offset[pg] = off;
   pm.attrs[pg] = 0;
   pm.pqflags[pg] = anon !== 0 ? PQ_ANON : 0;
@@ -254,20 +316,18 @@ export function pageFree(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
   if ((pm.pqflags[pg] & PQ_FREE) !== 0) kpanic(`uvm_pagefree: page ${pg} already free`);
   if (uvm.pmap.pageMappings(pg) !== 0) kpanic(`uvm_pagefree: page ${pg} still mapped`);
-  if (pm.wireCount[pg] > 0) {
-    pm.wireCount[pg] = 0;
+  if (pm.wireCount(pg) > 0) {
+    pm.setWireCount(pg, 0);
     uvm.exp.wired--;
   }
   uvm.pdpol.dequeue(pg);
-  if (pm.loanCount[pg] > 0) {
-    pm.uanon[pg] = NOANON;
-    pm.uobject[pg] = 0;
+  if (pm.loanCount(pg) > 0) {
+    pm.owner[pg] = 0;
     pm.pqflags[pg] &= ~PQ_SWAPBACKED;
     pm.flags[pg] &= ~PG_BUSY;
     return;
   }
-  pm.uanon[pg] = NOANON;
-  pm.uobject[pg] = 0;
+  pm.owner[pg] = 0;
   pm.offset[pg] = 0;
   pm.attrs[pg] = 0;
   pm.flags[pg] = 0;
@@ -305,7 +365,7 @@ export function pageCopy(uvm: Uvm, src: Frame, dst: Frame): void {
  * => wired pages stay off the queues.
  */
 export function pageActivate(uvm: Uvm, pg: Frame): void {
-  if (uvm.pages.wireCount[pg] !== 0) return;
+  if (uvm.pages.wireCount(pg) !== 0) return;
   uvm.pdpol.activate(pg);
   uvm.hist?.emit({ type: 'page-activate', frame: pg });
 }
@@ -316,7 +376,7 @@ export function pageActivate(uvm: Uvm, pg: Frame): void {
  * => wired pages stay off the queues.
  */
 export function pageDeactivate(uvm: Uvm, pg: Frame): void {
-  if (uvm.pages.wireCount[pg] !== 0) return;
+  if (uvm.pages.wireCount(pg) !== 0) return;
   uvm.pdpol.deactivate(pg);
   uvm.hist?.emit({ type: 'page-deactivate', frame: pg });
 }
@@ -334,12 +394,12 @@ export function pageDequeue(uvm: Uvm, pg: Frame): void {
  */
 export function pageWire(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
-  if (pm.wireCount[pg] >= WIRE_MAX) kpanic(`uvm_pagewire: page ${pg}: wire count overflow`);
-  if (pm.wireCount[pg] === 0) {
+  if (pm.wireCount(pg) >= WIRE_MAX) kpanic(`uvm_pagewire: page ${pg}: wire count overflow`);
+  if (pm.wireCount(pg) === 0) {
     uvm.pdpol.dequeue(pg);
     uvm.exp.wired++;
   }
-  pm.wireCount[pg]++;
+  pm.setWireCount(pg, pm.wireCount(pg) + 1);
 }
 
 /**
@@ -347,9 +407,9 @@ export function pageWire(uvm: Uvm, pg: Frame): void {
  */
 export function pageUnwire(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
-  if (pm.wireCount[pg] <= 0) kpanic(`uvm_pageunwire: page ${pg} not wired`);
-  pm.wireCount[pg]--;
-  if (pm.wireCount[pg] === 0) {
+  if (pm.wireCount(pg) <= 0) kpanic(`uvm_pageunwire: page ${pg} not wired`);
+  pm.setWireCount(pg, pm.wireCount(pg) - 1);
+  if (pm.wireCount(pg) === 0) {
     uvm.exp.wired--;
     uvm.pdpol.activate(pg);
   }
@@ -368,20 +428,18 @@ export function auditPages(uvm: Uvm): void {
     const pg = frame as Frame;
     const free = (pm.pqflags[pg] & PQ_FREE) !== 0;
     if (free && !seen[pg]) fail(`page ${pg} claims the free queue but is not linked on it`);
-    if (pm.wireCount[pg] > 0) {
+    if (pm.wireCount(pg) > 0) {
       wired++;
       if (uvm.pdpol.isQueued(pg)) fail(`wired page ${pg} is on a queue`);
     }
     if (free) {
-      if (pm.uanon[pg] || pm.uobject[pg] || pm.loanCount[pg] || pm.wireCount[pg])
+      if (pm.owner[pg] || pm.loanCount(pg) || pm.wireCount(pg))
         fail(`free page ${pg} has an owner, a loan or a wiring`);
       if (uvm.pdpol.isQueued(pg)) fail(`free page ${pg} is on the policy's queues`);
       continue;
     }
-    const owners = (pm.uanon[pg] ? 1 : 0) + (pm.uobject[pg] ? 1 : 0);
-    if (owners === 0 && pm.loanCount[pg] === 0)
+    if (pm.owner[pg] === 0 && pm.loanCount(pg) === 0)
       fail(`page ${pg} is neither free nor owned (leaked)`);
-    if (owners === 2 && pm.loanCount[pg] === 0) fail(`page ${pg} has two owners and no loan`);
   }
   if (wired !== uvm.exp.wired) fail(`uvmexp.wired ${uvm.exp.wired} != ${wired} wired pages`);
   uvm.pdpol.audit();

@@ -25,7 +25,7 @@
  * daemon where no lock is held: when a fault starts with fewer than
  * freemin frames free, when an allocation fails (uvm_wait), and on demand.
  */
-import { AN_LAZYFREE, anonDropswap } from './anon.ts';
+import { anonDropswap } from './anon.ts';
 import type { HistEvent } from './hist.ts';
 import { mutexEnter, mutexExit } from './lock.ts';
 import { NOPAGE, PG_BUSY, PG_CLEAN, pageActivate, pageFree } from './page.ts';
@@ -111,8 +111,8 @@ function scanQueue(uvm: Uvm, goal: number, r: PdaemonReport): void {
   for (let budget = pm.npages; budget > 0 && pm.freeCount < goal; budget--) {
     const pg = uvm.pdpol.selectVictim();
     if (pg === NOPAGE) break;
-    if ((pm.flags[pg] & PG_BUSY) !== 0 || pm.loanCount[pg] !== 0) continue;
-    const res = pm.uanon[pg] !== 0 ? reclaimAnon(uvm, pg, r) : reclaimObject(uvm, pg);
+    if ((pm.flags[pg] & PG_BUSY) !== 0 || pm.loanCount(pg) !== 0) continue;
+    const res = pm.uanon(pg) !== 0 ? reclaimAnon(uvm, pg, r) : reclaimObject(uvm, pg);
     count(uvm, res, r);
     if (res !== 'freed') pageActivate(uvm, pg);
   }
@@ -134,8 +134,8 @@ function count(uvm: Uvm, res: Outcome, r: PdaemonReport): void {
 /** reclaimAnon: take an anon's page: free, discard, or write it to swap first. */
 function reclaimAnon(uvm: Uvm, pg: Frame, r: PdaemonReport): Outcome {
   const pool = uvm.anons;
-  const an = uvm.pages.uanon[pg];
-  const lock = pool.lock[an]!;
+  const an = uvm.pages.uanon(pg);
+  const lock = pool.lockOf(an)!;
   mutexEnter(lock);
   try {
     const dirty = (uvm.pages.flags[pg] & PG_CLEAN) === 0 || uvm.pmap.isModified(pg);
@@ -145,7 +145,7 @@ function reclaimAnon(uvm: Uvm, pg: Frame, r: PdaemonReport): Outcome {
       uvm.exp.swpgonly++;
       return 'freed';
     }
-    if (!dirty && pool.flags[an] & AN_LAZYFREE && pool.ref[an] === 1) {
+    if (!dirty && pool.lazyfree.has(an) && pool.ref[an] === 1) {
       dropPage(uvm, an, pg);
       uvm.exp.pdlazyfreed++;
       r.discarded++;
@@ -177,7 +177,7 @@ function swapOutAnon(uvm: Uvm, an: AnonId, pg: Frame, r: PdaemonReport): Outcome
   }
   if (fresh) anonDropswap(uvm, an);
   pool.swslot[an] = slot;
-  pool.flags[an] &= ~AN_LAZYFREE;
+  pool.lazyfree.delete(an);
   dropPage(uvm, an, pg);
   uvm.exp.swpgonly++;
   uvm.exp.pageouts++;
@@ -196,7 +196,7 @@ function dropPage(uvm: Uvm, an: AnonId, pg: Frame): void {
 
 /** reclaimObject: an object page: its pager saves it if need be, then frees it. */
 function reclaimObject(uvm: Uvm, pg: Frame): Outcome {
-  const obj = uvm.objects.get(uvm.pages.uobject[pg])!;
+  const obj = uvm.objects.get(uvm.pages.uobject(pg))!;
   mutexEnter(obj.vmobjlock);
   try {
     return obj.pageout(uvm.pages.offset[pg], pg);

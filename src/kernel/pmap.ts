@@ -20,6 +20,8 @@
  * Invariants (auditPmaps):
  *   - every valid PTE has exactly one pv entry (same pmap, same va) on its
  *     frame's list, and every pv entry a valid PTE
+ *   - a frame's list holds two or more (one is embedded); every list entry
+ *     in use is on a list
  *   - residentCount / wiredCount equal the valid / wired PTEs of the pmap
  *   - a table's live count equals its valid PTEs; empty tables are freed
  */
@@ -58,14 +60,16 @@ export const VA_LIMIT = 2 ** 47;
 
 /**
  * The reverse map: for each frame, who maps it. As the x86 pmap embeds a
- * page's first pv entry in its vm_page, the first mapping of a frame sits
- * in `first`; only further ones (shared pages) take list entries.
+ * page's first pv entry in its vm_page, a frame mapped once holds that
+ * mapping's key in `pvh[pg]` itself; only a frame mapped more than once
+ * (a shared page) takes list entries, and then `pvh[pg]` names the list.
  */
 export class PvTable implements PmapPageOps {
-  /** the frame's first mapping (a pv key), or 0 */
-  readonly first: Float64Array;
-  /** the frame's further mappings: a list through keyOf/nextOf, or -1 */
-  readonly head: Int32Array;
+  /**
+   * per frame, one word: 0 when unmapped; the pv key of its one mapping
+   * (> 0); or -(pv + 1), pv the first entry of a list of two or more
+   */
+  readonly pvh: Float64Array;
   keyOf: Float64Array;
   nextOf: Int32Array;
   private free = -1;
@@ -85,8 +89,7 @@ export class PvTable implements PmapPageOps {
   constructor(readonly pages: PhysMem) {
     this.span = VA_LIMIT / pages.pageSize;
     this.maxPmaps = Math.floor(2 ** 53 / this.span) - 1;
-    this.first = new Float64Array(pages.npages);
-    this.head = new Int32Array(pages.npages).fill(-1);
+    this.pvh = new Float64Array(pages.npages);
     this.keyOf = new Float64Array(1024);
     this.nextOf = new Int32Array(1024);
   }
@@ -126,40 +129,30 @@ export class PvTable implements PmapPageOps {
   /** add: record that pmap maps pg at virtual page vpn. */
   add(pg: Frame, pmapId: number, vpn: number): void {
     const key = this.key(pmapId, vpn);
-    if (this.first[pg] === 0) {
-      this.first[pg] = key;
+    const h = this.pvh[pg];
+    if (h === 0) {
+      this.pvh[pg] = key;
       return;
     }
-    let pv = this.free;
-    if (pv >= 0) this.free = this.nextOf[pv];
-    else {
-      if (this.used === this.keyOf.length) this.grow();
-      pv = this.used++;
-    }
-    this.keyOf[pv] = key;
-    this.nextOf[pv] = this.head[pg];
-    this.head[pg] = pv;
+    const rest = h > 0 ? this.entry(h, -1) : -h - 1;
+    this.pvh[pg] = -this.entry(key, rest) - 1;
   }
 
   /** remove: forget that pmap maps pg at vpn. */
   remove(pg: Frame, pmapId: number, vpn: number): void {
     const key = this.key(pmapId, vpn);
-    if (this.first[pg] === key) {
-      const pv = this.head[pg];
-      if (pv < 0) this.first[pg] = 0;
-      else {
-        this.first[pg] = this.keyOf[pv];
-        this.head[pg] = this.nextOf[pv];
-        this.release(pv);
-      }
+    const h = this.pvh[pg];
+    if (h === key) {
+      this.pvh[pg] = 0;
       return;
     }
     let prev = -1;
-    for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) {
+    for (let pv = h < 0 ? -h - 1 : -1; pv >= 0; pv = this.nextOf[pv]) {
       if (this.keyOf[pv] === key) {
-        if (prev < 0) this.head[pg] = this.nextOf[pv];
+        if (prev < 0) this.pvh[pg] = -this.nextOf[pv] - 1;
         else this.nextOf[prev] = this.nextOf[pv];
         this.release(pv);
+        this.unlistLast(pg);
         return;
       }
       prev = pv;
@@ -167,17 +160,52 @@ export class PvTable implements PmapPageOps {
     throw new KernelPanic(`pmap: no pv entry for page ${pg} at vpn ${vpn}`);
   }
 
+  /** unlistLast: a list left with one entry folds back into the frame's word. */
+  private unlistLast(pg: Frame): void {
+    const pv = -this.pvh[pg] - 1;
+    if (this.nextOf[pv] >= 0) return;
+    this.pvh[pg] = this.keyOf[pv];
+    this.release(pv);
+  }
+
+  /** entry: a new list entry holding key, followed by `next`. */
+  private entry(key: number, next: number): number {
+    let pv = this.free;
+    if (pv >= 0) this.free = this.nextOf[pv];
+    else {
+      if (this.used === this.keyOf.length) this.grow();
+      pv = this.used++;
+    }
+    this.keyOf[pv] = key;
+    this.nextOf[pv] = next;
+    return pv;
+  }
+
+  /** listed: how many list entries are in use (shared frames' mappings). */
+  get listed(): number {
+    let free = 0;
+    for (let pv = this.free; pv >= 0; pv = this.nextOf[pv]) free++;
+    return this.used - free;
+  }
+
   /** keys: every mapping of pg, as pv keys (for the audit and reports). */
   keys(pg: Frame): number[] {
-    if (this.first[pg] === 0) return [];
-    const out = [this.first[pg]];
-    for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) out.push(this.keyOf[pv]);
+    const h = this.pvh[pg];
+    if (h >= 0) return h === 0 ? [] : [h];
+    const out: number[] = [];
+    for (let pv = -h - 1; pv >= 0; pv = this.nextOf[pv]) out.push(this.keyOf[pv]);
     return out;
+  }
+
+  /** firstKey: one mapping of pg (a pv key), or 0. */
+  private firstKey(pg: Frame): number {
+    const h = this.pvh[pg];
+    return h >= 0 ? h : this.keyOf[-h - 1];
   }
 
   /** next: the first mapping of pg once `done` has left it (a loop that empties pg). */
   private next(pg: Frame, done: number): number {
-    const key = this.first[pg];
+    const key = this.firstKey(pg);
     if (key === done) kpanic(`pmap: the mapping of page ${pg} at vpn ${this.keyVpn(key)} stayed`);
     return key;
   }
@@ -207,7 +235,7 @@ export class PvTable implements PmapPageOps {
   pageProtect(pg: Frame, prot: number): void {
     if (prot === PROT_NONE) {
       /* each removal takes the frame's first mapping away */
-      for (let key = this.first[pg]; key !== 0; key = this.next(pg, key)) {
+      for (let key = this.firstKey(pg); key !== 0; key = this.next(pg, key)) {
         const pmap = this.pmapOfKey(key);
         pmap.removeOne(this.keyVpn(key) * pmap.pageSize);
       }
@@ -245,9 +273,10 @@ export class PvTable implements PmapPageOps {
   }
 
   pageMappings(pg: Frame): number {
-    if (this.first[pg] === 0) return 0;
-    let n = 1;
-    for (let pv = this.head[pg]; pv >= 0; pv = this.nextOf[pv]) n++;
+    const h = this.pvh[pg];
+    if (h >= 0) return h === 0 ? 0 : 1;
+    let n = 0;
+    for (let pv = -h - 1; pv >= 0; pv = this.nextOf[pv]) n++;
     return n;
   }
 
@@ -516,9 +545,15 @@ export function pteProt(pte: number): number {
  */
 export function auditPmaps(pv: PvTable, npages: number): void {
   let pvCount = 0;
+  let listed = 0;
   for (let frame = 0; frame < npages; frame++) {
     const pg = frame as Frame;
-    for (const key of pv.keys(pg)) {
+    const keys = pv.keys(pg);
+    if (pv.pvh[pg] < 0) {
+      if (keys.length < 2) fail(`page ${pg} has a pv list of ${keys.length}`);
+      listed += keys.length;
+    }
+    for (const key of keys) {
       pvCount++;
       const pmap = pv.pmaps[pv.keyPmap(key)];
       if (!pmap) fail(`pv entry of page ${pg} names a destroyed pmap`);
@@ -552,6 +587,7 @@ export function auditPmaps(pv: PvTable, npages: number): void {
     pteCount += resident;
   }
   if (pv.pmaps.filter((p) => p?.tlb).length !== pv.tlbs) fail(`tlbs ${pv.tlbs} is wrong`);
+  if (listed !== pv.listed) fail(`${pv.listed} pv list entries in use, ${listed} on lists`);
   if (pteCount !== pvCount) kpanic(`audit: pmap: ${pteCount} PTEs but ${pvCount} pv entries`);
 }
 

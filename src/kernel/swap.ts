@@ -322,8 +322,8 @@ function swapOffFits(uvm: Uvm, dev: SwapDevice): boolean {
 /** backingSlot: the swap slot holding a copy of swap-backed page pg, or 0. */
 function backingSlot(uvm: Uvm, pg: Frame): SwapSlot {
   const pm = uvm.pages;
-  if (pm.uanon[pg] !== 0) return uvm.anons.swslot[pm.uanon[pg]];
-  return uvm.objects.get(pm.uobject[pg])?.swapSlot(pm.offset[pg]) ?? NOSLOT;
+  if (pm.uanon(pg) !== 0) return uvm.anons.swslot[pm.uanon(pg)];
+  return uvm.objects.get(pm.uobject(pg))?.swapSlot(pm.offset[pg]) ?? NOSLOT;
 }
 
 /**

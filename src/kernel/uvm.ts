@@ -288,7 +288,7 @@ export class Uvm {
         e.eflags &= ~(MAP_ENTRY_IN_TRANSITION | MAP_ENTRY_NEEDS_WAKEUP);
     }
     for (const amap of this.amaps) amap.lock.owned = false;
-    for (const lock of this.anons.lock) if (lock !== null) lock.owned = false;
+    for (const lock of this.anons.locks) if (lock !== null) lock.owned = false;
     for (const obj of this.objects.values()) obj.vmobjlock.owned = false;
   }
 

@@ -103,7 +103,7 @@ export class Vnode extends UvmObject {
    */
   override invalidate(from: number, to: number): void {
     for (const [idx, pg] of [...this.pages]) {
-      if (idx >= from && idx < to && !this.isDirty(pg) && this.uvm.pages.wireCount[pg] === 0)
+      if (idx >= from && idx < to && !this.isDirty(pg) && this.uvm.pages.wireCount(pg) === 0)
         this.releasePage(idx);
     }
   }

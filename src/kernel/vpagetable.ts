@@ -160,7 +160,7 @@ function markUsed(
   const bits = VPTE_A | (modified ? VPTE_M : 0);
   const pm = uvm.pages;
   if ((pm.bytes[pg * VPTE_PAGE_SIZE + off] & bits) === bits) return 0;
-  if (pm.loanCount[pg] > 0) pg = uvmLoanBreakObject(uvm, obj, pm.offset[pg]);
+  if (pm.loanCount(pg) > 0) pg = uvmLoanBreakObject(uvm, obj, pm.offset[pg]);
   if (pg === NOPAGE) return 'ENOMEM';
   pm.bytes[pg * VPTE_PAGE_SIZE + off] |= bits;
   pm.flags[pg] &= ~PG_CLEAN;

@@ -23,7 +23,7 @@ import {
   amapUnlock,
   amapWiperange,
 } from '../kernel/amap.ts';
-import { AN_LAZYFREE, anonDropswap, anonFreelst, anonGet } from '../kernel/anon.ts';
+import { anonDropswap, anonFreelst, anonGet } from '../kernel/anon.ts';
 import { uvmFault } from '../kernel/fault.ts';
 import {
   checkNoHoles,
@@ -673,10 +673,10 @@ function lazyFree(vm: Vmspace, start: number, end: number): void {
     for (let i = 0; i < n; i++) {
       const an = amapLookup(uvm, e.aref, off + i * uvm.pageSize);
       const pg = an === 0 ? NOPAGE : uvm.anons.page[an];
-      if (pg === NOPAGE || uvm.anons.ref[an] !== 1 || uvm.pages.wireCount[pg] > 0) continue;
+      if (pg === NOPAGE || uvm.anons.ref[an] !== 1 || uvm.pages.wireCount(pg) > 0) continue;
       uvm.pmap.clearModify(pg);
       uvm.pages.flags[pg] |= PG_CLEAN;
-      uvm.anons.flags[an] |= AN_LAZYFREE;
+      uvm.anons.lazyfree.add(an);
       anonDropswap(uvm, an);
       pageDeactivate(uvm, pg);
     }

@@ -186,7 +186,7 @@ function lent(p: Process, va: number): Piece {
   const r = uvmFault(uvm, p.vm.map, va, PROT_READ);
   if (r !== 0) throw vmerr(faultErrno(r), 'writeFd', 'addr', `${r} at ${hex(va)}`);
   const pg = pteFrame(p.vm.pmap.lookup(va));
-  if (uvm.pages.wireCount[pg] > 0) return copied(p, va, uvm.pageSize);
+  if (uvm.pages.wireCount(pg) > 0) return copied(p, va, uvm.pageSize);
   uvmLoanPage(uvm, pg);
   return { loan: pg, bytes: null, off: 0, end: uvm.pageSize };
 }

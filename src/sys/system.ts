@@ -380,9 +380,11 @@ export class VmSystem {
     auditLoans(uvm, pipeLoans(uvm.pages.npages, this.processes.values()));
     const wired = new Int32Array(uvm.pages.npages);
     for (const vm of uvm.vmspaces) auditTranslations(this, vm, wired);
-    for (let pg = 0; pg < wired.length; pg++)
-      if (wired[pg] !== uvm.pages.wireCount[pg])
-        panic(`page ${pg}: wire count ${uvm.pages.wireCount[pg]}, ${wired[pg]} wired translations`);
+    for (let frame = 0; frame < wired.length; frame++) {
+      const count = uvm.pages.wireCount(frame as Frame);
+      if (wired[frame] !== count)
+        panic(`page ${frame}: wire count ${count}, ${wired[frame]} wired translations`);
+    }
     this.auditUsers();
   }
 
@@ -451,7 +453,7 @@ function auditTranslations(sys: VmSystem, vm: Vmspace, wired: Int32Array): void 
     const held = e.maptype === VM_MAPTYPE_VPAGETABLE ? tablePage(uvm, e, pg) : pageAt(uvm, e, va);
     if (held.pg !== pg)
       panic(`translation at ${hex(va)} maps frame ${pg}, the entry holds ${held.pg}`);
-    if (pte & PTE_W && uvm.pages.loanCount[pg] > 0)
+    if (pte & PTE_W && uvm.pages.loanCount(pg) > 0)
       panic(`translation at ${hex(va)} maps loaned page ${pg} writable`);
     if (pte & PTE_W && !held.writable)
       panic(`translation at ${hex(va)} is writable but its page is shared (copy-on-write broken)`);
@@ -480,7 +482,7 @@ function pageAt(uvm: Uvm, e: VmMapEntry, va: number): { pg: number; writable: bo
  * backing object (the walk chose it); it is held if the object owns pg.
  */
 function tablePage(uvm: Uvm, e: VmMapEntry, pg: number): { pg: number; writable: boolean } {
-  const owned = e.object !== null && uvm.pages.uobject[pg] === e.object.id;
+  const owned = e.object !== null && uvm.pages.uobject(pg as Frame) === e.object.id;
   return { pg: owned ? pg : NOPAGE, writable: true };
 }
 

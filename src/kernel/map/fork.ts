@@ -63,7 +63,7 @@ function cowNowFrames(parent: VmMap, e: VmMapEntry): number {
     const slot = amap.slots[lcv];
     if (slot < first || slot >= last) continue;
     const pg = uvm.anons.page[amap.anon[slot]];
-    if (pg !== NOPAGE && pm.wireCount[pg] > 0 && pm.loanCount[pg] === 0) n++;
+    if (pg !== NOPAGE && pm.wireCount(pg) > 0 && pm.loanCount(pg) === 0) n++;
   }
   return n;
 }
