@@ -317,7 +317,7 @@ export class Process implements UpcallLwp {
   precheck(start: number, end: number, write: boolean, syscall: string): void {
     const map = this.vm.map;
     const need = write ? PROT_WRITE : PROT_READ;
-    const grow: number[] = [];
+    let grow: number[] | null = null; /* made only when a stack must grow: no allocation per fault */
     for (let p = start; p < end; ) {
       const e = vmMapLookupEntry(map, p);
       if (entryContains(map, e, p)) {
@@ -327,10 +327,10 @@ export class Process implements UpcallLwp {
       }
       if (!vmMapCanGrowstack(map, p, this.vm)) throw segv(syscall, p, 'not mapped');
       if (!allows(e.next.protection, need)) throw segv(syscall, p, 'protection');
-      grow.push(p);
+      (grow ??= []).push(p);
       p = e.next.start;
     }
-    for (const p of grow) vmMapGrowstack(map, p, this.vm);
+    if (grow !== null) for (const p of grow) vmMapGrowstack(map, p, this.vm);
   }
 
   /** present: the PTE for page va with the needed right, faulting if need be. */
