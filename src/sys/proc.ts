@@ -317,7 +317,8 @@ export class Process implements UpcallLwp {
   precheck(start: number, end: number, write: boolean, syscall: string): void {
     const map = this.vm.map;
     const need = write ? PROT_WRITE : PROT_READ;
-    let grow: number[] | null = null; /* made only when a stack must grow: no allocation per fault */
+    /* made only when a stack must grow: no allocation per fault */
+    let grow: number[] | null = null;
     for (let p = start; p < end; ) {
       const e = vmMapLookupEntry(map, p);
       if (entryContains(map, e, p)) {
@@ -327,7 +328,8 @@ export class Process implements UpcallLwp {
       }
       if (!vmMapCanGrowstack(map, p, this.vm)) throw segv(syscall, p, 'not mapped');
       if (!allows(e.next.protection, need)) throw segv(syscall, p, 'protection');
-      (grow ??= []).push(p);
+      if (grow === null) grow = [];
+      grow.push(p);
       p = e.next.start;
     }
     if (grow !== null) for (const p of grow) vmMapGrowstack(map, p, this.vm);
