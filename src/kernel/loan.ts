@@ -105,7 +105,7 @@ export function uvmUnloan(uvm: Uvm, frames: readonly Frame[]): void {
   for (const pg of frames) {
     if (pm.loanCount(pg) === 0) throw new KernelPanic(`uvm_unloan: page ${pg} is not on loan`);
     pm.setLoanCount(pg, pm.loanCount(pg) - 1);
-    if (pm.loanCount(pg) === 0 && pm.uanon(pg) === 0 && pm.uobject(pg) === 0) pageFree(uvm, pg);
+    if (pm.loanCount(pg) === 0 && pm.owner[pg] === 0) pageFree(uvm, pg);
   }
 }
 
@@ -119,7 +119,7 @@ export function uvmLoanToAnon(uvm: Uvm, lock: VmMutex, pg: Frame): AnonId {
   const an = anonAlloc(uvm);
   uvm.anons.setLock(an, lock);
   uvm.anons.page[an] = pg;
-  if (uvm.pages.uobject(pg) === 0 && uvm.pages.uanon(pg) === NOANON) {
+  if (uvm.pages.owner[pg] === 0) {
     anonLockLoanPage(uvm, an);
     pageActivate(uvm, pg);
   }
