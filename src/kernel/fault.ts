@@ -279,8 +279,7 @@ function wireFull(uvm: Uvm, flt: FaultCtx, pg: Frame): boolean {
  */
 function enterPage(uvm: Uvm, flt: FaultCtx, pg: Frame, prot: number): void {
   const pm = uvm.pages;
-  if (pm.owner[pg] === 0)
-    kpanic(`uvm_fault: entering ownerless page ${pg}`);
+  if (pm.owner[pg] === 0) kpanic(`uvm_fault: entering ownerless page ${pg}`);
   if (pm.flags[pg] & PG_BUSY) kpanic(`uvm_fault: entering busy page ${pg}`);
   const pmap = flt.lk.map.pmap;
   const old = pmap.lookup(flt.va);
