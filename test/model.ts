@@ -13,6 +13,9 @@
  *              through (the object's page, or zeros). Processes that
  *              inherited a page with MAP_INHERIT_SHARE hold one Cell.
  *     MObject  a file's page cache or a segment's pages
+ *   fds        process name -> its descriptors: MFd (a pipe's end) or null
+ *   MPipe      the bytes a pipe buffers (what its writers' memory held at
+ *              each write: lent pages must not change them), its open ends
  *
  * No amaps, no anons, no copy-on-write, no faults: fork copies every
  * Cell a child inherits by COPY and shares the others. If the real system
@@ -48,7 +51,10 @@ import {
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
+  USER_MAX,
+  USER_MIN,
 } from '../src/kernel/param.ts';
+import { PIPE_SIZE } from '../src/sys/pipe.ts';
 import { coalesceRows, type MapRun, parseMapsRow } from '../src/sys/procmaps.ts';
 
 export type Errno = string;
@@ -158,6 +164,63 @@ export function permString(prot: number, shared: boolean): string {
   return `${r}${w}${x}${shared ? 's' : 'p'}`;
 }
 
+/**
+ * A pipe: the bytes it buffers, oldest first, in the kernel's pieces (cut
+ * where a page of the writer's buffer ends), and the descriptors open on
+ * each end.
+ */
+export class MPipe {
+  private pieces: Uint8Array[] = [];
+  size = 0;
+  readers = 0;
+  writers = 0;
+
+  /** push: append `data`, written from address `at`, cut at the pages (of ps bytes) it spans. */
+  push(data: Uint8Array, at: number, ps: number): void {
+    for (let i = 0; i < data.length; ) {
+      const end = Math.min(data.length, i + ps - ((at + i) % ps));
+      this.pieces.push(data.slice(i, end));
+      i = end;
+    }
+    this.size += data.length;
+  }
+
+  /** take: => the oldest n bytes (at most size), removed, in the pieces a read copies one by one. */
+  take(n: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let left = Math.min(n, this.size); left > 0; ) {
+      const pc = this.pieces[0];
+      const k = Math.min(pc.length, left);
+      out.push(pc.subarray(0, k));
+      if (k === pc.length) this.pieces.shift();
+      else this.pieces[0] = pc.subarray(k);
+      left -= k;
+      this.size -= k;
+    }
+    return out;
+  }
+
+  /** contents: => every byte buffered, oldest first. */
+  contents(): Uint8Array {
+    return concat(this.pieces, this.size);
+  }
+}
+
+/** An open descriptor: a pipe's read or write end. */
+export interface MFd {
+  pipe: MPipe;
+  write: boolean;
+}
+
+/** What a pipe call will do, by the model: its errno, or the bytes it moves. */
+export interface PipePlan {
+  err: Errno | 0;
+  /** only memory errors (a page past its file's end, or the faults) can stop it */
+  soft: boolean;
+  /** the bytes moved on success */
+  n: number;
+}
+
 /** What a new mapping maps: an object (with its open mode) or nothing. */
 export interface MSource {
   obj: MObject | null;
@@ -183,6 +246,8 @@ export type RemapPlan =
 /** The model: address spaces by process name. */
 export class Model {
   readonly spaces = new Map<string, MSpace>();
+  /** descriptor tables by process name (a vfork child has its own copy) */
+  readonly fds = new Map<string, (MFd | null)[]>();
   readonly zero: Uint8Array;
 
   constructor(readonly ps: number) {
@@ -246,6 +311,7 @@ export class Model {
   /** spawn: a process with an empty space. */
   spawn(name: string, lockLimit: number): void {
     this.spaces.set(name, new MSpace(lockLimit));
+    this.fds.set(name, []);
   }
 
   /** fork: the child's pages by inheritance; COPY copies, SHARE shares. */
@@ -258,6 +324,7 @@ export class Model {
     }
     for (const [a, seg] of src.shm) dst.shm.set(a, seg);
     this.spaces.set(child, dst);
+    this.forkFds(parent, child);
   }
 
   /** inherited: what a COPY child gets of a page (a SHARE child gets it as it is). */
@@ -267,17 +334,20 @@ export class Model {
     return { shared: false, cell: p.cell.clone() };
   }
 
-  /** vfork: the child shares the parent's space. */
+  /** vfork: the child shares the parent's space, and has a copy of its descriptors. */
   vfork(parent: string, child: string): void {
     this.spaces.set(child, this.space(parent));
+    this.forkFds(parent, child);
   }
 
-  /** exit: the process is gone (its space with its last user). */
+  /** exit: the process is gone (its space with its last user), its descriptors closed. */
   exit(name: string): void {
+    for (const d of this.fdTable(name)) if (d !== null) closeEnd(d);
     this.spaces.delete(name);
+    this.fds.delete(name);
   }
 
-  /** exec: a fresh space from rows (every row's max protection is all). */
+  /** exec: a fresh space from rows (every row's max protection is all); descriptors stay open. */
   exec(name: string, rows: MRow[]): void {
     const sp = new MSpace(this.space(name).lockLimit);
     for (const r of rows) {
@@ -670,6 +740,123 @@ export class Model {
     sp.shm.delete(at);
   }
 
+  /* ---- pipes --------------------------------------------------------- */
+
+  /** fdTable: the descriptors of process `name` (a harness error when none). */
+  fdTable(name: string): (MFd | null)[] {
+    const t = this.fds.get(name);
+    if (t === undefined) throw new Error(`model: no descriptors of ${name}`);
+    return t;
+  }
+
+  /**
+   * forkFds: the child's copy of the parent's descriptors, as the kernel's
+   * FdTable.fork makes it: the open ones renumbered from 0, in order
+   * (fdcopy would keep their numbers).
+   */
+  private forkFds(parent: string, child: string): void {
+    const copy = this.fdTable(parent).filter((d) => d !== null);
+    for (const d of copy) openEnd(d);
+    this.fds.set(child, copy);
+  }
+
+  /** pipe: a new pipe in `name`'s table => [read fd, write fd], each the lowest free number. */
+  pipe(name: string): [number, number] {
+    const pipe = new MPipe();
+    return [this.open(name, { pipe, write: false }), this.open(name, { pipe, write: true })];
+  }
+
+  /** open: d at the lowest free descriptor number => that number. */
+  private open(name: string, d: MFd): number {
+    const t = this.fdTable(name);
+    const fd = t.includes(null) ? t.indexOf(null) : t.length;
+    t[fd] = d;
+    openEnd(d);
+    return fd;
+  }
+
+  /** end: the descriptor fd of `name` if it is open on the end `write` says, else null. */
+  private end(name: string, fd: number, write: boolean): MFd | null {
+    const d = this.fdTable(name)[fd];
+    return d !== undefined && d !== null && d.write === write ? d : null;
+  }
+
+  /**
+   * pipeWritePlan: writeFd(fd, at, len): the arguments, EBADF, EPIPE with
+   * no reader anywhere, EAGAIN when full; then what fits (n) must be
+   * readable (EFAULT).
+   */
+  pipeWritePlan(name: string, fd: number, at: number, len: number): PipePlan {
+    const bad = argErr(at, len);
+    if (bad !== 0) return { err: bad, soft: false, n: 0 };
+    const d = this.end(name, fd, true);
+    if (d === null) return { err: 'EBADF', soft: false, n: 0 };
+    if (d.pipe.readers === 0) return { err: 'EPIPE', soft: false, n: 0 };
+    const n = Math.min(len, PIPE_SIZE - d.pipe.size);
+    if (len > 0 && n === 0) return { err: 'EAGAIN', soft: false, n: 0 };
+    return this.bufferPlan(name, at, n, false);
+  }
+
+  /**
+   * pipeReadPlan: readFd(fd, at, len): the arguments, EBADF; then the
+   * bytes buffered that fit (n) must go to writable pages (EFAULT); an
+   * empty read checks no page.
+   */
+  pipeReadPlan(name: string, fd: number, at: number, len: number): PipePlan {
+    const bad = argErr(at, len);
+    if (bad !== 0) return { err: bad, soft: false, n: 0 };
+    const d = this.end(name, fd, false);
+    if (d === null) return { err: 'EBADF', soft: false, n: 0 };
+    return this.bufferPlan(name, at, Math.min(len, d.pipe.size), true);
+  }
+
+  /** bufferPlan: moving n bytes at `at`: nothing to check for none, else accessErr. */
+  private bufferPlan(name: string, at: number, n: number, write: boolean): PipePlan {
+    if (n === 0) return { err: 0, soft: false, n };
+    return { ...this.accessErr(this.space(name), at, n, write), n };
+  }
+
+  /** pipeWrite: `data` (what the writer's buffer at `at` held) goes into the pipe at fd. */
+  pipeWrite(name: string, fd: number, at: number, data: Uint8Array): void {
+    this.end(name, fd, true)!.pipe.push(data, at, this.ps);
+  }
+
+  /**
+   * pipeRead: the oldest n bytes of the pipe at fd go to [at, at+n) of
+   * `name`'s memory, piece after piece, each stored as one write (where
+   * two pages show one file page, a later piece's private copy sees an
+   * earlier piece's bytes).
+   */
+  pipeRead(name: string, fd: number, at: number, n: number): void {
+    let va = at;
+    for (const piece of this.end(name, fd, false)!.pipe.take(n)) {
+      this.write(this.space(name), va, piece);
+      va += piece.length;
+    }
+  }
+
+  /** closeErr: EBADF for a descriptor that is not open. */
+  closeErr(name: string, fd: number): Errno | 0 {
+    return this.fdTable(name)[fd] ? 0 : 'EBADF';
+  }
+
+  /** close: descriptor fd goes. */
+  close(name: string, fd: number): void {
+    const t = this.fdTable(name);
+    closeEnd(t[fd]!);
+    t[fd] = null;
+  }
+
+  /** openPipes: => each pipe open anywhere once, with a process and descriptor holding it. */
+  openPipes(): [MPipe, string, number][] {
+    const seen = new Map<MPipe, [MPipe, string, number]>();
+    for (const [name, t] of this.fds)
+      t.forEach((d, fd) => {
+        if (d !== null && !seen.has(d.pipe)) seen.set(d.pipe, [d.pipe, name, fd]);
+      });
+    return [...seen.values()];
+  }
+
   /* ---- access -------------------------------------------------------- */
 
   /**
@@ -772,6 +959,35 @@ export class Model {
       a += len;
     }
   }
+}
+
+/** argErr: the checks of every access: EINVAL for a bad address or length, EFAULT outside the user range. */
+function argErr(at: number, len: number): Errno | 0 {
+  if (!Number.isSafeInteger(at) || at < 0 || !Number.isSafeInteger(len) || len < 0) return 'EINVAL';
+  return len > 0 && (at < USER_MIN || at + len > USER_MAX) ? 'EFAULT' : 0;
+}
+
+/** openEnd: one more descriptor on d's end. */
+function openEnd(d: MFd): void {
+  if (d.write) d.pipe.writers++;
+  else d.pipe.readers++;
+}
+
+/** closeEnd: one descriptor fewer on d's end (a pipe with none is reached no more). */
+function closeEnd(d: MFd): void {
+  if (d.write) d.pipe.writers--;
+  else d.pipe.readers--;
+}
+
+/** concat: the arrays one after another (total bytes `size`). */
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 const BEHAVIOURS = [MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL];

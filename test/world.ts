@@ -20,6 +20,11 @@
  * overcommitted (cfg.pressure), EIO when an injected I/O error was used
  * up by the call. The model then requires that nothing changed: it stays
  * as it was, and a failed write is read back at once.
+ *
+ * Pipes: after every command each pipe open anywhere must buffer exactly
+ * the model's bytes (what its writers' memory held when they wrote: a
+ * page lent to a pipe must not change with its lender); a pipe write is
+ * checked against the writer's memory with the bytes the pipe took.
  */
 
 import { type FaultInjector, MemoryHost } from '../src/kernel/host.ts';
@@ -35,6 +40,7 @@ import {
   VmError,
 } from '../src/kernel/param.ts';
 import type { FileHandle } from '../src/kernel/vnode.ts';
+import type { Pipe } from '../src/sys/pipe.ts';
 import type { Process } from '../src/sys/proc.ts';
 import { coalesceRows, type MapRun, mapsRows, parseMapsRow, protOf } from '../src/sys/procmaps.ts';
 import { VmSystem } from '../src/sys/system.ts';
@@ -80,6 +86,10 @@ export type Cmd =
   | { op: 'shmrm'; seg: string }
   | { op: 'read'; p: string; at: number; len: number }
   | { op: 'write'; p: string; at: number; len: number; byte: number }
+  | { op: 'pipe'; p: string }
+  | { op: 'pipewrite'; p: string; fd: number; at: number; len: number }
+  | { op: 'piperead'; p: string; fd: number; at: number; len: number }
+  | { op: 'pipeclose'; p: string; fd: number }
   | { op: 'pagedaemon' }
   | { op: 'sweep' }
   | { op: 'close' }
@@ -116,7 +126,17 @@ export class Divergence extends Error {
 }
 
 /** Calls that fault or copy pages: out of memory is theirs to report under pressure. */
-const MEMORY_OPS = new Set(['read', 'write', 'mlock', 'mlockall', 'fork', 'swapoff', 'mremap']);
+const MEMORY_OPS = new Set([
+  'read',
+  'write',
+  'mlock',
+  'mlockall',
+  'fork',
+  'swapoff',
+  'mremap',
+  'pipewrite',
+  'piperead',
+]);
 
 const PROT_WORDS = ['none', 'r', 'w', 'rw', 'x', 'rx', 'wx', 'rwx'];
 
@@ -252,6 +272,12 @@ export class World {
       case 'write':
         this.write(c);
         break;
+      case 'pipe':
+      case 'pipewrite':
+      case 'piperead':
+      case 'pipeclose':
+        this.pipes(c);
+        break;
       case 'sweep':
         this.sweep();
         break;
@@ -351,7 +377,7 @@ export class World {
 
   /* ---- checks ------------------------------------------------------------ */
 
-  /** check: the full audit, and every process's coalesced maps against the model's. */
+  /** check: the full audit, every process's coalesced maps and every pipe's bytes against the model's. */
   check(): void {
     try {
       this.sys.audit();
@@ -370,6 +396,39 @@ export class World {
           `${name}: kernel ${formatRuns(got)}; model ${formatRuns(want)}`,
         );
     }
+    this.checkPipes();
+  }
+
+  /** checkPipes: every pipe open anywhere buffers the model's bytes. */
+  private checkPipes(): void {
+    for (const [mp, name, fd] of this.model.openPipes()) {
+      const got = pipeBytes(this.sys, this.pipeOf(name, fd));
+      const want = mp.contents();
+      const i = firstDiff(got, want);
+      if (i >= 0)
+        throw new Divergence(
+          'pipe',
+          got.length === want.length
+            ? 'a pipe buffers other bytes than were written'
+            : 'a pipe buffers another number of bytes than the model',
+          [],
+          `${name} fd ${fd}: ${got.length} bytes, the model ${want.length}; from byte ${i}: got ${hex(got[i] ?? -1)}, want ${hex(want[i] ?? -1)}`,
+        );
+    }
+  }
+
+  /** pipeOf: the kernel's pipe behind descriptor fd of `name` (the model's table numbers them). */
+  private pipeOf(name: string, fd: number): Pipe {
+    const below = this.model.fdTable(name).slice(0, fd);
+    const pipe = this.procs.get(name)!.fds.pipes()[below.filter((d) => d !== null).length];
+    if (pipe === undefined)
+      throw new Divergence(
+        'pipe',
+        'a descriptor open in the model is not in the kernel',
+        [],
+        `${name} fd ${fd}`,
+      );
+    return pipe;
   }
 
   /** sweep: read every readable page of every process (mapped within its object). */
@@ -395,6 +454,7 @@ export class World {
     const left = closeSystem(this.sys);
     this.procs.clear();
     this.model.spaces.clear();
+    this.model.fds.clear();
     if (left.length > 0)
       throw new Divergence('teardown', `left after close: ${left.join(', ')}`, ['close']);
     this.emit('close');
@@ -745,6 +805,75 @@ export class World {
     else if (got !== 0 && got !== 'EFAULT') this.readBack(c.p, c.at, c.len);
   }
 
+  /* ---- pipes ------------------------------------------------------------ */
+
+  private pipes(c: Of<'pipe' | 'pipewrite' | 'piperead' | 'pipeclose'>): void {
+    const p = this.procs.get(c.p)!;
+    const m = this.model;
+    if (c.op === 'pipe') {
+      const [r, w] = m.pipe(c.p);
+      let got: number[] = [];
+      this.attempt('pipe', `pipe ${c.p} fd${r} fd${w}`, 0, false, () => {
+        got = p.pipe();
+      });
+      if (got[0] !== r || got[1] !== w)
+        throw new Divergence('errno', 'pipe: other descriptors than the lowest free', [], `${got}`);
+    } else if (c.op === 'pipeclose') {
+      const text = `closefd ${c.p} ${c.fd}`;
+      if (this.attempt('pipeclose', text, m.closeErr(c.p, c.fd), false, () => p.closeFd(c.fd)))
+        m.close(c.p, c.fd);
+    } else if (c.op === 'pipewrite') this.pipeWrite(p, c);
+    else this.pipeRead(p, c);
+  }
+
+  /** pipeWrite: the bytes the pipe took must be what the writer's memory holds (a read of it). */
+  private pipeWrite(p: Process, c: Of<'pipewrite'>): void {
+    const m = this.model;
+    const plan = m.pipeWritePlan(c.p, c.fd, c.at, c.len);
+    const text = `writefd ${c.p} ${c.fd} ${hex(c.at)} ${c.len}`;
+    let moved = 0;
+    const write = () => {
+      moved = p.writeFd(c.fd, c.at, c.len);
+    };
+    if (!this.attempt('pipewrite', text, plan.err, plan.soft, write)) return;
+    this.moved('pipewrite', text, moved, plan.n);
+    const all = pipeBytes(this.sys, this.pipeOf(c.p, c.fd));
+    const took = all.subarray(all.length - moved);
+    if (!m.checkRead(m.space(c.p), c.at, took)) {
+      const want = m.expected(m.space(c.p), c.at, moved);
+      const i = firstDiff(took, want);
+      throw new Divergence(
+        'bytes',
+        'pipewrite: the pipe took other bytes than the buffer held',
+        [],
+        `${c.p} at ${hex(c.at + i)}: got ${hex(took[i])}, want ${hex(want[i])}`,
+      );
+    }
+    m.pipeWrite(c.p, c.fd, c.at, took);
+  }
+
+  /** pipeRead: the bytes moved go to the reader's memory; a failed read moved none. */
+  private pipeRead(p: Process, c: Of<'piperead'>): void {
+    const m = this.model;
+    const plan = m.pipeReadPlan(c.p, c.fd, c.at, c.len);
+    const text = `readfd ${c.p} ${c.fd} ${hex(c.at)} ${c.len}`;
+    const armed = this.injectorsArmed();
+    let moved = 0;
+    const got = this.call(text, () => {
+      moved = p.readFd(c.fd, c.at, c.len);
+    });
+    if (this.judge('piperead', text, plan.err, got, plan.soft, armed)) {
+      this.moved('piperead', text, moved, plan.n);
+      m.pipeRead(c.p, c.fd, c.at, moved);
+    } else if (got !== 0 && got !== 'EFAULT') this.readBack(c.p, c.at, plan.n);
+  }
+
+  /** moved: a pipe call moved as many bytes as the model says. */
+  private moved(op: string, text: string, moved: number, want: number): void {
+    if (moved !== want)
+      throw new Divergence('errno', `${op}: moved ${moved} bytes, the model says ${want}`, [text]);
+  }
+
   /** readBack: after a failed write, its bytes must be unchanged (page by page, readable ones). */
   private readBack(name: string, at: number, len: number): void {
     const sp = this.model.space(name);
@@ -795,6 +924,26 @@ function lineOf(c: Cmd): string {
     default:
       return c.op;
   }
+}
+
+/** pipeBytes: => the bytes the kernel's pipe buffers, oldest first (its lent frames' bytes as they are now). */
+function pipeBytes(sys: VmSystem, pipe: Pipe): Uint8Array {
+  const ps = sys.uvm.pageSize;
+  const out = new Uint8Array(pipe.size);
+  let at = 0;
+  for (const pc of pipe.pieces) {
+    const from = pc.bytes ?? sys.uvm.pages.bytes.subarray(pc.loan * ps, (pc.loan + 1) * ps);
+    out.set(from.subarray(pc.off, pc.end), at);
+    at += pc.end - pc.off;
+  }
+  return out;
+}
+
+/** firstDiff: => the first index where a and b differ (one ending counts), or -1. */
+function firstDiff(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
 }
 
 function sameRuns(a: MapRun[], b: MapRun[]): boolean {

@@ -75,6 +75,7 @@ export const OPS = [
   'write',
   'paging',
   'inject',
+  'pipe',
 ] as const;
 export type OpKind = (typeof OPS)[number];
 
@@ -131,7 +132,13 @@ const BASE_WEIGHTS: Record<OpKind, number> = {
   write: 16,
   paging: 2,
   inject: 1,
+  pipe: 5,
 };
+
+/** weightOf: op's weight for a run: its base weight times 1/4 .. 2. */
+function weightOf(r: Rand, op: OpKind): number {
+  return BASE_WEIGHTS[op] * (0.25 + r.int(8) / 4);
+}
 
 /** fileBytes: a file's first contents: a fill byte per 2 KiB block, never zero. */
 export function fileBytes(seed: number, index: number, size: number): Uint8Array {
@@ -162,13 +169,15 @@ export function configFor(seed: number, pressure?: boolean): FuzzConfig {
     const size = 4096 * (2 + r.int(7));
     files.push({ path: `/f${i}`, size, bytes: fileBytes(seed, i, size) });
   }
-  const weights = OPS.map((op) => BASE_WEIGHTS[op] * (0.25 + r.int(8) / 4));
+  const weights = OPS.map((op) => (op === 'pipe' ? 0 : weightOf(r, op)));
   const inject = r.int(3) === 0;
   if (!inject) weights[OPS.indexOf('inject')] = 0;
   const lockLimit = pageSize * (pressure ? 1 + r.int(3) : 4 + r.int(16));
   /* drawn last, so the draws above stay what they were before policies */
   const policies = Object.keys(PD_POLICIES);
   const policy = policies[r.int(policies.length)];
+  /* and the pipes' weight after it, so that the draws above stay what they were before pipes */
+  weights[OPS.indexOf('pipe')] = weightOf(r, 'pipe');
   return {
     seed,
     pageSize,

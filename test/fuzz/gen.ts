@@ -8,6 +8,11 @@
  * their edges and the holes between them; a few are unaligned, a few
  * lengths are not whole pages. Every SWEEP_EVERY commands comes a sweep
  * (every readable page of every process read and compared).
+ *
+ * Pipes: writes and reads mostly of whole, page-aligned pages (what the
+ * kernel lends and hands over rather than copies), some unaligned; now
+ * and then a descriptor that is not open on that end, or a buffer outside
+ * the user range.
  */
 
 import {
@@ -38,9 +43,10 @@ import {
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
+  USER_MAX,
 } from '../../src/kernel/param.ts';
 import { formatMapsRow } from '../../src/sys/procmaps.ts';
-import type { MSpace } from '../model.ts';
+import type { MFd, MSpace } from '../model.ts';
 import type { Cmd, World } from '../world.ts';
 import { type FuzzConfig, OPS, type OpKind, type Pick, WINDOW } from './config.ts';
 
@@ -164,6 +170,8 @@ export class Generator {
         return this.paging(w);
       case 'inject':
         return this.inject(w);
+      case 'pipe':
+        return this.pipe(w, p, sp);
     }
   }
 
@@ -210,9 +218,14 @@ export class Generator {
   private run(sp: MSpace): [number, number] {
     const at = this.mapped(sp);
     if (at === null) return [this.page(), this.len()];
+    return [at, (1 + this.pick.int(this.extent(sp, at, 8)) + (this.chance(8) ? 1 : 0)) * this.ps];
+  }
+
+  /** extent: how many pages from page `at` on are mapped, at most `max` (at least 1). */
+  private extent(sp: MSpace, at: number, max: number): number {
     let n = 1;
-    while (n < 8 && sp.pages.has(at / this.ps + n)) n++;
-    return [at, (1 + this.pick.int(n) + (this.chance(8) ? 1 : 0)) * this.ps];
+    while (n < max && sp.pages.has(at / this.ps + n)) n++;
+    return n;
   }
 
   /** len: mostly 1-6 pages; some longer; some not whole pages. */
@@ -364,6 +377,45 @@ export class Generator {
     const len = this.chance(3) ? 1 + this.pick.int(16) : 1 + this.pick.int(2 * ps);
     if (kind === 'read') return { op: 'read', p, at, len };
     return { op: 'write', p, at, len, byte: 1 + this.pick.int(255) };
+  }
+
+  /**
+   * pipe: a new pipe when p has no descriptor (1 in 10 when it has few);
+   * else mostly a write or a read of one, 1 in 10 a close.
+   */
+  private pipe(w: World, p: string, sp: MSpace): Cmd {
+    const fds = w.model.fdTable(p);
+    const k = this.pick.int(20);
+    if (fds.every((d) => d === null) || (k < 2 && fds.length < 8)) return { op: 'pipe', p };
+    if (k < 4) return { op: 'pipeclose', p, fd: this.fd(fds, null) };
+    const write = k < 12;
+    const [at, len] = this.pipeBuffer(sp, write);
+    return { op: write ? 'pipewrite' : 'piperead', p, fd: this.fd(fds, write), at, len };
+  }
+
+  /**
+   * fd: an open descriptor on the end `write` says (null: either); 1 in
+   * 10, or when there is none, any number up to one past the table.
+   */
+  private fd(fds: (MFd | null)[], write: boolean | null): number {
+    const open = fds.flatMap((d, fd) => (d !== null && (write ?? d.write) === d.write ? [fd] : []));
+    return open.length === 0 || this.chance(10) ? this.pick.int(fds.length + 1) : this.one(open);
+  }
+
+  /**
+   * pipeBuffer: a pipe write's source (mapped pages) or a read's target
+   * (writable ones): whole, page-aligned pages of a mapped run (1 in 4 up
+   * to 16, past the pipe's room); 1 in 4 unaligned; 1 in 30 empty, 1 in
+   * 30 outside the user range.
+   */
+  private pipeBuffer(sp: MSpace, write: boolean): [number, number] {
+    const ps = this.ps;
+    if (this.chance(30)) return [this.chance(2) ? 0 : USER_MAX - ps, 1 + this.pick.int(2 * ps)];
+    const at = (write ? this.mapped(sp) : this.writable(sp)) ?? this.addr(sp);
+    if (this.chance(30)) return [at, 0];
+    const pages = 1 + this.pick.int(this.extent(sp, at - (at % ps), this.chance(4) ? 16 : 4));
+    if (!this.chance(4)) return [at, pages * ps];
+    return [at + this.pick.int(ps), 1 + this.pick.int(pages * ps)];
   }
 
   private paging(w: World): Cmd {
