@@ -314,6 +314,56 @@ describe('pipes: zero-copy through loans', () => {
     sys.audit();
   });
 
+  it('a read is all or nothing: past a file end, a partly bad buffer, an I/O error', () => {
+    const host = new MemoryHost();
+    host.put('/f', new Uint8Array(PS).fill(0x41));
+    const sys = new VmSystem({ physPages: 256, swapPages: 256, host });
+    const p = sys.spawn();
+    const [rfd, wfd] = p.pipe();
+    const src = p.mmap(0, 2 * PS, RW, ANON);
+    fill(p, src, 2, 0xab);
+    const fh = sys.open('/f', 'r+');
+    const dst = p.mmap(0, 2 * PS, RW, MAP_PRIVATE, fh);
+    throwsVm(() => p.write(dst + PS, new Uint8Array([1])), 'EFAULT');
+    /* a whole lent page is not handed to a page past the file's end */
+    p.writeFd(wfd, src, PS);
+    throwsVm(() => p.readFd(rfd, dst + PS, PS), 'EFAULT');
+    sys.audit();
+    /* the first page could take its bytes, the second cannot: none move */
+    p.writeFd(wfd, src + PS, PS);
+    throwsVm(() => p.readFd(rfd, dst, 2 * PS), 'EFAULT');
+    assert.deepEqual(p.read(dst, 1), new Uint8Array([0x41]), 'the first page kept its bytes');
+    const tmp = p.mmap(0, 2 * PS, RW, ANON);
+    assert.equal(p.readFd(rfd, tmp, 2 * PS), 2 * PS, 'the pipe kept them');
+    holds(p, tmp, 2, 0xab);
+    sys.audit();
+    /* an I/O error on the second page leaves the first untouched */
+    host.put('/g', new Uint8Array(PS));
+    const anon = p.mmap(0x40000000, PS, RW, ANON | MAP_FIXED);
+    p.mmap(0x40000000 + PS, PS, RW, MAP_SHARED | MAP_FIXED, sys.open('/g', 'r+'));
+    p.writeFd(wfd, src, 2 * PS);
+    host.faults('/g').failReads = 1;
+    throwsVm(() => p.readFd(rfd, anon, 2 * PS), 'EIO');
+    sys.audit();
+    assert.deepEqual(p.read(anon, 1), new Uint8Array([0]), 'nothing was stored');
+    assert.equal(p.readFd(rfd, anon, 2 * PS), 2 * PS, 'the pipe kept every byte');
+    holds(p, anon, 1, 0xab);
+    sys.audit();
+  });
+
+  it('fork keeps the descriptor numbers (fdcopy)', () => {
+    const sys = system();
+    const p = sys.spawn();
+    assert.deepEqual(p.pipe(), [0, 1]);
+    assert.deepEqual(p.pipe(), [2, 3]);
+    p.closeFd(0);
+    const c = p.fork();
+    assert.equal(c.writeFd(3, 0, 0), 0, 'descriptor 3 is still the second write end');
+    throwsVm(() => c.readFd(0, 0, 0), 'EBADF', 'fd');
+    assert.deepEqual(c.pipe(), [0, 4], 'the hole is the lowest free number');
+    sys.audit();
+  });
+
   it('object pages: a shared file page is lent, a write through the mapping breaks the loan', () => {
     const host = new MemoryHost();
     host.put('/f', new Uint8Array(2 * PS).fill(0x41));

@@ -749,14 +749,10 @@ export class Model {
     return t;
   }
 
-  /**
-   * forkFds: the child's copy of the parent's descriptors, as the kernel's
-   * FdTable.fork makes it: the open ones renumbered from 0, in order
-   * (fdcopy would keep their numbers).
-   */
+  /** forkFds: the child's copy of the parent's descriptors, under the same numbers (fdcopy). */
   private forkFds(parent: string, child: string): void {
-    const copy = this.fdTable(parent).filter((d) => d !== null);
-    for (const d of copy) openEnd(d);
+    const copy = [...this.fdTable(parent)];
+    for (const d of copy) if (d !== null) openEnd(d);
     this.fds.set(child, copy);
   }
 
@@ -823,16 +819,12 @@ export class Model {
 
   /**
    * pipeRead: the oldest n bytes of the pipe at fd go to [at, at+n) of
-   * `name`'s memory, piece after piece, each stored as one write (where
-   * two pages show one file page, a later piece's private copy sees an
-   * earlier piece's bytes).
+   * `name`'s memory as one write (the kernel makes every page writable
+   * before a byte moves, as for a write).
    */
   pipeRead(name: string, fd: number, at: number, n: number): void {
-    let va = at;
-    for (const piece of this.end(name, fd, false)!.pipe.take(n)) {
-      this.write(this.space(name), va, piece);
-      va += piece.length;
-    }
+    const pieces = this.end(name, fd, false)!.pipe.take(n);
+    this.write(this.space(name), at, concat(pieces, n));
   }
 
   /** closeErr: EBADF for a descriptor that is not open. */

@@ -32,7 +32,13 @@
 import { AMAP_SHARED, amapAdd, amapLock, amapLookup, amapUnlock } from './amap.ts';
 import { anonAlloc, anonFreelst, anonLockLoanPage } from './anon.ts';
 import type { VmMutex } from './lock.ts';
-import { newMapLookup, type VmMap, vmMapLookup, vmMapLookupDone } from './map/index.ts';
+import {
+  type MapLookup,
+  newMapLookup,
+  type VmMap,
+  vmMapLookup,
+  vmMapLookupDone,
+} from './map/index.ts';
 import type { UvmObject } from './object.ts';
 import {
   NOPAGE,
@@ -131,21 +137,14 @@ export function uvmLoanToAnon(uvm: Uvm, lock: VmMutex, pg: Frame): AnonId {
  * as DragonFly's vm_uiomove gives a read its pages: a new anon borrowing
  * pg takes va's amap slot (an anon there before loses that reference), and
  * va's translation goes; the next access maps pg read-only, a write copies.
- * => false, changing nothing, where the page must be copied into instead:
- *    a shared object mapping (the bytes belong to the object), a shared
- *    amap (other spaces map the slot, perhaps wired: only a copy keeps
- *    their translations), a wired or unwritable entry, or one with no amap.
+ * => false, changing nothing, where the page must be copied into instead
+ *    (uvmLoanToMapAllowed says which).
  */
 export function uvmLoanToMap(uvm: Uvm, map: VmMap, va: number, pg: Frame): boolean {
   const lk = newMapLookup();
-  if (vmMapLookup(map, va, PROT_WRITE, lk) !== 0) return false;
+  if (!loanTarget(uvm, map, va, lk)) return false;
   const entry = lk.entry;
-  const amap = entry.aref.amap;
-  const objectShared = entry.object !== null && (entry.eflags & MAP_ENTRY_COW) === 0;
-  if (amap === null || amap.flags & AMAP_SHARED || objectShared || lk.wired || lk.needsCopy) {
-    vmMapLookupDone(lk);
-    return false;
-  }
+  const amap = entry.aref.amap!;
   const off = va - entry.start;
   amapLock(amap);
   const old = amapLookup(uvm, entry.aref, off);
@@ -154,6 +153,38 @@ export function uvmLoanToMap(uvm: Uvm, map: VmMap, va: number, pg: Frame): boole
   if (old !== NOANON && --uvm.anons.ref[old] === 0) anonFreelst(uvm, amap, old);
   else amapUnlock(amap);
   vmMapLookupDone(lk);
+  return true;
+}
+
+/**
+ * uvmLoanToMapAllowed: would uvmLoanToMap hand a loan to the page at va?
+ * Not to a shared object mapping (the bytes belong to the object), a
+ * shared amap (other spaces map the slot, perhaps wired: only a copy keeps
+ * their translations), a wired or unwritable entry, one with no amap, or a
+ * page past the end of the entry's object (a write there is SIGBUS).
+ * => the lookup may resolve needs-copy, as a write fault would; nothing
+ *    else changes.
+ */
+export function uvmLoanToMapAllowed(uvm: Uvm, map: VmMap, va: number): boolean {
+  const lk = newMapLookup();
+  if (!loanTarget(uvm, map, va, lk)) return false;
+  vmMapLookupDone(lk);
+  return true;
+}
+
+/** loanTarget: the lookup for uvmLoanToMap => true, map read-locked; false, nothing held. */
+function loanTarget(uvm: Uvm, map: VmMap, va: number, lk: MapLookup): boolean {
+  if (vmMapLookup(map, va, PROT_WRITE, lk) !== 0) return false;
+  const entry = lk.entry;
+  const amap = entry.aref.amap;
+  const obj = entry.object;
+  const objectShared = obj !== null && (entry.eflags & MAP_ENTRY_COW) === 0;
+  const pastEnd = obj !== null && (entry.offset + va - entry.start) / uvm.pageSize >= obj.pageCount;
+  const refused = amap === null || amap.flags & AMAP_SHARED || objectShared || pastEnd;
+  if (refused || lk.wired || lk.needsCopy) {
+    vmMapLookupDone(lk);
+    return false;
+  }
   return true;
 }
 

@@ -20,10 +20,10 @@
  * Invariants (the audit, with auditLoans): the loans of the pipes reachable
  * from the processes are exactly the kernel's loans.
  */
-import { uvmFault } from '../kernel/fault.ts';
-import { uvmLoanPage, uvmLoanToMap, uvmUnloan } from '../kernel/loan.ts';
+import { uvmFault, uvmVsunlock } from '../kernel/fault.ts';
+import { uvmLoanPage, uvmLoanToMap, uvmLoanToMapAllowed, uvmUnloan } from '../kernel/loan.ts';
 import { NOPAGE } from '../kernel/page.ts';
-import { type Errno, type Frame, hex, PROT_READ, vmerr } from '../kernel/param.ts';
+import { type Errno, type Frame, hex, kpanic, PROT_READ, vmerr } from '../kernel/param.ts';
 import { pteFrame } from '../kernel/pmap.ts';
 import type { Uvm } from '../kernel/uvm.ts';
 import type { Process } from './proc.ts';
@@ -65,10 +65,15 @@ export class FdTable {
   open(d: FileDesc): number {
     let fd = this.fds.indexOf(null);
     if (fd < 0) fd = this.fds.length;
+    this.place(fd, d);
+    return fd;
+  }
+
+  /** place: d becomes descriptor fd, raising its end's count. */
+  private place(fd: number, d: FileDesc): void {
     this.fds[fd] = d;
     if (d.write) d.pipe.writers++;
     else d.pipe.readers++;
-    return fd;
   }
 
   /**
@@ -95,10 +100,16 @@ export class FdTable {
     return Number.isInteger(fd) ? this.fds[fd] : undefined;
   }
 
-  /** fork: a copy for a child (fdcopy). => the same pipes, one more descriptor each. */
+  /**
+   * fork: a copy for a child (fdcopy). => the same pipes under the same
+   * descriptor numbers, one more descriptor each.
+   */
   fork(): FdTable {
     const t = new FdTable();
-    for (const d of this.fds) if (d) t.fds[t.open(d)] = d;
+    this.fds.forEach((d, fd) => {
+      if (d) t.place(fd, d);
+      else t.fds[fd] = null;
+    });
     return t;
   }
 
@@ -205,9 +216,12 @@ function loansOf(pieces: readonly Piece[]): Frame[] {
  * pipeRead: move up to len buffered bytes of the pipe at fd to
  * [addr, addr+len) of p's memory (read(2)); a lent frame meeting a whole,
  * page-aligned page is handed over, not copied.
- * => the bytes moved: 0 for an empty pipe. EBADF for fd; EFAULT (nothing
- *    moved) for a buffer not all writable. addr and len are checked by the
- *    caller.
+ * => the bytes moved: 0 for an empty pipe. EBADF for fd; EFAULT for a
+ *    buffer not all writable, ENOMEM or EIO from a fault: then nothing
+ *    moved. addr and len are checked by the caller.
+ * => all or nothing: the pages that will be handed over are chosen first,
+ *    every other page is made writable and held, and only then do bytes
+ *    move (which cannot fail then).
  */
 export function pipeRead(p: Process, fd: number, addr: number, len: number): number {
   const pipe = p.fds.get(fd, false, 'readFd').pipe;
@@ -216,20 +230,75 @@ export function pipeRead(p: Process, fd: number, addr: number, len: number): num
   const uvm = p.sys.uvm;
   const ps = uvm.pageSize;
   p.precheck(addr - (addr % ps), addr + n, true, 'readFd');
+  const handed = handovers(p, pipe, addr, n);
+  const held = holdTargets(p, addr, n, handed);
+  try {
+    moveOut(p, pipe, addr, n, handed);
+  } finally {
+    uvmVsunlock(uvm, held);
+  }
+  return n;
+}
+
+/** handovers: the pages of [addr, addr+n) a read will take lent frames for, whole. */
+function handovers(p: Process, pipe: Pipe, addr: number, n: number): Set<number> {
+  const uvm = p.sys.uvm;
+  const ps = uvm.pageSize;
+  const out = new Set<number>();
+  for (let i = 0, moved = 0; moved < n; i++) {
+    const pc = pipe.pieces[i];
+    const va = addr + moved;
+    const k = Math.min(pc.end - pc.off, n - moved);
+    const whole = pc.bytes === null && pc.off === 0 && va % ps === 0 && k === ps;
+    if (whole && uvmLoanToMapAllowed(uvm, p.vm.map, va)) out.add(va);
+    moved += k;
+  }
+  return out;
+}
+
+/**
+ * holdTargets: make the pages of [addr, addr+n) not in `handed` writable
+ * and hold them (Process.holdWritable, run by run).
+ * => the held frames; on a failure nothing is held and the error thrown.
+ */
+function holdTargets(p: Process, addr: number, n: number, handed: Set<number>): Frame[] {
+  const ps = p.sys.uvm.pageSize;
+  const held: Frame[] = [];
+  try {
+    for (let va = addr - (addr % ps); va < addr + n; ) {
+      if (handed.has(va)) {
+        va += ps;
+        continue;
+      }
+      let end = va + ps;
+      while (end < addr + n && !handed.has(end)) end += ps;
+      held.push(...p.holdWritable(va, end, 'readFd'));
+      va = end;
+    }
+  } catch (e) {
+    uvmVsunlock(p.sys.uvm, held);
+    throw e;
+  }
+  return held;
+}
+
+/** moveOut: move n bytes of the pipe to addr: the chosen pages handed over, the rest copied. */
+function moveOut(p: Process, pipe: Pipe, addr: number, n: number, handed: Set<number>): void {
+  const uvm = p.sys.uvm;
   for (let moved = 0; moved < n; ) {
     const pc = pipe.pieces[0];
     const va = addr + moved;
-    const whole = pc.bytes === null && pc.off === 0 && va % ps === 0 && n - moved >= ps;
-    const handed = whole && uvmLoanToMap(uvm, p.vm.map, va, pc.loan);
-    const k = handed ? ps : copyOut(p, pc, va, n - moved);
+    const give = handed.has(va);
+    if (give && !uvmLoanToMap(uvm, p.vm.map, va, pc.loan))
+      kpanic(`pipe read: the hand-over at ${hex(va)} was refused after it was chosen`);
+    const k = give ? uvm.pageSize : copyOut(p, pc, va, n - moved);
     pc.off += k;
     moved += k;
     pipe.size -= k;
     if (pc.off < pc.end) continue;
     pipe.pieces.shift();
-    if (pc.bytes === null && !handed) uvmUnloan(uvm, [pc.loan]);
+    if (pc.bytes === null && !give) uvmUnloan(uvm, [pc.loan]);
   }
-  return n;
 }
 
 /** copyOut: copy up to `max` bytes of piece pc to p's memory at va => the bytes copied. */

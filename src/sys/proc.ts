@@ -233,13 +233,32 @@ export class Process implements UpcallLwp {
         this.copy(pteFrame(this.present(p, write, syscall)), p, va, n, write, buf);
       return;
     }
-    const held = this.hold(first, va + n, syscall);
+    const held = write
+      ? this.holdWritable(first, va + n, syscall)
+      : this.hold(first, va + n, syscall);
     try {
-      if (write) this.makeWritable(first, held, syscall);
       for (let i = 0; i < held.length; i++) this.copy(held[i], first + i * ps, va, n, write, buf);
     } finally {
       uvmVsunlock(uvm, held);
     }
+  }
+
+  /**
+   * holdWritable: make each page of [start, end) present and writable and
+   * hold its frame, as a write does before its first byte moves; release
+   * with uvmVsunlock. A range larger than memory is the caller's to split.
+   * => the held frames, in order; on a failure nothing is held and the
+   *    error thrown.
+   */
+  holdWritable(start: number, end: number, syscall: string): Frame[] {
+    const held = this.hold(start, end, syscall);
+    try {
+      this.makeWritable(start, held, syscall);
+    } catch (e) {
+      uvmVsunlock(this.sys.uvm, held);
+      throw e;
+    }
+    return held;
   }
 
   /**
