@@ -605,15 +605,19 @@ readfd r r0 dst 4p
 read r dst 5 expect "hello"
 check pagecopies = 0
 readfd r r0 dst 1p
+closefd r r0
+expect EBADF readfd r r0 dst 1p
 `);
     const out = steps.map((s) => s.output.join(' '));
-    assert.deepEqual(out.slice(-6), [
+    assert.deepEqual(out.slice(-8), [
       '16384 bytes',
       'writefd failed as expected: writeFd: EBADF: 0 is not open for writing',
       '16384 bytes',
       '"hello"',
       'pagecopies = 0 (= 0)',
       '0 bytes',
+      'fd 0 closed',
+      'readfd failed as expected: readFd: EBADF: 0 is not open for reading',
     ]);
   });
 });

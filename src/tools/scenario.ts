@@ -828,6 +828,11 @@ const COMMANDS: Record<string, Command> = {
     r.need(a, 4, 'readfd PROC FD ADDR LEN');
     return [`${r.proc(a[0]).readFd(r.addr(a[1]), r.addr(a[2]), r.num(a[3]))} bytes`];
   },
+  closefd(r, a) {
+    r.need(a, 2, 'closefd PROC FD');
+    r.proc(a[0]).closeFd(r.addr(a[1]));
+    return [`fd ${r.addr(a[1])} closed`];
+  },
   file(r, a) {
     r.need(a, 3, 'file NAME PATH SIZE [DATA] [ro]');
     const [name, path, size, ...rest] = a;
