@@ -192,15 +192,27 @@ describe('record and replay: real programs', () => {
       '  return 0;',
       '}',
     ]);
-    const trace = recorded('killer', [prog]);
+    const rec = uvm(['record', '--out', join(dir, 'rec'), '--name', 'killer', '--', prog]);
+    assert.equal(rec.status, 0, rec.stderr);
+    const trace = join(dir, 'rec', 'killer.strace');
+    const log = readFileSync(trace, 'utf8');
+    const pids = new Set(
+      log
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.split(' ')[0]),
+    );
+    /* a kill racing strace's PTRACE_LISTEN of a stopped child can make strace
+       lose processes (a shorter log); it says so, and the report lists it */
+    if (!rec.stderr.includes('\nstrace said:\n')) assert.equal(pids.size, 7, rec.stderr);
     for (const f of files('init', 'killer'))
       assert.ok(statSync(join(dir, 'rec', 'init', f)).size > 0, `${f} is empty`);
     const r = uvm(['replay', trace, '--json']);
     assert.equal(r.status, 0, r.stdout.slice(0, 2000) + r.stderr);
     const j = JSON.parse(r.stdout);
     assert.deepEqual(j.mismatches, []);
-    assert.equal(j.processes.length, 7);
-    const execs = successfulExecs(readFileSync(trace, 'utf8'), '/bin/sleep');
+    assert.equal(j.processes.length, pids.size, rec.stderr);
+    const execs = successfulExecs(log, '/bin/sleep');
     const snapshots = files('init', 'killer').length - 1;
     assert.equal(j.snapshots.length, execs - snapshots, 'each missing snapshot is reported');
   });
