@@ -11,6 +11,7 @@ import { objectDetach } from '../src/kernel/object.ts';
 import {
   type Frame,
   KernelPanic,
+  MADV_FREE,
   MADV_SETMAP,
   MAP_ANON,
   MAP_FIXED,
@@ -349,6 +350,24 @@ describe('pipes: zero-copy through loans', () => {
     assert.equal(p.readFd(rfd, anon, 2 * PS), 2 * PS, 'the pipe kept every byte');
     holds(p, anon, 1, 0xab);
     sys.audit();
+  });
+
+  it("MADV_FREE of a page a read handed over leaves its owner's dirt alone", () => {
+    const host = new MemoryHost();
+    host.put('/f', new Uint8Array(PS).fill(0x41));
+    const sys = new VmSystem({ physPages: 64, swapPages: 64, host });
+    const p = sys.spawn();
+    const m = p.mmap(0, PS, RW, MAP_SHARED, sys.open('/f', 'r+'));
+    p.write(m, new Uint8Array([0x42]));
+    const [rfd, wfd] = p.pipe();
+    p.writeFd(wfd, m, PS);
+    const dst = p.mmap(0, PS, RW, ANON);
+    assert.equal(p.readFd(rfd, dst, PS), PS);
+    p.madvise(dst, PS, MADV_FREE);
+    sys.audit();
+    p.exit();
+    sys.close();
+    assert.equal(host.get('/f')![0], 0x42, 'the file got its write');
   });
 
   it('fork keeps the descriptor numbers (fdcopy)', () => {

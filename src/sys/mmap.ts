@@ -674,6 +674,8 @@ function lazyFree(vm: Vmspace, start: number, end: number): void {
       const an = amapLookup(uvm, e.aref, off + i * uvm.pageSize);
       const pg = an === 0 ? NOPAGE : uvm.anons.page[an];
       if (pg === NOPAGE || uvm.anons.ref[an] !== 1 || uvm.pages.wireCount(pg) > 0) continue;
+      /* a borrowed page (a pipe's read handed it over) is its owner's: its dirt stays */
+      if (uvm.pages.uanon(pg) !== an) continue;
       uvm.pmap.clearModify(pg);
       uvm.pages.flags[pg] |= PG_CLEAN;
       uvm.anons.lazyfree.add(an);
