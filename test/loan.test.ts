@@ -54,6 +54,18 @@ function holds(p: Process, a: number, n: number, seed: number): void {
     );
 }
 
+/** hosted: a system over an in-memory host holding `path`, and a process in it. */
+function hosted(
+  path: string,
+  bytes: Uint8Array,
+  physPages = 256,
+): { host: MemoryHost; sys: VmSystem; p: Process } {
+  const host = new MemoryHost();
+  host.put(path, bytes);
+  const sys = new VmSystem({ physPages, swapPages: physPages, host });
+  return { host, sys, p: sys.spawn() };
+}
+
 /** frame: the frame p's page at va maps. */
 function frame(p: Process, va: number): Frame {
   return pteFrame(p.vm.pmap.lookup(va));
@@ -316,10 +328,7 @@ describe('pipes: zero-copy through loans', () => {
   });
 
   it('a read is all or nothing: past a file end, a partly bad buffer, an I/O error', () => {
-    const host = new MemoryHost();
-    host.put('/f', new Uint8Array(PS).fill(0x41));
-    const sys = new VmSystem({ physPages: 256, swapPages: 256, host });
-    const p = sys.spawn();
+    const { host, sys, p } = hosted('/f', new Uint8Array(PS).fill(0x41));
     const [rfd, wfd] = p.pipe();
     const src = p.mmap(0, 2 * PS, RW, ANON);
     fill(p, src, 2, 0xab);
@@ -353,10 +362,7 @@ describe('pipes: zero-copy through loans', () => {
   });
 
   it("MADV_FREE of a page a read handed over leaves its owner's dirt alone", () => {
-    const host = new MemoryHost();
-    host.put('/f', new Uint8Array(PS).fill(0x41));
-    const sys = new VmSystem({ physPages: 64, swapPages: 64, host });
-    const p = sys.spawn();
+    const { host, sys, p } = hosted('/f', new Uint8Array(PS).fill(0x41), 64);
     const m = p.mmap(0, PS, RW, MAP_SHARED, sys.open('/f', 'r+'));
     p.write(m, new Uint8Array([0x42]));
     const [rfd, wfd] = p.pipe();
@@ -384,10 +390,7 @@ describe('pipes: zero-copy through loans', () => {
   });
 
   it('object pages: a shared file page is lent, a write through the mapping breaks the loan', () => {
-    const host = new MemoryHost();
-    host.put('/f', new Uint8Array(2 * PS).fill(0x41));
-    const sys = new VmSystem({ physPages: 256, swapPages: 256, host });
-    const p = sys.spawn();
+    const { sys, p } = hosted('/f', new Uint8Array(2 * PS).fill(0x41));
     const fh = sys.open('/f', 'r+');
     const [rfd, wfd] = p.pipe();
     const m = p.mmap(0, 2 * PS, RW, MAP_SHARED, fh);
@@ -418,10 +421,7 @@ describe('pipes: zero-copy through loans', () => {
       const next = level === 3 ? 8 : level + 1;
       dv.setBigUint64(level * PS, BigInt(next * PS + VPTE_V + VPTE_RW), true);
     }
-    const host = new MemoryHost();
-    host.put('/vm', img);
-    const sys = new VmSystem({ physPages: 64, swapPages: 64, host });
-    const p = sys.spawn();
+    const { sys, p } = hosted('/vm', img, 64);
     const f = sys.open('/vm', 'r+');
     const VA = 0x200000000;
     const plain = p.mmap(0, 9 * PS, RW, MAP_SHARED, f);

@@ -44,10 +44,16 @@ function program(name: string, source: string[], flags: string[] = []): string {
   return out;
 }
 
-/** recorded: record `argv` as NAME under DIR/rec => the trace, after checking the run. */
-function recorded(name: string, argv: string[], extra: string[] = []): string {
+/** record: record `argv` as NAME under DIR/rec => the run, which must have succeeded. */
+function record(name: string, argv: string[], extra: string[] = []): Ran {
   const r = uvm(['record', '--out', join(dir, 'rec'), '--name', name, ...extra, '--', ...argv]);
   assert.equal(r.status, 0, r.stderr);
+  return r;
+}
+
+/** recorded: record `argv` as NAME under DIR/rec => the trace, after checking the report. */
+function recorded(name: string, argv: string[], extra: string[] = []): string {
+  const r = record(name, argv, extra);
   assert.match(r.stderr, /^recorded /);
   assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
   return join(dir, 'rec', `${name}.strace`);
@@ -192,8 +198,7 @@ describe('record and replay: real programs', () => {
       '  return 0;',
       '}',
     ]);
-    const rec = uvm(['record', '--out', join(dir, 'rec'), '--name', 'killer', '--', prog]);
-    assert.equal(rec.status, 0, rec.stderr);
+    const rec = record('killer', [prog]);
     const trace = join(dir, 'rec', 'killer.strace');
     const log = readFileSync(trace, 'utf8');
     const pids = new Set(
@@ -227,8 +232,7 @@ describe('record and replay: real programs', () => {
       '  return isatty(2) ? 3 : 0;',
       '}',
     ]);
-    const r = uvm(['record', '--out', join(dir, 'rec'), '--name', 'talker', '--', prog]);
-    assert.equal(r.status, 0, r.stderr);
+    const r = record('talker', [prog]);
     assert.equal(
       r.stderr.split('\nrecorded ')[0],
       'strace: not strace but the program\nthe program speaks',
