@@ -298,8 +298,9 @@ function enterPage(uvm: Uvm, flt: FaultCtx, pg: Frame, prot: number): void {
 function dirtyPage(uvm: Uvm, flt: FaultCtx, pg: Frame): void {
   const pm = uvm.pages;
   if (flt.flags & VM_FAULT_DIRTY) pm.attrs[pg] |= PMAP_MODIFIED;
-  if (flt.flags & VM_FAULT_UNSWAP && pm.uanon(pg) !== 0 && uvm.anons.swslot[pm.uanon(pg)] !== 0) {
-    anonDropswap(uvm, pm.uanon(pg));
+  const an = pm.uanon(pg);
+  if (flt.flags & VM_FAULT_UNSWAP && an !== 0 && uvm.anons.swslot[an] !== 0) {
+    anonDropswap(uvm, an);
     pm.flags[pg] &= ~PG_CLEAN;
   }
 }
