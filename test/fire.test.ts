@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryHost } from '../src/kernel/host.ts';
+import { type FaultInjector, MemoryHost } from '../src/kernel/host.ts';
 import { MapTree, type TreeEntry } from '../src/kernel/maptree.ts';
 import { WIRE_MAX } from '../src/kernel/page.ts';
 import {
@@ -191,6 +191,33 @@ describe('a failed access changes nothing (repro 06)', () => {
       }
     }
     assert.ok(failed > 0, 'some writes ran out of memory');
+  });
+
+  it('a write larger than memory that fails part way says how many bytes it stored', () => {
+    const { sys } = system({}, 16, 64);
+    const p = sys.spawn();
+    const n = 40;
+    const a = p.mmap(0, n * PS, RW, MAP_PRIVATE | MAP_ANON);
+    /* the copy pass swaps the first pages back in: its third swap-in fails */
+    const faults = sys.uvm.swap.devices[0].store.faults as FaultInjector;
+    let reads = 0;
+    faults.takeRead = () => ++reads === 3;
+    const va = a + PS / 2;
+    let err: unknown = null;
+    try {
+      p.write(va, new Uint8Array(n * PS - PS).fill(0xab));
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof VmError && err.code === 'EIO', String(err));
+    assert.equal(reads, 3);
+    /* pages 0 and 1 came back and were written; page 2 failed */
+    assert.equal(err.moved, 2 * PS - PS / 2);
+    faults.takeRead = () => false;
+    const back = p.read(va, n * PS - PS);
+    assert.ok(back.subarray(0, err.moved).every((b) => b === 0xab));
+    assert.ok(back.subarray(err.moved).every((b) => b === 0));
+    sys.audit();
   });
 
   it('a write into a private file mapping that fails takes no private copy', () => {

@@ -151,7 +151,11 @@ export type Errno = (typeof ERRNOS)[number];
 
 export type Signal = 'SIGSEGV' | 'SIGBUS';
 
-/** What a failed call reports: errno name, the call, the offending argument. */
+/**
+ * What a failed call reports: errno name, the call, the offending argument
+ * (and, for a fault, its signal and address; for an access that failed
+ * part way, the bytes it had moved, as a short write(2) reports them).
+ */
 export class VmError extends Error {
   override readonly name = 'VmError';
   constructor(
@@ -161,6 +165,7 @@ export class VmError extends Error {
     message: string,
     readonly signal?: Signal,
     readonly addr?: number,
+    readonly moved = 0,
   ) {
     super(`${syscall}: ${code}: ${message}`);
   }

@@ -207,7 +207,8 @@ export class Process implements UpcallLwp {
    *    page by page first (so that a bad page or a lack of memory is found
    *    before any byte moves), then copied page by page, faulting again
    *    where the pagedaemon took a page meanwhile; only an error in that
-   *    second pass can leave it half done.
+   *    second pass can leave it half done, and its VmError then says how
+   *    many bytes had moved (`moved`, from va), as a short write would.
    */
   private access(va: number, n: number, write: boolean, buf: Uint8Array): void {
     if (n === 0) return;
@@ -230,7 +231,14 @@ export class Process implements UpcallLwp {
     if (Math.ceil((va + n - first) / ps) > pm.npages - uvm.exp.wired - uvm.freemin) {
       for (let p = first; p < va + n; p += ps) this.present(p, write, syscall);
       for (let p = first; p < va + n; p += ps)
-        this.copy(pteFrame(this.present(p, write, syscall)), p, va, n, write, buf);
+        this.copy(
+          pteFrame(this.present(p, write, syscall, Math.max(0, p - va))),
+          p,
+          va,
+          n,
+          write,
+          buf,
+        );
       return;
     }
     const held = write
@@ -354,15 +362,18 @@ export class Process implements UpcallLwp {
     if (grow !== null) for (const p of grow) vmMapGrowstack(map, p, this.vm);
   }
 
-  /** present: the PTE for page va with the needed right, faulting if need be. */
-  private present(va: number, write: boolean, syscall: string): number {
+  /** present: the PTE for page va with the needed right, faulting if need be (`moved`: see fault). */
+  private present(va: number, write: boolean, syscall: string, moved = 0): number {
     const pte = this.vm.pmap.lookup(va);
     if (pte !== 0 && pte & (write ? PTE_W : PTE_R | PTE_W | PTE_X)) return pte;
-    return this.fault(va, write, syscall);
+    return this.fault(va, write, syscall, moved);
   }
 
-  /** fault: take the fault an access at va raises; returns the PTE it leaves. */
-  private fault(va: number, write: boolean, syscall: string): number {
+  /**
+   * fault: take the fault an access at va raises; returns the PTE it
+   * leaves. `moved`: the bytes the access had moved before (its error says so).
+   */
+  private fault(va: number, write: boolean, syscall: string, moved = 0): number {
     const r = uvmFault(
       this.sys.uvm,
       this.vm.map,
@@ -370,7 +381,7 @@ export class Process implements UpcallLwp {
       write ? PROT_WRITE : PROT_READ,
       userFault(write),
     );
-    if (r !== 0) throw faultError(r, syscall, va);
+    if (r !== 0) throw faultError(r, syscall, va, moved);
     return this.vm.pmap.lookup(va);
   }
 
@@ -622,8 +633,8 @@ function segv(call: string, va: number, why: string): VmError {
   return new VmError('EFAULT', call, 'va', `SIGSEGV at ${hex(va)} (${why})`, 'SIGSEGV', va);
 }
 
-/** faultError: a failed fault as the error the access reports. */
-function faultError(r: string, call: string, va: number): VmError {
+/** faultError: a failed fault as the error the access reports (after `moved` bytes). */
+function faultError(r: string, call: string, va: number, moved = 0): VmError {
   if (r === 'SIGBUS')
     return new VmError(
       'EFAULT',
@@ -632,11 +643,12 @@ function faultError(r: string, call: string, va: number): VmError {
       `SIGBUS at ${hex(va)} (beyond the end of the file)`,
       'SIGBUS',
       va,
+      moved,
     );
   if (r === 'ENOMEM')
-    return new VmError('ENOMEM', call, 'va', `out of memory at ${hex(va)}`, undefined, va);
+    return new VmError('ENOMEM', call, 'va', `out of memory at ${hex(va)}`, undefined, va, moved);
   if (r === 'EIO')
-    return new VmError('EIO', call, 'va', `I/O error paging in ${hex(va)}`, 'SIGBUS', va);
+    return new VmError('EIO', call, 'va', `I/O error paging in ${hex(va)}`, 'SIGBUS', va, moved);
   if (r === 'EAGAIN')
     return new VmError('EAGAIN', call, 'va', `the page at ${hex(va)} is wired too often`);
   return segv(call, va, r === 'EACCES' ? 'protection' : 'not mapped');
