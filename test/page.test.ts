@@ -45,9 +45,7 @@ describe('page', () => {
     uvm.pages.bytes.fill(0x5a, pg * 4096, pg * 4096 + 4096);
     pageFree(uvm, pg);
     assert.equal(uvm.pages.flags[pg] & PG_ZERO, 0, 'a freed frame is no longer known zero');
-    /* the freed frame is reused last (FIFO free list): exhaust the others first */
-    const others = [];
-    for (let i = 0; i < 15; i++) others.push(pageAlloc(uvm, 0, 0, OWNER, 0));
+    /* the freed frame is reused first (LIFO free list, as uvm_pagefree) */
     const again = pageAlloc(uvm, 0, 0, OWNER, UVM_PGA_ZERO);
     assert.equal(again, pg);
     assert.equal(uvm.exp.pga_zeromiss, 1);

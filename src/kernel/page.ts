@@ -109,6 +109,17 @@ export class PageQueue {
     this.length++;
   }
 
+  /** prepend: put pg at the head. => pg is on no queue of these links. */
+  prepend(pg: Frame): void {
+    const { next, prev } = this.links;
+    next[pg] = this.head;
+    prev[pg] = NOPAGE;
+    if (this.head < 0) this.tail = pg;
+    else prev[this.head] = pg;
+    this.head = pg;
+    this.length++;
+  }
+
   /** remove: take pg out. => pg is on this queue. */
   remove(pg: Frame): void {
     const { next, prev } = this.links;
@@ -333,7 +344,9 @@ export function pageFree(uvm: Uvm, pg: Frame): void {
   pm.flags[pg] = 0;
   pm.pqflags[pg] = PQ_FREE;
   if (uvm.poisonFreed) pm.bytes.fill(0xa5, pg * pm.pageSize, (pg + 1) * pm.pageSize);
-  pm.free.append(pg);
+  /* at the head, as uvm_pagefree does: the next allocation reuses the
+     frame freed last, still in the cache */
+  pm.free.prepend(pg);
   uvm.exp.pagefrees++;
   uvm.hist?.emit({ type: 'page-free', frame: pg });
 }
