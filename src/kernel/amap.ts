@@ -176,14 +176,16 @@ export function roundupSlots(slots: number): number {
 
 /** b2slot: bytes to slots (AMAP_B2SLOT); throws EINVAL unless page aligned. */
 function b2slot(uvm: Uvm, bytes: number, call: string, arg: string): number {
-  if (!Number.isInteger(bytes) || bytes < 0 || bytes % uvm.pageSize !== 0)
+  /* one division: a whole, non-negative quotient is a page multiple */
+  const slots = bytes / uvm.pageSize;
+  if (!Number.isInteger(slots) || slots < 0)
     throw vmerr(
       'EINVAL',
       call,
       arg,
       `${bytes} is not a non-negative multiple of the page size ${uvm.pageSize}`,
     );
-  return bytes / uvm.pageSize;
+  return slots;
 }
 
 /** slotOf: the amap slot of byte `offset` into aref's window; EINVAL if outside. */
