@@ -164,7 +164,7 @@ export class World {
   private readonly newCommand: () => void;
   private names = 0;
   steps = 0;
-  /** calls that failed (a failed call changes nothing: shrinking drops them first) */
+  /** calls that failed (one changes nothing, but an access larger than memory: shrinking drops them first) */
   failedCalls = 0;
   /** the bytes the last failed call had moved (an access larger than memory) */
   private partial = 0;

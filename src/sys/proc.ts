@@ -177,7 +177,7 @@ export class Process implements UpcallLwp {
     return this.kernelAccess(va, bytes, true);
   }
 
-  /** kernelAccess: copyin or copyout; false for a VmError (nothing moved). */
+  /** kernelAccess: copyin or copyout; false for a VmError (nothing moved, but past memory: see access). */
   private kernelAccess(va: number, buf: Uint8Array, write: boolean): boolean {
     try {
       checkAccess(write ? 'copyout' : 'copyin', va, buf.length);
