@@ -39,6 +39,14 @@ const PTE_PROT = PTE_R | PTE_W | PTE_X;
 const PTE_FRAME_UNIT = 16; /* a PTE is (frame + 1) * 16 | bits */
 export const NPTE = 512;
 
+/**
+ * pteIndex: vpn's slot in its page table (vpn % NPTE, without `%`: page
+ * numbers above 2^31 are doubles, and `%` of doubles is a slow fmod call).
+ */
+function pteIndex(vpn: number): number {
+  return vpn - Math.floor(vpn / NPTE) * NPTE;
+}
+
 /* pmap_enter flags */
 export const PMAP_WIRED = 0x10;
 
@@ -123,7 +131,7 @@ export class PvTable implements PmapPageOps {
     return Math.floor(key / this.span);
   }
   keyVpn(key: number): number {
-    return key % this.span;
+    return key - Math.floor(key / this.span) * this.span;
   }
 
   /** add: record that pmap maps pg at virtual page vpn. */
@@ -368,7 +376,7 @@ export class Pmap {
   lookup(va: number): number {
     const vpn = Math.floor(va / this.pageSize);
     const t = this.ptp(vpn, false);
-    return t === null ? 0 : t.pte[vpn % NPTE];
+    return t === null ? 0 : t.pte[pteIndex(vpn)];
   }
 
   /**
@@ -378,7 +386,7 @@ export class Pmap {
   enter(va: number, pg: Frame, prot: number, flags: number): void {
     const vpn = Math.floor(va / this.pageSize);
     const t = this.ptp(vpn, true)!;
-    const i = vpn % NPTE;
+    const i = pteIndex(vpn);
     const old = t.pte[i];
     if (old !== 0) {
       this.tlb?.shootdown(vpn);
@@ -438,8 +446,8 @@ export class Pmap {
   removeOne(va: number): void {
     const vpn = Math.floor(va / this.pageSize);
     const t = this.ptp(vpn, false);
-    if (t !== null && t.pte[vpn % NPTE] !== 0) {
-      this.dropPte(t, vpn % NPTE, vpn);
+    if (t !== null && t.pte[pteIndex(vpn)] !== 0) {
+      this.dropPte(t, pteIndex(vpn), vpn);
       this.freeIfEmpty(vpn, t);
     }
   }
@@ -449,7 +457,7 @@ export class Pmap {
     const vpn = Math.floor(va / this.pageSize);
     const t = this.ptp(vpn, false);
     this.tlb?.shootdown(vpn);
-    if (t !== null) t.pte[vpn % NPTE] &= ~(PTE_PROT & ~prot);
+    if (t !== null) t.pte[pteIndex(vpn)] &= ~(PTE_PROT & ~prot);
   }
 
   /**
@@ -459,7 +467,7 @@ export class Pmap {
     const vpn = Math.floor(va / this.pageSize);
     const t = this.ptp(vpn, false);
     if (t === null) return;
-    const i = vpn % NPTE;
+    const i = pteIndex(vpn);
     if (t.pte[i] & PTE_WIRED) {
       t.pte[i] &= ~PTE_WIRED;
       this.wiredCount--;
@@ -479,7 +487,7 @@ export class Pmap {
       const tableEnd = Math.min(stop, (key + 1) * NPTE);
       const t = this.tables.get(key);
       if (t !== undefined && t.live > 0) {
-        for (; vpn < tableEnd; vpn++) if (t.pte[vpn % NPTE] !== 0) fn(t, vpn % NPTE, vpn);
+        for (; vpn < tableEnd; vpn++) if (t.pte[pteIndex(vpn)] !== 0) fn(t, pteIndex(vpn), vpn);
         this.freeIfEmpty(key * NPTE, t);
       }
       vpn = tableEnd;

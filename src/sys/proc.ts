@@ -214,7 +214,7 @@ export class Process implements UpcallLwp {
     if (n === 0) return;
     const uvm = this.sys.uvm;
     const ps = uvm.pageSize;
-    const first = va - (va % ps);
+    const first = Math.floor(va / ps) * ps;
     const syscall = write ? 'write' : 'read';
     if (va + n <= first + ps) {
       /* one page: a valid translation needs no map lookup (the TLB hit) */
