@@ -267,7 +267,7 @@ function anonDispose(uvm: Uvm, an: AnonId): boolean {
     if (pm.uanon(pg) !== an) {
       /* the page is an object's or another anon's, on loan to us: end our loan */
       kassert(pm.loanCount(pg) > 0, 'uvm_anon_dispose: borrowed page without a loan');
-      pm.setLoanCount(pg, pm.loanCount(pg) - 1);
+      pm.addLoans(pg, -1);
       pool.page[an] = NOPAGE;
       if (pm.uobject(pg) !== 0) mutexExit(uvm.objectLock(pm.uobject(pg)));
     } else {
@@ -329,7 +329,7 @@ export function anonLockLoanPage(uvm: Uvm, an: AnonId): Frame {
   } else if ((pm.pqflags[pg] & PQ_ANON) === 0) {
     pm.pqflags[pg] |= PQ_ANON;
     pm.owner[pg] = an;
-    pm.setLoanCount(pg, pm.loanCount(pg) - 1);
+    pm.addLoans(pg, -1);
   }
   return pg;
 }

@@ -73,7 +73,7 @@ import type { Uvm } from './uvm.ts';
 export function uvmLoanPage(uvm: Uvm, pg: Frame): void {
   if (uvm.pages.wireCount(pg) > 0) throw new KernelPanic(`uvm_loanpage: page ${pg} is wired`);
   uvm.pmap.pageProtect(pg, PROT_READ);
-  uvm.pages.setLoanCount(pg, uvm.pages.loanCount(pg) + 1);
+  uvm.pages.addLoans(pg, 1);
 }
 
 /**
@@ -110,8 +110,7 @@ export function uvmUnloan(uvm: Uvm, frames: readonly Frame[]): void {
   const pm = uvm.pages;
   for (const pg of frames) {
     if (pm.loanCount(pg) === 0) throw new KernelPanic(`uvm_unloan: page ${pg} is not on loan`);
-    pm.setLoanCount(pg, pm.loanCount(pg) - 1);
-    if (pm.loanCount(pg) === 0 && pm.owner[pg] === 0) pageFree(uvm, pg);
+    if (pm.addLoans(pg, -1) === 0 && pm.owner[pg] === 0) pageFree(uvm, pg);
   }
 }
 

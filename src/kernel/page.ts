@@ -180,6 +180,13 @@ export class FrameCounts {
     else this.counts.set(pg, n);
   }
 
+  /** add: frame pg's count changes by d. => the new count. */
+  add(pg: Frame, d: number): number {
+    const n = this.get(pg) + d;
+    this.set(pg, n);
+    return n;
+  }
+
   /** frames: how many frames have a count. */
   get frames(): number {
     return this.counts.size;
@@ -239,6 +246,11 @@ export class PhysMem implements PageLinks {
     this.wires.set(pg, n);
   }
 
+  /** addWires: frame pg gains d wirings (d < 0: loses). => its wire count now. */
+  addWires(pg: Frame, d: number): number {
+    return this.wires.add(pg, d);
+  }
+
   /** loanCount: the loans out on frame pg (loan_count). */
   loanCount(pg: Frame): number {
     return this.loans.get(pg);
@@ -247,6 +259,11 @@ export class PhysMem implements PageLinks {
   /** setLoanCount: frame pg has n loans out. */
   setLoanCount(pg: Frame, n: number): void {
     this.loans.set(pg, n);
+  }
+
+  /** addLoans: frame pg gains d loans (d < 0: loses). => its loan count now. */
+  addLoans(pg: Frame, d: number): number {
+    return this.loans.add(pg, d);
   }
 
   /** uanon: the anon owning frame pg (pg->uanon), or NOANON. */
@@ -407,12 +424,13 @@ export function pageDequeue(uvm: Uvm, pg: Frame): void {
  */
 export function pageWire(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
-  if (pm.wireCount(pg) >= WIRE_MAX) kpanic(`uvm_pagewire: page ${pg}: wire count overflow`);
-  if (pm.wireCount(pg) === 0) {
+  const n = pm.wireCount(pg);
+  if (n >= WIRE_MAX) kpanic(`uvm_pagewire: page ${pg}: wire count overflow`);
+  if (n === 0) {
     uvm.pdpol.dequeue(pg);
     uvm.exp.wired++;
   }
-  pm.setWireCount(pg, pm.wireCount(pg) + 1);
+  pm.addWires(pg, 1);
 }
 
 /**
@@ -421,8 +439,7 @@ export function pageWire(uvm: Uvm, pg: Frame): void {
 export function pageUnwire(uvm: Uvm, pg: Frame): void {
   const pm = uvm.pages;
   if (pm.wireCount(pg) <= 0) kpanic(`uvm_pageunwire: page ${pg} not wired`);
-  pm.setWireCount(pg, pm.wireCount(pg) - 1);
-  if (pm.wireCount(pg) === 0) {
+  if (pm.addWires(pg, -1) === 0) {
     uvm.exp.wired--;
     uvm.pdpol.activate(pg);
   }
