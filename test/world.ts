@@ -166,8 +166,6 @@ export class World {
   steps = 0;
   /** calls that failed (one changes nothing, but an access larger than memory: shrinking drops them first) */
   failedCalls = 0;
-  /** the bytes the last failed call had moved (an access larger than memory) */
-  private partial = 0;
 
   constructor(
     readonly cfg: FuzzConfig,
@@ -306,15 +304,11 @@ export class World {
 
   /** call: run fn on the real system: its errno, or 0. Other throws are divergences. */
   private call(text: string, fn: () => void): Errno | 0 {
-    this.partial = 0;
     try {
       fn();
       return 0;
     } catch (e) {
-      if (e instanceof VmError) {
-        this.partial = e.moved;
-        return e.code;
-      }
+      if (e instanceof VmError) return e.code;
       if (e instanceof Divergence) throw e;
       const kind = e instanceof Error && e.name === 'Livelock' ? 'livelock' : 'panic';
       const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
@@ -806,11 +800,18 @@ export class World {
     const text = `write ${c.p} ${hex(c.at)} fill ${hex(c.byte)} ${c.len}`;
     const { err, soft } = m.accessErr(sp, c.at, c.len, true);
     const armed = this.injectorsArmed();
-    const got = this.call(text, () => this.procs.get(c.p)!.write(c.at, data));
-    const moved = this.partial;
+    let moved = 0;
+    const got = this.call(text, () => {
+      try {
+        this.procs.get(c.p)!.write(c.at, data);
+      } catch (e) {
+        /* a range larger than memory can fail part way: what moved, moved */
+        if (e instanceof VmError) moved = e.moved;
+        throw e;
+      }
+    });
     if (this.judge('write', text, err, got, soft, armed)) m.write(sp, c.at, data);
     else if (got !== 0 && got !== 'EFAULT') {
-      /* a range larger than memory can fail part way: what moved, moved */
       if (moved > 0) m.write(sp, c.at, data.subarray(0, moved));
       this.readBack(c.p, c.at + moved, c.len - moved);
     }
