@@ -77,6 +77,7 @@ import {
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
+  truncPage,
 } from './param.ts';
 import { PMAP_WIRED, PTE_R, PTE_W, PTE_WIRED, PTE_X, pteFrame } from './pmap.ts';
 import type { Uvm } from './uvm.ts';
@@ -163,7 +164,7 @@ function faultRun(
   const flt = faultCtx;
   uvm.exp.faults++;
   if (uvm.reclaim !== null && uvm.pages.freeCount < uvm.freemin) uvm.reclaim();
-  flt.va = Math.floor(va / uvm.pageSize) * uvm.pageSize;
+  flt.va = truncPage(va, uvm.pageSize);
   flt.noramWaits = 0;
   flt.flags = flags;
   uvm.hist?.emit({

@@ -97,6 +97,20 @@ export const UVM_AMAP_CHUNK = 16;
 
 export const DEFAULT_PAGE_SIZE = 4096;
 
+/**
+ * truncPage: x rounded down to a multiple of the page size ps (trunc_page).
+ * => a division, never `%`: addresses above 2^31 are doubles, and `%` of
+ *    doubles is a slow fmod call.
+ */
+export function truncPage(x: number, ps: number): number {
+  return Math.floor(x / ps) * ps;
+}
+
+/** roundPage: x rounded up to a multiple of the page size ps (round_page). */
+export function roundPage(x: number, ps: number): number {
+  return Math.ceil(x / ps) * ps;
+}
+
 /*
  * What a number is. Frames, anons and swap slots are all small integers;
  * branding them (at no cost at run time) makes passing one for another a

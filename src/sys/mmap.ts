@@ -108,6 +108,8 @@ import {
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
+  roundPage,
+  truncPage,
   USER_MIN,
   VmError,
   vmerr,
@@ -125,10 +127,9 @@ function pageSize(vm: Vmspace): number {
   return vm.uvm.pageSize;
 }
 
-/** roundPage: len rounded up to the page size (PAGE_ALIGN). */
-function roundPage(vm: Vmspace, len: number): number {
-  const ps = pageSize(vm);
-  return Math.ceil(len / ps) * ps;
+/** pageAlign: len rounded up to the page size (PAGE_ALIGN). */
+function pageAlign(vm: Vmspace, len: number): number {
+  return roundPage(len, pageSize(vm));
 }
 
 /** An address, length or offset as a caller gives it: past 2^53, a bigint keeps it exact. */
@@ -236,7 +237,7 @@ export function sysMmap(
   const len = num('mmap', 'len', lenArg, 'ENOMEM');
   const offset = num('mmap', 'offset', offsetArg, 'EOVERFLOW');
   if (len === 0) throw vmerr('EINVAL', 'mmap', 'len', 'length 0');
-  const size = roundPage(vm, len);
+  const size = pageAlign(vm, len);
   if (size > vm.map.maxOffset - USER_MIN)
     throw vmerr('ENOMEM', 'mmap', 'len', `${len} bytes cannot fit in the address space`);
   const type = flags & MAP_TYPE;
@@ -337,7 +338,7 @@ function placeMmap(vm: Vmspace, addr: number, size: number, flags: number): numb
       );
     return addr;
   }
-  const hint = Math.floor(addr / ps) * ps;
+  const hint = truncPage(addr, ps);
   if (
     hint >= USER_MIN &&
     hint + size <= map.maxOffset &&
@@ -374,7 +375,7 @@ export function sysMunmap(vm: Vmspace, addrArg: Num, lenArg: Num): void {
   const len = num('munmap', 'len', lenArg, 'EINVAL');
   checkAligned(vm, 'munmap', addr);
   if (len === 0) throw vmerr('EINVAL', 'munmap', 'len', 'length 0');
-  const end = addr + roundPage(vm, len);
+  const end = addr + pageAlign(vm, len);
   if (addr > vm.map.maxOffset || end > vm.map.maxOffset)
     throw vmerr(
       'EINVAL',
@@ -408,7 +409,7 @@ export function sysMprotect(vm: Vmspace, addrArg: Num, lenArg: Num, prot: number
   checkAligned(vm, 'mprotect', addr);
   checkProt('mprotect', prot);
   if (len === 0) return;
-  const end = addr + roundPage(vm, len);
+  const end = addr + pageAlign(vm, len);
   requireMapped(vm, 'mprotect', addr, end);
   try {
     vmMapProtect(vm.map, addr, end, prot, false);
@@ -447,8 +448,8 @@ export function sysMinherit(vm: Vmspace, addrArg: Num, lenArg: Num, inherit: num
       `${inherit} is not MAP_INHERIT_SHARE, _COPY or _NONE`,
     );
   const ps = pageSize(vm);
-  const start = Math.max(Math.floor(addr / ps) * ps, vm.map.minOffset);
-  const end = Math.min(roundPage(vm, addr + len), vm.map.maxOffset);
+  const start = Math.max(truncPage(addr, ps), vm.map.minOffset);
+  const end = Math.min(pageAlign(vm, addr + len), vm.map.maxOffset);
   if (end <= start) return;
   if (
     inherit === MAP_INHERIT_COPY &&
@@ -520,7 +521,7 @@ export function sysMadvise(
   if ((value !== undefined) !== (advice === MADV_SETMAP))
     throw vmerr('EINVAL', 'madvise', 'value', 'a value goes with MADV_SETMAP, and only with it');
   if (len === 0) return;
-  const end = addr + roundPage(vm, len);
+  const end = addr + pageAlign(vm, len);
   requireMapped(vm, 'madvise', addr, end);
   const entries = entriesIn(vm.map, addr, end);
   if (advice === MADV_DONTNEED && entries.some((e) => e.wiredCount > 0))
@@ -695,8 +696,8 @@ function lockRange(vm: Vmspace, call: string, addrArg: Num, lenArg: Num): [numbe
   const addr = num(call, 'addr', addrArg, 'ENOMEM');
   const len = num(call, 'len', lenArg, 'ENOMEM');
   const ps = pageSize(vm);
-  const start = Math.floor(addr / ps) * ps;
-  return [start, roundPage(vm, addr + len)];
+  const start = truncPage(addr, ps);
+  return [start, pageAlign(vm, addr + len)];
 }
 
 /**
@@ -794,7 +795,7 @@ export function sysMsync(vm: Vmspace, addrArg: Num, lenArg: Num, flags: number):
   )
     throw vmerr('EINVAL', 'msync', 'flags', `${flags} is not a valid MS_* combination`);
   if (len === 0) return;
-  const end = addr + roundPage(vm, len);
+  const end = addr + pageAlign(vm, len);
   requireMapped(vm, 'msync', addr, end);
   const entries = entriesIn(vm.map, addr, end);
   if (flags & MS_INVALIDATE && entries.some((e) => e.wiredCount > 0))
@@ -822,7 +823,7 @@ export function sysMincore(vm: Vmspace, addrArg: Num, lenArg: Num): Uint8Array {
   const len = num('mincore', 'len', lenArg, 'ENOMEM');
   checkAligned(vm, 'mincore', addr);
   const ps = pageSize(vm);
-  const end = addr + roundPage(vm, len);
+  const end = addr + pageAlign(vm, len);
   const vec = new Uint8Array((end - addr) / ps);
   if (len === 0) return vec;
   requireMapped(vm, 'mincore', addr, end);
@@ -861,8 +862,8 @@ export function sysBrk(vm: Vmspace, addrArg: Num): number {
     return vm.brk; /* as Linux: a break nothing could hold leaves the break */
   const addr = num('brk', 'addr', addrArg, 'ENOMEM');
   if (addr < vm.brkStart || vm.brkStart === 0) return vm.brk;
-  const oldEnd = roundPage(vm, vm.brk);
-  const newEnd = roundPage(vm, addr);
+  const oldEnd = pageAlign(vm, vm.brk);
+  const newEnd = pageAlign(vm, addr);
   if (newEnd === oldEnd) {
     vmspaceSetBreak(vm, addr);
     return addr;
@@ -941,8 +942,8 @@ export function sysMremap(
       'MREMAP_FIXED and MREMAP_DONTUNMAP need MREMAP_MAYMOVE',
     );
   if (newLen === 0) throw vmerr('EINVAL', 'mremap', 'new_len', 'length 0');
-  const oldSize = roundPage(vm, oldLen);
-  const newSize = roundPage(vm, newLen);
+  const oldSize = pageAlign(vm, oldLen);
+  const newSize = pageAlign(vm, newLen);
   if (oldSize === 0)
     throw vmerr('EINVAL', 'mremap', 'old_len', 'length 0 (duplicating a mapping is not supported)');
   if (flags & MREMAP_DONTUNMAP && oldSize !== newSize)

@@ -23,7 +23,16 @@
 import { uvmFault, uvmVsunlock } from '../kernel/fault.ts';
 import { uvmLoanPage, uvmLoanToMap, uvmLoanToMapAllowed, uvmUnloan } from '../kernel/loan.ts';
 import { NOPAGE } from '../kernel/page.ts';
-import { type Errno, type Frame, hex, kpanic, PROT_READ, vmerr } from '../kernel/param.ts';
+import {
+  type Errno,
+  type Frame,
+  hex,
+  kpanic,
+  PROT_READ,
+  roundPage,
+  truncPage,
+  vmerr,
+} from '../kernel/param.ts';
 import { pteFrame } from '../kernel/pmap.ts';
 import type { Uvm } from '../kernel/uvm.ts';
 import type { Process } from './proc.ts';
@@ -165,8 +174,8 @@ export function pipeWrite(p: Process, fd: number, addr: number, want: number): n
   if (len === 0) return 0;
   const uvm = p.sys.uvm;
   const ps = uvm.pageSize;
-  p.precheck(addr - (addr % ps), addr + len, false, 'writeFd');
-  const lo = Math.min(Math.ceil(addr / ps) * ps, addr + len);
+  p.precheck(truncPage(addr, ps), addr + len, false, 'writeFd');
+  const lo = Math.min(roundPage(addr, ps), addr + len);
   const hi = Math.max(lo, Math.floor((addr + len) / ps) * ps);
   const pieces: Piece[] = [];
   try {
@@ -229,7 +238,7 @@ export function pipeRead(p: Process, fd: number, addr: number, len: number): num
   if (n === 0) return 0;
   const uvm = p.sys.uvm;
   const ps = uvm.pageSize;
-  p.precheck(addr - (addr % ps), addr + n, true, 'readFd');
+  p.precheck(truncPage(addr, ps), addr + n, true, 'readFd');
   const handed = handovers(p, pipe, addr, n);
   const held = holdTargets(p, addr, n, handed);
   try {
@@ -265,7 +274,7 @@ function holdTargets(p: Process, addr: number, n: number, handed: Set<number>): 
   const ps = p.sys.uvm.pageSize;
   const held: Frame[] = [];
   try {
-    for (let va = addr - (addr % ps); va < addr + n; ) {
+    for (let va = truncPage(addr, ps); va < addr + n; ) {
       if (handed.has(va)) {
         va += ps;
         continue;

@@ -34,6 +34,7 @@ import {
   kpanic,
   PROT_READ,
   PROT_WRITE,
+  truncPage,
   USER_MAX,
   USER_MIN,
   VmError,
@@ -214,7 +215,7 @@ export class Process implements UpcallLwp {
     if (n === 0) return;
     const uvm = this.sys.uvm;
     const ps = uvm.pageSize;
-    const first = Math.floor(va / ps) * ps;
+    const first = truncPage(va, ps);
     const syscall = write ? 'write' : 'read';
     if (va + n <= first + ps) {
       /* one page: a valid translation needs no map lookup (the TLB hit) */

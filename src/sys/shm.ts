@@ -18,7 +18,15 @@ import {
   vmMapUnlock,
 } from '../kernel/map/index.ts';
 import { objectDetach } from '../kernel/object.ts';
-import { hex, MAP_INHERIT_SHARE, PROT_ALL, PROT_READ, PROT_WRITE, vmerr } from '../kernel/param.ts';
+import {
+  hex,
+  MAP_INHERIT_SHARE,
+  PROT_ALL,
+  PROT_READ,
+  PROT_WRITE,
+  roundPage,
+  vmerr,
+} from '../kernel/param.ts';
 import type { Uvm } from '../kernel/uvm.ts';
 import type { Vmspace } from '../kernel/vmspace.ts';
 
@@ -47,11 +55,7 @@ export class ShmRegistry {
       throw vmerr('EINVAL', 'shmget', 'size', `${size} is not a positive size`);
     const ps = this.uvm.pageSize;
     const id = this.nextId++;
-    const aobj = new Aobj(
-      this.uvm,
-      Math.ceil(size / ps) * ps,
-      `SYSV${id.toString(16).padStart(8, '0')}`,
-    );
+    const aobj = new Aobj(this.uvm, roundPage(size, ps), `SYSV${id.toString(16).padStart(8, '0')}`);
     this.segments.set(id, { id, size, aobj, removed: false });
     return id;
   }
@@ -66,7 +70,7 @@ export class ShmRegistry {
     const seg = this.segments.get(id);
     if (!seg || seg.removed) throw vmerr('EINVAL', 'shmat', 'shmid', `no segment ${id}`);
     const ps = this.uvm.pageSize;
-    const size = Math.ceil(seg.size / ps) * ps;
+    const size = roundPage(seg.size, ps);
     if (!Number.isSafeInteger(addr) || addr % ps !== 0)
       throw vmerr('EINVAL', 'shmat', 'shmaddr', `${hex(addr)} is not page aligned`);
     const map = vm.map;
@@ -99,7 +103,7 @@ export class ShmRegistry {
       throw vmerr('EINVAL', 'shmdt', 'shmaddr', `no segment attached at ${hex(addr)}`);
     const ps = this.uvm.pageSize;
     vmMapLock(map);
-    vmMapDelete(map, addr, addr + Math.ceil(seg.size / ps) * ps);
+    vmMapDelete(map, addr, addr + roundPage(seg.size, ps));
     vmMapUnlock(map);
     vm.shm!.delete(addr);
     this.forget(seg);

@@ -41,6 +41,7 @@ import {
   MAP_ENTRY_COW,
   MAP_ENTRY_NEEDS_COPY,
   PROT_WRITE,
+  truncPage,
   USER_MAX,
   USER_MIN,
   vmerr,
@@ -175,7 +176,7 @@ export class VmSystem {
   /** newSpace: an empty address space over the user range. */
   newSpace(): Vmspace {
     const ps = this.uvm.pageSize;
-    const vm = vmspaceAlloc(this.uvm, USER_MIN, Math.floor(USER_MAX / ps) * ps);
+    const vm = vmspaceAlloc(this.uvm, USER_MIN, truncPage(USER_MAX, ps));
     vm.map.hooks = this.hooks;
     vm.map.topdown = true;
     vm.map.mmapBase = DEFAULT_MMAP_BASE;

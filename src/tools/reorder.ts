@@ -20,6 +20,7 @@
  *               call's result holds (a bounded depth-first search)
  */
 import { entryContains, type VmMap, vmMapLookupEntry } from '../kernel/map/index.ts';
+import { roundPage } from '../kernel/param.ts';
 import { type CallEvent, parseFlags, parseNumber } from './strace.ts';
 
 /** The mapped ranges of an address span, as sorted [start, end) pairs. */
@@ -95,7 +96,7 @@ const RANGE_CALLS = new Set([
  * or null for none.
  */
 export function span(ev: CallEvent, pageSize: number): [number, number] | null {
-  const up = (n: number) => Math.ceil(n / pageSize) * pageSize;
+  const up = (n: number) => roundPage(n, pageSize);
   const a = parseNumber(ev.args[0] ?? '');
   const r = ev.errno === null && ev.result !== null ? ev.result : a;
   if (ev.name === 'mmap') return r === a && a === 0 ? null : [r, r + up(parseNumber(ev.args[1]))];
@@ -114,7 +115,7 @@ export function span(ev: CallEvent, pageSize: number): [number, number] | null {
  * => false (occ then undefined) when the result cannot have happened.
  */
 export function step(occ: Occupancy, ev: CallEvent, pageSize: number): boolean {
-  const up = (n: number) => Math.ceil(n / pageSize) * pageSize;
+  const up = (n: number) => roundPage(n, pageSize);
   const ok = ev.errno === null && ev.result !== null && ev.result !== -1;
   const a = parseNumber(ev.args[0] ?? '');
   if (ev.name === 'mmap') {

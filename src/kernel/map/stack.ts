@@ -2,7 +2,7 @@
  * stack.ts: submaps (vm_map_submap), growable stacks (vm_map_stack,
  * vm_map_growstack) and moving entries to another address (mremap).
  */
-import { type Frame, hex, MAP_ENTRY_COW, MAP_ENTRY_STACK, vmerr } from '../param.ts';
+import { type Frame, hex, MAP_ENTRY_COW, MAP_ENTRY_STACK, truncPage, vmerr } from '../param.ts';
 
 import { simplifyRange } from './attrs.ts';
 import {
@@ -152,10 +152,10 @@ function growstackStart(
   const stack = prev.next;
   if (stack === map.header || !(stack.eflags & MAP_ENTRY_STACK)) return null;
   const floor = prev === map.header ? map.minOffset : prev.end + map.stackGuard;
-  const need = stack.start - Math.floor(addr / ps) * ps;
+  const need = stack.start - truncPage(addr, ps);
   let room = stack.availSsize;
   if (isMainStack(addr, acct))
-    room = Math.min(room, Math.floor(acct.stackLimit / ps) * ps - acct.ssize * ps);
+    room = Math.min(room, truncPage(acct.stackLimit, ps) - acct.ssize * ps);
   if (need > room || stack.start - need < floor) return null;
   if (acct === null || acct.stackGrowth === 'page') return stack.start - need;
   const grow = Math.min(Math.ceil(need / SGROWSIZ) * SGROWSIZ, room);
