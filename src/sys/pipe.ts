@@ -176,7 +176,7 @@ export function pipeWrite(p: Process, fd: number, addr: number, want: number): n
   const ps = uvm.pageSize;
   p.precheck(truncPage(addr, ps), addr + len, false, 'writeFd');
   const lo = Math.min(roundPage(addr, ps), addr + len);
-  const hi = Math.max(lo, Math.floor((addr + len) / ps) * ps);
+  const hi = Math.max(lo, truncPage(addr + len, ps));
   const pieces: Piece[] = [];
   try {
     if (lo > addr) pieces.push(copied(p, addr, lo - addr));
