@@ -12,6 +12,7 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { table } from '../src/tools/dump.ts';
 import { amapWorkloads } from './amap.bench.ts';
+import { FLOOR_ROWS, floorFault } from './floor.bench.ts';
 import { compare, formatNs, measure, type Row } from './harness.ts';
 import { coldPage, KERNEL_WORKLOADS } from './kernel.bench.ts';
 import { linuxFigures } from './linux.ts';
@@ -39,18 +40,18 @@ function kernelRows(quick: boolean): Row[] {
     log(`${w.label}: ours ${formatNs(row.ours_ns)}, Linux ${formatNs(row.linux_ns)}`);
     return row;
   });
-  return [...rows, ...memoryBoundRows(ours, reps)];
+  return [...rows, ...memoryBoundRows(ours, reps, quick)];
 }
 
-/** memoryBoundRows: our faults per page beside clearing and copying a cold page. */
-function memoryBoundRows(ours: Map<string, number>, reps: number): Row[] {
+const CLEAR_REFERENCE = 'Uint8Array.fill(0) of a cold 4 KiB page';
+
+/**
+ * memoryBoundRows: our faults per page beside clearing and copying a cold
+ * page, then the floor model of a zero-fill fault beside the same clear.
+ */
+function memoryBoundRows(ours: Map<string, number>, reps: number, quick: boolean): Row[] {
   const pairs: [string, string, string, boolean][] = [
-    [
-      'zero-fill',
-      'zero-fill fault vs clearing a cold page',
-      'Uint8Array.fill(0) of a cold 4 KiB page',
-      false,
-    ],
+    ['zero-fill', 'zero-fill fault vs clearing a cold page', CLEAR_REFERENCE, false],
     [
       'cow-fault',
       'copy-on-write fault vs copying a cold page',
@@ -58,10 +59,28 @@ function memoryBoundRows(ours: Map<string, number>, reps: number): Row[] {
       true,
     ],
   ];
-  return pairs.map(([key, workload, reference, copy]) => {
+  let clear = 0;
+  const rows = pairs.map(([key, workload, reference, copy]) => {
     const ref = coldPage(copy, reps);
+    if (!copy) clear = ref;
     const row = compare(workload, ours.get(key)!, ref, 2, reference);
     log(`${workload}: ours ${formatNs(row.ours_ns)}, ${reference} ${formatNs(ref)}`);
+    return row;
+  });
+  return [...rows, ...floorRows(clear, reps, quick)];
+}
+
+/** floorRows: the flat model of a zero-fill fault, frames in either order, beside a cold clear (reported). */
+function floorRows(clear: number, reps: number, quick: boolean): Row[] {
+  return (['ascending', 'descending'] as const).map((order) => {
+    const row = compare(
+      FLOOR_ROWS[order],
+      floorFault(order, quick ? 128 : 512, reps),
+      clear,
+      null,
+      CLEAR_REFERENCE,
+    );
+    log(`${row.workload}: ${formatNs(row.ours_ns)}`);
     return row;
   });
 }
