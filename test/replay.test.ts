@@ -213,6 +213,69 @@ describe('replay: real programs, all of them (issue 12)', () => {
     assert.match(replay.mapsAt(1)!.join('\n'), /^7f0000001000-7f0000002000 r--p /m);
   });
 
+  /* the racing-threads case with something else inside the window: 2's munmap is cut by 3's mmap placed inside its range */
+  const race = (inside: string[], before: string[] = []) => [
+    `1 mmap(NULL, 16384, ${anon}) = ${hex(A)}`,
+    '1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 2',
+    ...before,
+    `2 munmap(${hex(A)}, 16384 <unfinished ...>`,
+    ...inside,
+    `3 mmap(NULL, 4096, ${anon}) = ${hex(A + 4096)}`,
+    '2 <... munmap resumed>) = 0',
+    `3 mprotect(${hex(A + 4096)}, 4096, PROT_READ) = 0`,
+  ];
+  const thread3 = '1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 3';
+
+  it("a thread's exit inside a window of overlapping calls does not stop their reordering", () => {
+    const before = [thread3, '1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 4'];
+    const { report, replay } = replayLog(
+      race(['4 exit(0) = ?', '4 +++ exited with 0 +++'], before),
+    );
+    assert.deepEqual(report.mismatches, []);
+    assert.deepEqual(report.unknown, []);
+    assert.equal(report.orders.length, 1);
+    assert.match(report.orders[0].text, /completion order disagrees with their results/);
+    assert.equal(report.processes.find((p) => p.pid === 4)?.exited, true);
+    assert.match(replay.mapsAt(1)!.join('\n'), /^7f0000001000-7f0000002000 r--p /m);
+  });
+
+  it('a thread made inside the window is ordered with the space it shares', () => {
+    const { report } = replayLog(race([thread3]));
+    assert.deepEqual(report.mismatches, []);
+    assert.deepEqual(report.unknown, []);
+    assert.equal(report.orders.length, 1);
+  });
+
+  it('the +++ line of a thread whose exit call came before the window does not stop the reordering', () => {
+    const before = [
+      thread3,
+      '1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 4',
+      '4 exit(0) = ?',
+    ];
+    const { report } = replayLog(race(['4 +++ exited with 0 +++'], before));
+    assert.deepEqual(report.mismatches, []);
+    assert.equal(report.orders.length, 1);
+  });
+
+  it('a fork inside the window still keeps it in completion order', () => {
+    const { report } = replayLog(race(['1 clone(child_stack=NULL, flags=SIGCHLD) = 5'], [thread3]));
+    assert.equal(report.orders.length, 0);
+    assert.equal(report.mismatches.length, 1, "3's mprotect finds its page unmapped");
+  });
+
+  it('a window of thousands of overlapping calls is searched too', () => {
+    const busy: string[] = [];
+    for (let i = 0; i < 1500; i++)
+      busy.push(
+        `3 mmap(NULL, 4096, ${anon}) = ${hex(A + 65536)}`,
+        `3 munmap(${hex(A + 65536)}, 4096) = 0`,
+      );
+    const { report } = replayLog(race(busy, [thread3]));
+    assert.deepEqual(report.mismatches, []);
+    assert.equal(report.orders.length, 1);
+    assert.match(report.orders[0].text, /completion order disagrees with their results/);
+  });
+
   it('overlapping calls no order explains are applied in completion order, and said so', () => {
     const { report } = replayLog([
       `1 mmap(NULL, 8192, ${anon}) = ${hex(A)}`,

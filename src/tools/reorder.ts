@@ -156,10 +156,10 @@ function remapStep(occ: Occupancy, ev: CallEvent, up: (n: number) => number): bo
   return true;
 }
 
-/** how many steps the search may take before it gives up */
+/** how many steps the search may take before it gives up: this many, or 20 per call if more */
 const BUDGET = 20000;
 /** windows of more calls are only checked in completion order (no search) */
-const MAX_SEARCH = 512;
+export const MAX_SEARCH = 8192;
 
 /**
  * serialOrder: an order of `calls` (in completion order, each with its
@@ -167,35 +167,75 @@ const MAX_SEARCH = 512;
  * goes first and every result holds, starting from `occ`.
  * => completion order itself when it holds; null when no order holds (or
  *    the search ran out of its budget, or the window is too long to search).
+ * => a depth-first search, completion order first at every depth, kept on
+ *    an explicit stack: a window of threads that never all rest at once
+ *    can hold thousands of calls, and most of them place at the first try.
  */
 export function serialOrder(
   calls: CallEvent[],
   occ: Occupancy,
   pageSize: number,
 ): CallEvent[] | null {
-  if (calls.length > MAX_SEARCH) {
+  const n = calls.length;
+  if (n > MAX_SEARCH) {
     const all = occ.clone();
     return calls.every((c) => step(all, c, pageSize)) ? calls : null;
   }
-  const used = new Array<boolean>(calls.length).fill(false);
-  const order: CallEvent[] = [];
-  let budget = BUDGET;
-  const search = (at: Occupancy): boolean => {
-    if (order.length === calls.length) return true;
-    if (--budget < 0) return false;
-    /* the first call not yet placed returned first: none may go before it that entered after */
-    const first = calls[used.indexOf(false)];
-    for (let i = 0; i < calls.length; i++) {
-      if (used[i] || calls[i].startLine > first.line) continue;
-      const next = at.clone();
-      if (!step(next, calls[i], pageSize)) continue;
-      used[i] = true;
-      order.push(calls[i]);
-      if (search(next)) return true;
-      order.pop();
-      used[i] = false;
+  const used = new Uint8Array(n);
+  /* placed[d]: the call at depth d; tried[d]: the last candidate tried there; states[d]: the occupancy before it */
+  const placed = new Int32Array(n);
+  const tried = new Int32Array(n + 1).fill(-1);
+  const states: Occupancy[] = [occ];
+  /* the first call not yet placed (it returned first: none may go before it that entered after it) */
+  let first = 0;
+  let budget = Math.max(BUDGET, 20 * n);
+  for (let d = 0; d < n; ) {
+    if (--budget < 0) return null;
+    const i = nextCandidate(
+      calls,
+      used,
+      Math.max(tried[d] + 1, first),
+      calls[first].line,
+      states,
+      d,
+      pageSize,
+    );
+    if (i >= 0) {
+      tried[d] = i;
+      placed[d] = i;
+      used[i] = 1;
+      while (first < n && used[first]) first++;
+      tried[++d] = -1;
+    } else {
+      if (d === 0) return null;
+      const j = placed[--d];
+      used[j] = 0;
+      if (j < first) first = j;
     }
-    return false;
-  };
-  return search(occ) ? order : null;
+  }
+  return Array.from(placed, (i) => calls[i]);
+}
+
+/**
+ * nextCandidate: from index `from` on, the first call not placed that
+ * entered by line `limit` and whose result holds after states[d]; its
+ * occupancy becomes states[d + 1] => its index, or -1.
+ */
+function nextCandidate(
+  calls: CallEvent[],
+  used: Uint8Array,
+  from: number,
+  limit: number,
+  states: Occupancy[],
+  d: number,
+  pageSize: number,
+): number {
+  for (let i = from; i < calls.length; i++) {
+    if (used[i] || calls[i].startLine > limit) continue;
+    const next = states[d].clone();
+    if (!step(next, calls[i], pageSize)) continue;
+    states[d + 1] = next;
+    return i;
+  }
+  return -1;
 }

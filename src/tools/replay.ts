@@ -71,7 +71,7 @@ import type { MappableFile } from '../kernel/vnode.ts';
 import type { Process } from '../sys/proc.ts';
 import { readMapsRow } from '../sys/procmaps.ts';
 import type { VmSystem } from '../sys/system.ts';
-import { Occupancy, serialOrder, span } from './reorder.ts';
+import { MAX_SEARCH, Occupancy, serialOrder, span } from './reorder.ts';
 import { type CallEvent, fdPath, parseFlags, parseNumber, type StraceEvent } from './strace.ts';
 
 const FLAG_BITS: Record<string, number> = {
@@ -285,20 +285,57 @@ export class Replay {
     this.objects.clear();
   }
 
-  /** applyWindow: the held events, their memory calls in an order every result allows. */
+  /**
+   * applyWindow: the held events, their memory calls in an order every
+   * result allows. A thread's exit does not end its address space: when
+   * the window is reordered it waits for the window's end, so that none
+   * of its own calls can land after it.
+   */
   private applyWindow(): void {
     const events = this.window!;
     this.window = null;
     this.inCall.clear();
-    const barrier = events.some(
-      (e) => e.kind === 'exit' || (e.kind === 'call' && BARRIERS.has(e.name)),
-    );
+    const barrier = events.some((e) => this.barrier(e));
     const order = barrier ? null : this.orderCalls(events);
+    const exits: StraceEvent[] = [];
     let next = 0;
     for (const ev of events) {
       const memory = ev.kind === 'call' && HANDLERS[ev.name] !== undefined;
-      this.apply(memory && order ? order[next++] : ev);
+      if (order && this.threadExit(ev)) exits.push(ev);
+      else this.apply(memory && order ? order[next++] : ev);
     }
+    for (const ev of exits) this.apply(ev);
+  }
+
+  /**
+   * barrier: ev ends, replaces, copies or marks an address space, so no
+   * memory call may move across it. A thread's creation or end is none of
+   * these: its address space is shared and lives on.
+   */
+  private barrier(ev: StraceEvent): boolean {
+    /* the +++ line of a task whose exit call was applied already changes nothing */
+    if (ev.kind === 'exit') return !this.gone(ev.pid) && !this.threadExit(ev);
+    if (ev.kind !== 'call' || !BARRIERS.has(ev.name)) return false;
+    if (CLONES.has(ev.name)) return !isThreadClone(ev);
+    return !this.threadExit(ev);
+  }
+
+  /** gone: pid was seen and has exited. */
+  private gone(pid: number): boolean {
+    return !this.procs.has(pid) && this.summaries.has(pid);
+  }
+
+  /**
+   * threadExit: ev ends a task (its exit call or its +++ line) whose
+   * address space another live task still uses, and no real maps were
+   * recorded at its exit to compare with.
+   */
+  private threadExit(ev: StraceEvent): boolean {
+    if (ev.kind !== 'exit' && !(ev.kind === 'call' && ev.name === 'exit')) return false;
+    const vm = this.procs.get(ev.pid)?.vm;
+    if (vm === undefined || this.opts.realMaps?.(ev.pid, 'exit')) return false;
+    for (const [pid, p] of this.procs) if (pid !== ev.pid && p.vm === vm) return true;
+    return false;
   }
 
   /**
@@ -309,10 +346,13 @@ export class Replay {
     const calls = events.filter(
       (e): e is CallEvent => e.kind === 'call' && HANDLERS[e.name] !== undefined,
     );
+    const born = threadsBorn(events);
     const spaces = new Map<Process['vm'] | undefined, CallEvent[]>();
     for (const c of calls) {
-      const vm = this.procs.get(c.pid)?.vm;
-      spaces.set(vm, [...(spaces.get(vm) ?? []), c]);
+      const vm = this.spaceOf(c.pid, born);
+      const group = spaces.get(vm);
+      if (group) group.push(c);
+      else spaces.set(vm, [c]);
     }
     const chosen = new Map<CallEvent, CallEvent>();
     for (const [vm, group] of spaces) {
@@ -321,6 +361,19 @@ export class Replay {
       for (const [i, c] of order.entries()) chosen.set(group[i], c);
     }
     return chosen.size === 0 ? null : calls.map((c) => chosen.get(c) ?? c);
+  }
+
+  /**
+   * spaceOf: the address space pid's calls act on: its own, or, for a
+   * thread made in this window (not yet seen), its creator's.
+   */
+  private spaceOf(pid: number, born: Map<number, number>): Process['vm'] | undefined {
+    for (let p: number | undefined = pid, hops = 0; p !== undefined && hops <= born.size; hops++) {
+      const vm = this.procs.get(p)?.vm;
+      if (vm !== undefined) return vm;
+      p = born.get(p);
+    }
+    return undefined;
   }
 
   /** serialize: one space's overlapping calls in an order their results allow; says so when it is not completion order. */
@@ -332,9 +385,17 @@ export class Replay {
     const order = serialOrder(group, Occupancy.of(vm.map, lo, hi), ps);
     const lines = (cs: CallEvent[]) => cs.map((c) => c.line).join(', ');
     if (order === null) {
+      const which =
+        group.length > 12
+          ? `${group.length} overlapping calls at lines ${group[0].line}..${group.at(-1)!.line}`
+          : `overlapping calls at lines ${lines(group)}`;
+      const why =
+        group.length > MAX_SEARCH
+          ? `too many to search (more than ${MAX_SEARCH}) and completion order disagrees with a result`
+          : 'no order agrees with every result';
       this.report.orders.push({
         line: group[0].line,
-        text: `overlapping calls at lines ${lines(group)}: no order agrees with every result; applied in completion order`,
+        text: `${which}: ${why}; applied in completion order`,
       });
       return group;
     }
@@ -357,7 +418,7 @@ export class Replay {
       return;
     }
     if (!this.procs.has(ev.pid)) {
-      if (this.summaries.has(ev.pid)) {
+      if (this.gone(ev.pid)) {
         /* gone already (exit_group, then its +++ line) */
         if (ev.kind !== 'exit')
           this.report.unknown.push({ line: ev.line, text: `pid ${ev.pid} acts after it exited` });
@@ -520,11 +581,9 @@ export class Replay {
 
   private cloneDone(ev: CallEvent): void {
     const name = ev.name;
-    const flagsArg =
-      ev.args.find((a) => a.startsWith('flags=') || a.startsWith('{flags=')) ?? ev.args[0] ?? '';
     this.unfinishedClone = null;
     if (ev.errno !== null || ev.result === null) return;
-    const shareVm = cloneSharesVm(name, flagsArg);
+    const shareVm = cloneSharesVm(name, cloneFlags(ev));
     const child = ev.result;
     if (!this.summaries.has(child)) {
       const parent = this.procs.get(ev.pid)!;
@@ -664,6 +723,32 @@ const PARTIAL_CALLS = new Set(['mprotect', 'mlock', 'munlock', 'madvise', 'mlock
 /** cloneSharesVm: does this clone keep the parent's address space (CLONE_VM, vfork)? */
 function cloneSharesVm(name: string, flagsText: string): boolean {
   return name === 'vfork' || /CLONE_VM\b/.test(flagsText);
+}
+
+/** threadsBorn: the threads a window's clone calls made => child pid to creator pid. */
+function threadsBorn(events: StraceEvent[]): Map<number, number> {
+  const born = new Map<number, number>();
+  for (const e of events)
+    if (
+      e.kind === 'call' &&
+      CLONES.has(e.name) &&
+      e.result !== null &&
+      e.result > 0 &&
+      isThreadClone(e)
+    )
+      born.set(e.result, e.pid);
+  return born;
+}
+
+/** cloneFlags: the text of a clone call's flags (clone's first argument, clone3's flags field). */
+function cloneFlags(ev: CallEvent): string {
+  return ev.args.find((a) => a.startsWith('flags=') || a.startsWith('{flags=')) ?? ev.args[0] ?? '';
+}
+
+/** isThreadClone: ev made a thread: a task sharing the address space, not a vfork child. */
+function isThreadClone(ev: CallEvent): boolean {
+  const flags = cloneFlags(ev);
+  return ev.name !== 'vfork' && /CLONE_VM\b/.test(flags) && !/CLONE_VFORK\b/.test(flags);
 }
 
 function fmt(v: number | null): string {
