@@ -246,6 +246,38 @@ describe('replay: real programs, all of them (issue 12)', () => {
     assert.equal(report.orders.length, 1);
   });
 
+  it('a thread made and ended inside the window does not stop the reordering', () => {
+    const short = [
+      '1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 5',
+      '5 exit(0) = ?',
+      '5 +++ exited with 0 +++',
+    ];
+    const { report } = replayLog(race(short, [thread3]));
+    assert.deepEqual(report.mismatches, []);
+    assert.deepEqual(report.unknown, []);
+    assert.equal(report.orders.length, 1);
+    assert.equal(report.processes.find((p) => p.pid === 5)?.exited, true);
+  });
+
+  it('a thread whose first call moves later is still adopted at its first line, from the clone then unfinished', () => {
+    const { report, replay } = replayLog([
+      `1 mmap(NULL, 16384, ${anon}) = ${hex(A)}`,
+      '1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 2',
+      '1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 4',
+      `2 munmap(${hex(A)}, 16384 <unfinished ...>`,
+      '1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0} <unfinished ...>',
+      `3 mmap(NULL, 4096, ${anon}) = ${hex(A + 4096)}`,
+      '4 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 9',
+      '2 <... munmap resumed>) = 0',
+      '1 <... clone3 resumed>, 88) = 3',
+      `3 mprotect(${hex(A + 4096)}, 4096, PROT_READ) = 0`,
+    ]);
+    assert.deepEqual(report.unknown, []);
+    assert.deepEqual(report.mismatches, []);
+    assert.equal(report.orders.length, 1);
+    assert.match(replay.mapsAt(1)!.join('\n'), /^7f0000001000-7f0000002000 r--p /m);
+  });
+
   it('the +++ line of a thread whose exit call came before the window does not stop the reordering', () => {
     const before = [
       thread3,

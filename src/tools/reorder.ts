@@ -182,30 +182,21 @@ export function serialOrder(
     return calls.every((c) => step(all, c, pageSize)) ? calls : null;
   }
   const used = new Uint8Array(n);
-  /* placed[d]: the call at depth d; tried[d]: the last candidate tried there; states[d]: the occupancy before it */
-  const placed = new Int32Array(n);
-  const tried = new Int32Array(n + 1).fill(-1);
+  /* placed[d]: the call at depth d (-1: none tried yet); states[d]: the occupancy before it */
+  const placed = new Int32Array(n).fill(-1);
   const states: Occupancy[] = [occ];
   /* the first call not yet placed (it returned first: none may go before it that entered after it) */
   let first = 0;
   let budget = Math.max(BUDGET, 20 * n);
   for (let d = 0; d < n; ) {
     if (--budget < 0) return null;
-    const i = nextCandidate(
-      calls,
-      used,
-      Math.max(tried[d] + 1, first),
-      calls[first].line,
-      states,
-      d,
-      pageSize,
-    );
+    const from = Math.max(placed[d] + 1, first);
+    const i = nextCandidate(calls, used, from, calls[first].line, states, d, pageSize);
     if (i >= 0) {
-      tried[d] = i;
       placed[d] = i;
       used[i] = 1;
       while (first < n && used[first]) first++;
-      tried[++d] = -1;
+      if (++d < n) placed[d] = -1;
     } else {
       if (d === 0) return null;
       const j = placed[--d];

@@ -189,7 +189,11 @@ const NOOP_CALLS = new Set([
   '???',
 ]);
 const CLONES = new Set(['clone', 'clone3', 'fork', 'vfork']);
-/** calls that end or replace a process, or mark its maps: never reordered across */
+/**
+ * calls that end, replace or copy an address space, or mark its maps: no
+ * memory call is reordered across them (but a thread's clone or exit: see
+ * Replay.barrier)
+ */
 const BARRIERS = new Set([...CLONES, 'execve', 'execveat', 'exit', 'exit_group', 'kill']);
 /** a window of overlapping calls longer than this is applied in completion order */
 const MAX_WINDOW = 1 << 16;
@@ -295,14 +299,19 @@ export class Replay {
     const events = this.window!;
     this.window = null;
     this.inCall.clear();
-    const barrier = events.some((e) => this.barrier(e));
-    const order = barrier ? null : this.orderCalls(events);
+    const born = this.threadsBorn(events);
+    const barrier = events.some((e) => this.barrier(e, born));
+    const order = barrier ? null : this.orderCalls(events, born);
     const exits: StraceEvent[] = [];
     let next = 0;
     for (const ev of events) {
       const memory = ev.kind === 'call' && HANDLERS[ev.name] !== undefined;
-      if (order && this.threadExit(ev)) exits.push(ev);
-      else this.apply(memory && order ? order[next++] : ev);
+      if (order && this.threadExit(ev, born)) exits.push(ev);
+      else if (memory && order) {
+        /* a task is adopted at its first line, whichever call this slot now applies */
+        if (!this.procs.has(ev.pid) && !this.gone(ev.pid)) this.adopt(ev.pid, ev.line);
+        this.apply(order[next++]);
+      } else this.apply(ev);
     }
     for (const ev of exits) this.apply(ev);
   }
@@ -312,12 +321,12 @@ export class Replay {
    * memory call may move across it. A thread's creation or end is none of
    * these: its address space is shared and lives on.
    */
-  private barrier(ev: StraceEvent): boolean {
+  private barrier(ev: StraceEvent, born: Map<number, number>): boolean {
     /* the +++ line of a task whose exit call was applied already changes nothing */
-    if (ev.kind === 'exit') return !this.gone(ev.pid) && !this.threadExit(ev);
+    if (ev.kind === 'exit') return !this.gone(ev.pid) && !this.threadExit(ev, born);
     if (ev.kind !== 'call' || !BARRIERS.has(ev.name)) return false;
-    if (CLONES.has(ev.name)) return !isThreadClone(ev);
-    return !this.threadExit(ev);
+    if (CLONES.has(ev.name)) return !isThreadClone(ev.name, cloneFlags(ev));
+    return !this.threadExit(ev, born);
   }
 
   /** gone: pid was seen and has exited. */
@@ -327,26 +336,51 @@ export class Replay {
 
   /**
    * threadExit: ev ends a task (its exit call or its +++ line) whose
-   * address space another live task still uses, and no real maps were
-   * recorded at its exit to compare with.
+   * address space another task used when the window began (a task made in
+   * the window counts with its creator's space), and no real maps were
+   * recorded at its exit to compare with. So when every thread of a space
+   * exits in one window, the last one counts too: its exit also waits.
    */
-  private threadExit(ev: StraceEvent): boolean {
+  private threadExit(ev: StraceEvent, born: Map<number, number>): boolean {
     if (ev.kind !== 'exit' && !(ev.kind === 'call' && ev.name === 'exit')) return false;
-    const vm = this.procs.get(ev.pid)?.vm;
+    const vm = this.spaceOf(ev.pid, born);
     if (vm === undefined || this.opts.realMaps?.(ev.pid, 'exit')) return false;
     for (const [pid, p] of this.procs) if (pid !== ev.pid && p.vm === vm) return true;
     return false;
   }
 
   /**
+   * threadsBorn: the threads made in this window, as adopt will take them:
+   * by a clone call completed in it, or, for a task that shows before its
+   * clone returns, by the thread clone still unfinished => child pid to
+   * creator pid.
+   */
+  private threadsBorn(events: StraceEvent[]): Map<number, number> {
+    const born = new Map<number, number>();
+    const u = this.unfinishedClone;
+    let pending = u !== null && isThreadClone(u.name, u.partial) ? u.pid : undefined;
+    for (const e of events) {
+      if (e.kind === 'note') continue;
+      if (e.kind === 'start' && CLONES.has(e.name))
+        pending = isThreadClone(e.name, e.partial) ? e.pid : undefined;
+      else if (e.kind === 'call' && CLONES.has(e.name)) {
+        if (e.result !== null && e.result > 0 && isThreadClone(e.name, cloneFlags(e)))
+          born.set(e.result, e.pid);
+        pending = undefined;
+      } else if (pending !== undefined && !this.summaries.has(e.pid) && !born.has(e.pid))
+        born.set(e.pid, pending);
+    }
+    return born;
+  }
+
+  /**
    * orderCalls: the window's memory calls, in the order they are to be
    * applied (per address space, serialOrder); null for completion order.
    */
-  private orderCalls(events: StraceEvent[]): CallEvent[] | null {
+  private orderCalls(events: StraceEvent[], born: Map<number, number>): CallEvent[] | null {
     const calls = events.filter(
       (e): e is CallEvent => e.kind === 'call' && HANDLERS[e.name] !== undefined,
     );
-    const born = threadsBorn(events);
     const spaces = new Map<Process['vm'] | undefined, CallEvent[]>();
     for (const c of calls) {
       const vm = this.spaceOf(c.pid, born);
@@ -725,30 +759,14 @@ function cloneSharesVm(name: string, flagsText: string): boolean {
   return name === 'vfork' || /CLONE_VM\b/.test(flagsText);
 }
 
-/** threadsBorn: the threads a window's clone calls made => child pid to creator pid. */
-function threadsBorn(events: StraceEvent[]): Map<number, number> {
-  const born = new Map<number, number>();
-  for (const e of events)
-    if (
-      e.kind === 'call' &&
-      CLONES.has(e.name) &&
-      e.result !== null &&
-      e.result > 0 &&
-      isThreadClone(e)
-    )
-      born.set(e.result, e.pid);
-  return born;
-}
-
 /** cloneFlags: the text of a clone call's flags (clone's first argument, clone3's flags field). */
 function cloneFlags(ev: CallEvent): string {
   return ev.args.find((a) => a.startsWith('flags=') || a.startsWith('{flags=')) ?? ev.args[0] ?? '';
 }
 
-/** isThreadClone: ev made a thread: a task sharing the address space, not a vfork child. */
-function isThreadClone(ev: CallEvent): boolean {
-  const flags = cloneFlags(ev);
-  return ev.name !== 'vfork' && /CLONE_VM\b/.test(flags) && !/CLONE_VFORK\b/.test(flags);
+/** isThreadClone: a clone (by name and flags text) makes a thread: a task sharing the address space, not a vfork child. */
+function isThreadClone(name: string, flags: string): boolean {
+  return name !== 'vfork' && /CLONE_VM\b/.test(flags) && !/CLONE_VFORK\b/.test(flags);
 }
 
 function fmt(v: number | null): string {
