@@ -446,8 +446,9 @@ export class Pmap {
   removeOne(va: number): void {
     const vpn = Math.floor(va / this.pageSize);
     const t = this.ptp(vpn, false);
-    if (t !== null && t.pte[pteIndex(vpn)] !== 0) {
-      this.dropPte(t, pteIndex(vpn), vpn);
+    const i = pteIndex(vpn);
+    if (t !== null && t.pte[i] !== 0) {
+      this.dropPte(t, i, vpn);
       this.freeIfEmpty(vpn, t);
     }
   }
@@ -487,7 +488,9 @@ export class Pmap {
       const tableEnd = Math.min(stop, (key + 1) * NPTE);
       const t = this.tables.get(key);
       if (t !== undefined && t.live > 0) {
-        for (; vpn < tableEnd; vpn++) if (t.pte[pteIndex(vpn)] !== 0) fn(t, pteIndex(vpn), vpn);
+        /* the table's slots in order: no division per page */
+        for (let i = vpn - key * NPTE; vpn < tableEnd; vpn++, i++)
+          if (t.pte[i] !== 0) fn(t, i, vpn);
         this.freeIfEmpty(key * NPTE, t);
       }
       vpn = tableEnd;
