@@ -300,20 +300,21 @@ export class Replay {
     this.window = null;
     this.inCall.clear();
     const born = this.threadsBorn(events);
-    const barrier = events.some((e) => this.barrier(e, born));
+    /* judged once, as the window begins (threadExit may read the recording) */
+    const exits = new Set(events.filter((e) => this.threadExit(e, born)));
+    const barrier = events.some((e) => this.barrier(e, exits));
     const order = barrier ? null : this.orderCalls(events, born);
-    const exits: StraceEvent[] = [];
     let next = 0;
     for (const ev of events) {
       const memory = ev.kind === 'call' && HANDLERS[ev.name] !== undefined;
-      if (order && this.threadExit(ev, born)) exits.push(ev);
-      else if (memory && order) {
+      if (order && exits.has(ev)) continue;
+      if (memory && order) {
         /* a task is adopted at its first line, whichever call this slot now applies */
         if (!this.procs.has(ev.pid) && !this.gone(ev.pid)) this.adopt(ev.pid, ev.line);
         this.apply(order[next++]);
       } else this.apply(ev);
     }
-    for (const ev of exits) this.apply(ev);
+    if (order) for (const ev of exits) this.apply(ev);
   }
 
   /**
@@ -321,12 +322,12 @@ export class Replay {
    * memory call may move across it. A thread's creation or end is none of
    * these: its address space is shared and lives on.
    */
-  private barrier(ev: StraceEvent, born: Map<number, number>): boolean {
+  private barrier(ev: StraceEvent, threadExits: Set<StraceEvent>): boolean {
     /* the +++ line of a task whose exit call was applied already changes nothing */
-    if (ev.kind === 'exit') return !this.gone(ev.pid) && !this.threadExit(ev, born);
+    if (ev.kind === 'exit') return !this.gone(ev.pid) && !threadExits.has(ev);
     if (ev.kind !== 'call' || !BARRIERS.has(ev.name)) return false;
     if (CLONES.has(ev.name)) return !isThreadClone(ev.name, cloneFlags(ev));
-    return !this.threadExit(ev, born);
+    return !threadExits.has(ev);
   }
 
   /** gone: pid was seen and has exited. */
